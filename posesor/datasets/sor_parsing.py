@@ -1,0 +1,524 @@
+# Copyright (c) PoseSOR-OpenMMLab contributors. All rights reserved.
+"""Pure parsing of PoseSOR's COCO-style salient object ranking annotations.
+
+The PoseSOR release (ASSR and IRSR re-annotated with COCO-17 keypoints)
+stores one JSON file per split::
+
+    {"images": [{"id", "file_name", "height", "width", ...}, ...],
+     "annotations": [{"id", "image_id", "category_id", "visiting_order",
+                      "class_id", "segmentation", "bbox", "keypoints",
+                      "num_keypoints", "iscrowd", "area"}, ...]}
+
+``category_id`` (default rank key) and ``visiting_order`` both hold the rank
+level: 1 is attended first, 2 next, and so on. A rank of 0, ``None`` or a
+missing rank key marks an object that is *not ranked*.
+
+This module only depends on ``numpy`` and ``pycocotools`` (``cv2`` for the
+optional reference-style polygon filling). It is shared by
+:class:`posesor.datasets.SORDataset` and the SOR metrics, which read the
+ground truth at the original image resolution with
+:func:`load_sor_gt` and :func:`decode_segmentation`.
+
+Every error raised here is a :class:`SORAnnotationError` (a ``ValueError``)
+whose message names the annotation file and the image id and/or annotation
+id at fault. Recoverable oddities (duplicate ranks in one image, unranked
+objects) are reported with :class:`SORDataWarning`.
+"""
+import json
+import os
+import os.path as osp
+import warnings
+from collections import OrderedDict
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+from pycocotools import mask as mask_utils
+
+NUM_KEYPOINTS = 17
+KEYPOINT_DIMS = 3
+RANK_KEYS = ('category_id', 'visiting_order')
+TOP_LEVEL_KEYS = ('images', 'annotations')
+IMAGE_KEYS = ('id', 'file_name', 'height', 'width')
+ANNOTATION_KEYS = ('id', 'image_id', 'segmentation')
+MIN_POLYGON_POINTS = 3
+# Number of offending ids listed in a summary warning.
+MAX_IDS_IN_WARNING = 10
+
+Segmentation = Union[List[List[float]], Dict[str, Any]]
+
+
+class SORAnnotationError(ValueError):
+    """Raised for malformed SOR annotation files (names file and ids)."""
+
+
+class SORDataWarning(UserWarning):
+    """Warning category for recoverable problems in SOR annotations."""
+
+
+def _where(ann_file: Optional[str],
+           image_id: Any = None,
+           ann_id: Any = None) -> str:
+    """Format the location of a problem for an error message."""
+    parts = [f'annotation file {ann_file!r}']
+    if image_id is not None:
+        parts.append(f'image id {image_id!r}')
+    if ann_id is not None:
+        parts.append(f'annotation id {ann_id!r}')
+    return ', '.join(parts)
+
+
+def _ann_file_name(ann_file: Union[str, os.PathLike]) -> str:
+    return os.fspath(ann_file)
+
+
+def load_sor_json(ann_file: Union[str, os.PathLike],
+                  rank_key: str = 'category_id') -> dict:
+    """Read and validate a PoseSOR annotation file.
+
+    Checks the top-level keys, the required keys of every image and
+    annotation, unique image and annotation ids, that every annotation
+    refers to a known image, the rank value (a non-negative integer, or
+    missing/``None`` for "not ranked"), the keypoint length
+    (``17 * 3``) and the segmentation format (polygons with at least 3
+    points, or an RLE dict with ``size`` and ``counts``).
+
+    Args:
+        ann_file (str | PathLike): Path of the JSON file.
+        rank_key (str): Annotation key holding the rank level, one of
+            ``'category_id'`` (default) or ``'visiting_order'``.
+
+    Returns:
+        dict: The parsed JSON (``images``, ``annotations`` and any other
+        top-level entries), unchanged.
+
+    Raises:
+        SORAnnotationError: If the file is missing, is not valid JSON, or
+            any check fails. The message names the file and the image or
+            annotation id.
+    """
+    ann_file = _ann_file_name(ann_file)
+    if rank_key not in RANK_KEYS:
+        raise SORAnnotationError(
+            f'rank_key must be one of {RANK_KEYS}, got {rank_key!r} '
+            f'(reading {ann_file!r})')
+    if not osp.isfile(ann_file):
+        raise SORAnnotationError(
+            f'annotation file {ann_file!r} does not exist')
+    try:
+        with open(ann_file, 'r', encoding='utf-8') as f:
+            data = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise SORAnnotationError(
+            f'annotation file {ann_file!r} is not valid JSON: {e}') from e
+    validate_sor_dict(data, ann_file=ann_file, rank_key=rank_key)
+    return data
+
+
+def validate_sor_dict(data: Any,
+                      ann_file: Optional[str] = None,
+                      rank_key: str = 'category_id') -> None:
+    """Validate an already loaded annotation dict (see
+    :func:`load_sor_json`).
+
+    Args:
+        data (Any): Parsed JSON content.
+        ann_file (str, optional): File name used in error messages.
+        rank_key (str): Annotation key holding the rank level.
+
+    Raises:
+        SORAnnotationError: On the first problem found.
+    """
+    if not isinstance(data, dict):
+        raise SORAnnotationError(
+            f'{_where(ann_file)}: top level must be a JSON object, '
+            f'got {type(data).__name__}')
+    for key in TOP_LEVEL_KEYS:
+        if key not in data:
+            raise SORAnnotationError(
+                f'{_where(ann_file)}: missing top-level key {key!r}')
+        if not isinstance(data[key], list):
+            raise SORAnnotationError(
+                f'{_where(ann_file)}: {key!r} must be a list')
+    image_ids = set()
+    for idx, img in enumerate(data['images']):
+        if not isinstance(img, dict):
+            raise SORAnnotationError(
+                f'{_where(ann_file)}: images[{idx}] is not an object')
+        for key in IMAGE_KEYS:
+            if key not in img:
+                raise SORAnnotationError(
+                    f'{_where(ann_file, image_id=img.get("id"))}: image '
+                    f'entry images[{idx}] misses key {key!r}')
+        img_id = img['id']
+        if img_id in image_ids:
+            raise SORAnnotationError(
+                f'{_where(ann_file, image_id=img_id)}: duplicate image id')
+        for key in ('height', 'width'):
+            if not isinstance(img[key], int) or img[key] <= 0:
+                raise SORAnnotationError(
+                    f'{_where(ann_file, image_id=img_id)}: {key!r} must '
+                    f'be a positive integer, got {img[key]!r}')
+        image_ids.add(img_id)
+
+    ann_ids = set()
+    for idx, ann in enumerate(data['annotations']):
+        if not isinstance(ann, dict):
+            raise SORAnnotationError(
+                f'{_where(ann_file)}: annotations[{idx}] is not an object')
+        for key in ANNOTATION_KEYS:
+            if key not in ann:
+                raise SORAnnotationError(
+                    f'{_where(ann_file, ann.get("image_id"), ann.get("id"))}'
+                    f': annotation entry annotations[{idx}] misses key '
+                    f'{key!r}')
+        ann_id, img_id = ann['id'], ann['image_id']
+        where = _where(ann_file, img_id, ann_id)
+        if ann_id in ann_ids:
+            raise SORAnnotationError(f'{where}: duplicate annotation id')
+        ann_ids.add(ann_id)
+        if img_id not in image_ids:
+            raise SORAnnotationError(
+                f'{where}: annotation refers to an unknown image id')
+        get_rank(ann, rank_key, ann_file=ann_file)
+        _check_keypoints(ann, where)
+        _check_segmentation(ann['segmentation'], where)
+        if 'bbox' in ann:
+            bbox = ann['bbox']
+            if (not isinstance(bbox, (list, tuple)) or len(bbox) != 4
+                    or not all(isinstance(v, (int, float)) for v in bbox)):
+                raise SORAnnotationError(
+                    f'{where}: bbox must be 4 numbers [x, y, w, h], got '
+                    f'{bbox!r}')
+
+
+def _check_keypoints(ann: dict, where: str) -> None:
+    kpts = ann.get('keypoints')
+    if kpts is None:
+        return
+    if (not isinstance(kpts, (list, tuple))
+            or len(kpts) != NUM_KEYPOINTS * KEYPOINT_DIMS):
+        length = len(kpts) if isinstance(kpts, (list, tuple)) else None
+        raise SORAnnotationError(
+            f'{where}: keypoints must be a flat list of '
+            f'{NUM_KEYPOINTS * KEYPOINT_DIMS} numbers (17 x [x, y, v]), '
+            f'got length {length}')
+    if not all(isinstance(v, (int, float)) for v in kpts):
+        raise SORAnnotationError(f'{where}: keypoints must be numbers')
+
+
+def _check_segmentation(segm: Any, where: str) -> None:
+    if isinstance(segm, dict):
+        if 'size' not in segm or 'counts' not in segm:
+            raise SORAnnotationError(
+                f'{where}: RLE segmentation needs "size" and "counts"')
+        return
+    if not isinstance(segm, list) or len(segm) == 0:
+        raise SORAnnotationError(
+            f'{where}: segmentation must be a non-empty list of polygons '
+            f'or an RLE dict')
+    for poly in segm:
+        if not isinstance(poly, (list, tuple)):
+            raise SORAnnotationError(
+                f'{where}: each polygon must be a flat list of coordinates')
+        if len(poly) % 2 != 0:
+            raise SORAnnotationError(
+                f'{where}: polygon has an odd number of coordinates '
+                f'({len(poly)})')
+        if len(poly) < 2 * MIN_POLYGON_POINTS:
+            raise SORAnnotationError(
+                f'{where}: polygon has {len(poly) // 2} points, at least '
+                f'{MIN_POLYGON_POINTS} are needed')
+
+
+def get_rank(ann: dict,
+             rank_key: str = 'category_id',
+             ann_file: Optional[str] = None) -> int:
+    """Return the rank level of one annotation.
+
+    Args:
+        ann (dict): One annotation.
+        rank_key (str): Key holding the rank (``'category_id'`` or
+            ``'visiting_order'``).
+        ann_file (str, optional): File name used in error messages.
+
+    Returns:
+        int: The rank (1 = most salient); 0 when the key is missing,
+        ``None`` or 0, meaning "not ranked".
+
+    Raises:
+        SORAnnotationError: If the rank is negative or not an integer.
+    """
+    rank = ann.get(rank_key)
+    if rank is None:
+        return 0
+    if isinstance(rank, float) and rank.is_integer():
+        rank = int(rank)
+    if isinstance(rank, bool) or not isinstance(rank, int) or rank < 0:
+        raise SORAnnotationError(
+            f'{_where(ann_file, ann.get("image_id"), ann.get("id"))}: '
+            f'{rank_key!r} must be a non-negative integer rank, got '
+            f'{rank!r}')
+    return rank
+
+
+def sort_by_rank(
+    anns: Sequence[dict],
+    rank_key: str = 'category_id',
+    ann_file: Optional[str] = None,
+) -> Tuple[List[dict], bool]:
+    """Sort the annotations of one image by rank, most salient first.
+
+    The JSON order is never trusted. Ties (duplicate ranks) are broken
+    deterministically by annotation id. Unranked objects (rank 0) go last,
+    also ordered by annotation id.
+
+    Args:
+        anns (Sequence[dict]): Annotations of one image.
+        rank_key (str): Key holding the rank.
+        ann_file (str, optional): File name used in error messages.
+
+    Returns:
+        tuple[list[dict], bool]: The sorted annotations and whether two
+        ranked annotations share a rank.
+    """
+
+    def key(ann: dict) -> tuple:
+        rank = get_rank(ann, rank_key, ann_file)
+        ann_id = ann['id']
+        id_key = (0, ann_id, '') if isinstance(ann_id, int) else \
+            (1, 0, str(ann_id))
+        # unranked objects (rank 0) come after every ranked object
+        return (rank == 0, rank) + id_key
+
+    sorted_anns = sorted(anns, key=key)
+    ranks = [get_rank(a, rank_key, ann_file) for a in sorted_anns]
+    ranked = [r for r in ranks if r > 0]
+    has_duplicates = len(ranked) != len(set(ranked))
+    return sorted_anns, has_duplicates
+
+
+def group_by_image(
+    data: dict,
+    rank_key: str = 'category_id',
+    keep_unranked: bool = False,
+    ann_file: Optional[str] = None,
+    warn: bool = True,
+) -> 'OrderedDict[Any, dict]':
+    """Group annotations per image, sorted by rank.
+
+    Args:
+        data (dict): Validated annotation dict (:func:`load_sor_json`).
+        rank_key (str): Key holding the rank.
+        keep_unranked (bool): Keep objects whose rank is 0/missing (they
+            come after the ranked ones). Default ``False`` drops them: they
+            are not salient targets and are ignored by the SOR metrics.
+        ann_file (str, optional): File name used in messages.
+        warn (bool): Emit one :class:`SORDataWarning` summarising images
+            with duplicate ranks and the number of unranked objects.
+
+    Returns:
+        OrderedDict: In the order of ``data['images']``, image id ->
+        ``dict(image=<image entry>, annotations=<sorted list>,
+        duplicate_ranks=<bool>, num_unranked=<int>)``.
+    """
+    groups: 'OrderedDict[Any, dict]' = OrderedDict()
+    for img in data['images']:
+        groups[img['id']] = dict(
+            image=img, annotations=[], duplicate_ranks=False,
+            num_unranked=0)
+    for ann in data['annotations']:
+        if ann['image_id'] not in groups:
+            raise SORAnnotationError(
+                f'{_where(ann_file, ann["image_id"], ann.get("id"))}: '
+                f'annotation refers to an unknown image id')
+        group = groups[ann['image_id']]
+        if get_rank(ann, rank_key, ann_file) == 0:
+            group['num_unranked'] += 1
+            if not keep_unranked:
+                continue
+        group['annotations'].append(ann)
+    dup_ids = []
+    num_unranked = 0
+    for img_id, group in groups.items():
+        group['annotations'], dup = sort_by_rank(group['annotations'],
+                                                 rank_key, ann_file)
+        group['duplicate_ranks'] = dup
+        num_unranked += group['num_unranked']
+        if dup:
+            dup_ids.append(img_id)
+    if warn and dup_ids:
+        shown = ', '.join(repr(i) for i in dup_ids[:MAX_IDS_IN_WARNING])
+        more = '' if len(dup_ids) <= MAX_IDS_IN_WARNING else ', ...'
+        warnings.warn(
+            f'{_where(ann_file)}: {len(dup_ids)} image(s) have duplicate '
+            f'{rank_key!r} ranks (image ids {shown}{more}); ties are '
+            f'ordered by annotation id', SORDataWarning)
+    if warn and num_unranked:
+        action = 'kept after the ranked objects' if keep_unranked else \
+            'dropped'
+        warnings.warn(
+            f'{_where(ann_file)}: {num_unranked} unranked object(s) '
+            f'({rank_key!r} missing or 0) were {action}', SORDataWarning)
+    return groups
+
+
+def load_sor_gt(ann_file: Union[str, os.PathLike],
+                rank_key: str = 'category_id',
+                keep_unranked: bool = False,
+                warn: bool = True) -> 'OrderedDict[Any, dict]':
+    """Load and validate a SOR annotation file, grouped per image.
+
+    This is the entry point for metrics that need the ground truth at the
+    original resolution: decode each annotation with
+    :func:`decode_segmentation` using the image's ``height``/``width``.
+
+    Args:
+        ann_file (str | PathLike): Path of the JSON file.
+        rank_key (str): ``'category_id'`` (default) or
+            ``'visiting_order'``.
+        keep_unranked (bool): See :func:`group_by_image`.
+        warn (bool): See :func:`group_by_image`.
+
+    Returns:
+        OrderedDict: image id -> ``dict(image, annotations,
+        duplicate_ranks, num_unranked)`` with annotations sorted by rank
+        (most salient first), in the file's image order.
+    """
+    ann_file = _ann_file_name(ann_file)
+    data = load_sor_json(ann_file, rank_key=rank_key)
+    return group_by_image(
+        data,
+        rank_key=rank_key,
+        keep_unranked=keep_unranked,
+        ann_file=ann_file,
+        warn=warn)
+
+
+def image_name(file_name: str) -> str:
+    """Return the image name the reference uses as key of its result
+    dumps: the file's base name without extension.
+
+    Args:
+        file_name (str): ``file_name`` of an image entry (or a path).
+
+    Returns:
+        str: e.g. ``'COCO_val2014_000000000192'``.
+    """
+    return osp.splitext(osp.basename(file_name))[0]
+
+
+def segmentation_to_rle(segm: Segmentation, height: int,
+                        width: int) -> Dict[str, Any]:
+    """Convert polygons or an (un)compressed RLE to one compressed RLE.
+
+    Args:
+        segm (list | dict): COCO polygons (list of flat coordinate lists)
+            or an RLE dict (``counts`` as a list or a string/bytes).
+        height (int): Image height.
+        width (int): Image width.
+
+    Returns:
+        dict: Compressed RLE with ``size`` ``[height, width]``.
+    """
+    if isinstance(segm, list):
+        rles = mask_utils.frPyObjects(
+            [[float(v) for v in poly] for poly in segm], height, width)
+        return mask_utils.merge(rles)
+    if isinstance(segm['counts'], list):
+        return mask_utils.frPyObjects(segm, height, width)
+    counts = segm['counts']
+    if isinstance(counts, str):
+        counts = counts.encode('ascii')
+    return dict(size=list(segm['size']), counts=counts)
+
+
+def decode_segmentation(segm: Segmentation,
+                        height: int,
+                        width: int,
+                        polygon_backend: str = 'pycocotools') -> np.ndarray:
+    """Decode one annotation's segmentation to a binary mask.
+
+    Args:
+        segm (list | dict): COCO polygons or RLE.
+        height (int): Image height.
+        width (int): Image width.
+        polygon_backend (str): ``'pycocotools'`` (default, the COCO
+            rasteriser) or ``'cv2'``, which fills all polygons of the
+            annotation with ``cv2.fillPoly`` on integer-rounded vertices as
+            the reference's data loader does (boundary pixels may differ
+            by one pixel from pycocotools). RLE input ignores it.
+
+    Returns:
+        np.ndarray: (H, W) uint8 mask with values in {0, 1}.
+    """
+    if isinstance(segm, list) and polygon_backend == 'cv2':
+        import cv2
+        mask = np.zeros((height, width), dtype=np.uint8)
+        polys = [
+            np.round(np.asarray(p, dtype=np.float64).reshape(-1, 2)).astype(
+                np.int32) for p in segm
+        ]
+        cv2.fillPoly(mask, polys, 1)
+        return mask
+    if polygon_backend not in ('pycocotools', 'cv2'):
+        raise ValueError(
+            f'polygon_backend must be "pycocotools" or "cv2", got '
+            f'{polygon_backend!r}')
+    rle = segmentation_to_rle(segm, height, width)
+    mask = mask_utils.decode(rle)
+    if tuple(mask.shape[:2]) != (height, width):
+        raise SORAnnotationError(
+            f'RLE size {tuple(mask.shape[:2])} differs from the image size '
+            f'{(height, width)}')
+    return mask.astype(np.uint8)
+
+
+def segmentation_area(segm: Segmentation, height: int, width: int) -> int:
+    """Number of foreground pixels of a segmentation (without decoding).
+
+    Args:
+        segm (list | dict): COCO polygons or RLE.
+        height (int): Image height.
+        width (int): Image width.
+
+    Returns:
+        int: Mask area in pixels.
+    """
+    return int(mask_utils.area(segmentation_to_rle(segm, height, width)))
+
+
+def keypoints_array(ann: dict) -> np.ndarray:
+    """Return an annotation's keypoints as a (17, 3) float32 array.
+
+    Args:
+        ann (dict): One annotation; missing ``keypoints`` (non-persons)
+            gives zeros.
+
+    Returns:
+        np.ndarray: (17, 3) ``[x, y, visibility]`` in original pixels.
+    """
+    kpts = ann.get('keypoints')
+    if kpts is None:
+        return np.zeros((NUM_KEYPOINTS, KEYPOINT_DIMS), dtype=np.float32)
+    return np.asarray(
+        kpts, dtype=np.float32).reshape(NUM_KEYPOINTS, KEYPOINT_DIMS)
+
+
+def bbox_xyxy(ann: dict, height: int, width: int) -> np.ndarray:
+    """Return an annotation's box as xyxy float32, from ``bbox`` (xywh)
+    or, when absent, from its segmentation.
+
+    Args:
+        ann (dict): One annotation.
+        height (int): Image height.
+        width (int): Image width.
+
+    Returns:
+        np.ndarray: (4,) ``[x1, y1, x2, y2]`` in original pixels.
+    """
+    if 'bbox' in ann:
+        x, y, w, h = ann['bbox']
+    else:
+        x, y, w, h = mask_utils.toBbox(
+            segmentation_to_rle(ann['segmentation'], height, width))
+    return np.array([x, y, x + w, y + h], dtype=np.float32)
