@@ -1,0 +1,10 @@
+# Copyright (c) PoseSOR-OpenMMLab contributors. All rights reserved.
+from .bbox_utils import cxcyhw_to_xyxy, xyxy_to_cxcyhw
+from .match_costs import ObjectnessCost
+from .point_sampling import (pixel_centres, sample_grid_pixels,
+                             sample_logits_at_pixels)
+
+__all__ = [
+    'ObjectnessCost', 'cxcyhw_to_xyxy', 'xyxy_to_cxcyhw', 'sample_grid_pixels',
+    'pixel_centres', 'sample_logits_at_pixels'
+]
