@@ -324,8 +324,7 @@ def group_by_image(
     groups: 'OrderedDict[Any, dict]' = OrderedDict()
     for img in data['images']:
         groups[img['id']] = dict(
-            image=img, annotations=[], duplicate_ranks=False,
-            num_unranked=0)
+            image=img, annotations=[], duplicate_ranks=False, num_unranked=0)
     for ann in data['annotations']:
         if ann['image_id'] not in groups:
             raise SORAnnotationError(
@@ -421,8 +420,8 @@ def segmentation_to_rle(segm: Segmentation, height: int,
         dict: Compressed RLE with ``size`` ``[height, width]``.
     """
     if isinstance(segm, list):
-        rles = mask_utils.frPyObjects(
-            [[float(v) for v in poly] for poly in segm], height, width)
+        rles = mask_utils.frPyObjects([[float(v) for v in poly]
+                                       for poly in segm], height, width)
         return mask_utils.merge(rles)
     if isinstance(segm['counts'], list):
         return mask_utils.frPyObjects(segm, height, width)
@@ -455,8 +454,10 @@ def decode_segmentation(segm: Segmentation,
         import cv2
         mask = np.zeros((height, width), dtype=np.uint8)
         polys = [
-            np.round(np.asarray(p, dtype=np.float64).reshape(-1, 2)).astype(
-                np.int32) for p in segm
+            np.round(np.asarray(p,
+                                dtype=np.float64).reshape(-1,
+                                                          2)).astype(np.int32)
+            for p in segm
         ]
         cv2.fillPoly(mask, polys, 1)
         return mask

@@ -1,0 +1,170 @@
+# Copyright (c) PoseSOR-OpenMMLab contributors. All rights reserved.
+"""Dataset for PoseSOR's COCO-style salient object ranking annotations."""
+import os.path as osp
+from typing import List
+
+from mmdet.datasets import BaseDetDataset
+from mmdet.registry import DATASETS
+from mmengine.logging import print_log
+
+from .sor_parsing import (MAX_IDS_IN_WARNING, RANK_KEYS, SORAnnotationError,
+                          bbox_xyxy, get_rank, image_name, keypoints_array,
+                          load_sor_gt, segmentation_area)
+
+
+@DATASETS.register_module()
+class SORDataset(BaseDetDataset):
+    """Salient object ranking dataset (ASSR / IRSR with PoseSOR's keypoints,
+    and the synthetic dataset).
+
+    Layout (relative to ``data_root``)::
+
+        {name}_{split}.json            # ann_file
+        images/{split}/*.jpg           # data_prefix=dict(img=...)
+
+    Each data info holds ``img_path``, ``img_id``, ``img_name`` (file base
+    name without extension, the key of the reference's result dumps),
+    ``height``, ``width`` and ``instances`` sorted by rank (most salient
+    first; the JSON order is not trusted; ties are ordered by annotation
+    id with a warning). Each instance has ``bbox`` (xyxy, original pixels;
+    from the JSON ``bbox`` or from the mask when absent), ``bbox_label``
+    (0, class-agnostic), ``ignore_flag`` (0), ``mask`` (the raw polygons or
+    RLE), ``rank`` (the value of ``rank_key``), ``class_id`` (COCO class,
+    1 = person, 0 when missing), ``keypoints`` ((17, 3) float32
+    ``[x, y, v]``) and ``ann_id``.
+
+    Unranked objects (``rank_key`` missing, ``None`` or 0) are dropped by
+    default: they are not salient targets and the SOR metrics ignore them.
+    With ``keep_unranked=True`` they are kept after the ranked objects with
+    rank 0, which is what the reference's loader does (it keeps every
+    annotation and trains rank class 0 for them).
+
+    Annotations whose mask is empty (zero area) are dropped with a warning
+    and counted in :attr:`num_empty_masks`. In training mode, with
+    ``filter_cfg=dict(filter_empty_gt=True)``, images left without
+    instances are removed and counted in :attr:`num_filtered_images`; in
+    test mode every image is kept.
+
+    Args:
+        rank_key (str): ``'category_id'`` (default, what the reference
+            trains and tests on) or ``'visiting_order'``.
+        keep_unranked (bool): Keep rank-0 objects. Defaults to False.
+        check_image_files (bool): Check at load time that every image file
+            exists (an error names the file and image id). Defaults to
+            True.
+        **kwargs: :class:`mmdet.datasets.BaseDetDataset` arguments
+            (``ann_file``, ``data_root``, ``data_prefix=dict(img=...)``,
+            ``filter_cfg``, ``pipeline``, ``test_mode`` ...).
+    """
+
+    METAINFO = dict(classes=('salient_object', ), palette=[(220, 20, 60)])
+
+    def __init__(self,
+                 *args,
+                 rank_key: str = 'category_id',
+                 keep_unranked: bool = False,
+                 check_image_files: bool = True,
+                 **kwargs) -> None:
+        if rank_key not in RANK_KEYS:
+            raise ValueError(
+                f'rank_key must be one of {RANK_KEYS}, got {rank_key!r}')
+        self.rank_key = rank_key
+        self.keep_unranked = keep_unranked
+        self.check_image_files = check_image_files
+        self.num_empty_masks = 0
+        self.num_unranked = 0
+        self.num_filtered_images = 0
+        super().__init__(*args, **kwargs)
+
+    def load_data_list(self) -> List[dict]:
+        """Parse the annotation file into data infos.
+
+        Returns:
+            list[dict]: One data info per image, in the file's image order.
+
+        Raises:
+            SORAnnotationError: For malformed annotations or a missing
+                image file (the message names file and ids).
+        """
+        ann_file = self.ann_file
+        groups = load_sor_gt(
+            ann_file,
+            rank_key=self.rank_key,
+            keep_unranked=self.keep_unranked,
+            warn=True)
+        img_dir = self.data_prefix.get('img', '')
+        data_list = []
+        empty_ids = []
+        self.num_unranked = 0
+        for img_id, group in groups.items():
+            img = group['image']
+            self.num_unranked += group['num_unranked']
+            img_path = osp.join(img_dir, img['file_name'])
+            if self.check_image_files and not osp.isfile(img_path):
+                raise SORAnnotationError(
+                    f'image file {img_path!r} of image id {img_id!r} '
+                    f'(annotation file {ann_file!r}) does not exist')
+            height, width = img['height'], img['width']
+            instances = []
+            for ann in group['annotations']:
+                if segmentation_area(ann['segmentation'], height, width) == 0:
+                    empty_ids.append(ann['id'])
+                    continue
+                instances.append(
+                    dict(
+                        bbox=bbox_xyxy(ann, height, width).tolist(),
+                        bbox_label=0,
+                        ignore_flag=0,
+                        mask=ann['segmentation'],
+                        rank=get_rank(ann, self.rank_key, ann_file),
+                        class_id=int(ann.get('class_id') or 0),
+                        keypoints=keypoints_array(ann),
+                        ann_id=ann['id']))
+            data_list.append(
+                dict(
+                    img_path=img_path,
+                    img_id=img_id,
+                    img_name=image_name(img['file_name']),
+                    height=height,
+                    width=width,
+                    instances=instances))
+        self.num_empty_masks = len(empty_ids)
+        if empty_ids:
+            shown = ', '.join(repr(i) for i in empty_ids[:MAX_IDS_IN_WARNING])
+            print_log(
+                f'{ann_file}: dropped {len(empty_ids)} annotation(s) with an '
+                f'empty mask (annotation ids {shown}'
+                f'{", ..." if len(empty_ids) > MAX_IDS_IN_WARNING else ""})',
+                logger='current',
+                level=30)
+        return data_list
+
+    def filter_data(self) -> List[dict]:
+        """Drop images without instances in training mode when
+        ``filter_cfg['filter_empty_gt']`` is set; keep all for testing.
+
+        Returns:
+            list[dict]: The kept data infos.
+        """
+        if self.test_mode or not self.filter_cfg or not self.filter_cfg.get(
+                'filter_empty_gt', False):
+            self.num_filtered_images = 0
+            return self.data_list
+        kept = [info for info in self.data_list if info['instances']]
+        self.num_filtered_images = len(self.data_list) - len(kept)
+        print_log(
+            f'{self.ann_file}: {self.num_filtered_images} image(s) without '
+            f'annotations filtered out for training, {len(kept)} kept',
+            logger='current')
+        return kept
+
+    def get_cat_ids(self, idx: int) -> List[int]:
+        """Class-agnostic: every instance has label 0.
+
+        Args:
+            idx (int): Data index.
+
+        Returns:
+            list[int]: ``[0] * num_instances``.
+        """
+        return [0] * len(self.get_data_info(idx)['instances'])
