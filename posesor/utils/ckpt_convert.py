@@ -1,0 +1,601 @@
+# Copyright (c) PoseSOR-OpenMMLab contributors. All rights reserved.
+"""Convert official checkpoints to this project's parameter names.
+
+Two sources are supported:
+
+- the official Swin Transformer release (``swin_large_patch4_window12_384_22k
+  .pth``: ``{"model": state_dict}`` with ``layers.*``, ``attn.*``,
+  ``mlp.fc1``...), converted to mmpretrain's
+  :class:`~mmpretrain.models.SwinTransformer` names (``stages.*``,
+  ``attn.w_msa.*``, ``ffn.layers.*``) for a backbone ``init_cfg``;
+- a released PoseSOR checkpoint of the authors' detectron2 implementation
+  (``{"model": state_dict}``), converted to the state dict of this project's
+  ``PoseSOR`` detector.
+
+Every source key must be consumed by exactly one rule: leftovers, duplicate
+targets and incomplete packed tensors raise
+:class:`CheckpointConversionError` with the offending keys. Given the target
+model's key/shape table (see :func:`model_state_shapes`), the result is also
+checked to match it exactly.
+
+Two layout changes happen on the way besides renaming:
+
+- mmcv's ``PatchMerging`` gathers each 2x2 neighbourhood with ``nn.Unfold``
+  (channel-major), the official one concatenates the four sub-grids
+  (position-major, in the order (0,0), (1,0), (0,1), (1,1)); the reduction
+  weight and the norm of every patch merging are permuted accordingly.
+- The reference's attentions keep separate q/k/v projections; the instance
+  decoder here uses :class:`torch.nn.MultiheadAttention`, whose
+  ``in_proj_weight``/``in_proj_bias`` stack them, so they are concatenated.
+"""
+import pickle
+import re
+import zipfile
+from collections import OrderedDict
+from typing import (Callable, Dict, List, Mapping, Optional, Sequence, Tuple,
+                    Union)
+
+import torch
+from torch import Tensor
+
+StateDict = Dict[str, Tensor]
+Shapes = Mapping[str, Sequence[int]]
+#: A rule: source regex (full match), target template with ``\\N`` groups,
+#: optional tensor transform, optional (part index, number of parts) for
+#: tensors packed from several source tensors along dim 0.
+Rule = Tuple[str, str, Optional[Callable[[Tensor], Tensor]],
+             Optional[Tuple[int, int]]]
+
+#: Top-level modules of the reference ``PoseSOR`` and their names in this
+#: project's detector.
+DEFAULT_MODULE_NAMES: Dict[str, str] = {
+    'backbone': 'backbone',
+    'neck': 'neck',
+    'instance_seg': 'decoder',
+    'actor_interaction': 'pai',
+    'pose_shift': 'pdr',
+    'pe_layer': 'positional_encoding',
+}
+
+
+class CheckpointConversionError(ValueError):
+    """A checkpoint cannot be converted (unreadable, wrong or incomplete)."""
+
+
+# --------------------------------------------------------------------------
+# tensor layout helpers
+# --------------------------------------------------------------------------
+#: Order of the four 2x2 sub-grids of the official PatchMerging, as
+#: positions of nn.Unfold's (row-major) kernel order.
+_MERGE_ORDER = [0, 2, 1, 3]
+
+
+def unfold_reduction_order(weight: Tensor) -> Tensor:
+    """Permute a PatchMerging reduction weight from official to Unfold order.
+
+    Args:
+        weight (Tensor): (C_out, 4 * C) laid out position-major.
+
+    Returns:
+        Tensor: (C_out, 4 * C) laid out channel-major in Unfold's order.
+    """
+    out_channels, in_channels = weight.shape
+    weight = weight.reshape(out_channels, 4, in_channels // 4)
+    return weight[:,
+                  _MERGE_ORDER].transpose(1,
+                                          2).reshape(out_channels, in_channels)
+
+
+def unfold_norm_order(param: Tensor) -> Tensor:
+    """Permute a PatchMerging norm weight/bias from official to Unfold order.
+
+    Args:
+        param (Tensor): (4 * C,) laid out position-major.
+
+    Returns:
+        Tensor: (4 * C,) laid out channel-major in Unfold's order.
+    """
+    return param.reshape(4, -1)[_MERGE_ORDER].transpose(0, 1).reshape(-1)
+
+
+# --------------------------------------------------------------------------
+# rule tables (source keys are relative to the module root)
+# --------------------------------------------------------------------------
+_BLOCK = r'layers\.(\d+)\.blocks\.(\d+)'
+_STAGE = r'stages.\1.blocks.\2'
+
+
+def swin_rules(keep_final_norm: bool = False) -> List[Rule]:
+    """Official / detectron2 Swin names -> mmpretrain SwinTransformer names.
+
+    Args:
+        keep_final_norm (bool): Map the classifier's final ``norm`` of the
+            official release to ``norm3``. The reference does not (its
+            detectron2 backbone has no such key, so the output norms start
+            from their default init). Defaults to False.
+
+    Returns:
+        list[Rule]: Rules; a target of ``None`` drops the key.
+    """
+    rules: List[Rule] = [
+        (r'patch_embed\.proj\.(weight|bias)', r'patch_embed.projection.\1',
+         None, None),
+        (r'patch_embed\.norm\.(weight|bias)', r'patch_embed.norm.\1', None,
+         None),
+        (_BLOCK + r'\.norm([12])\.(weight|bias)', _STAGE + r'.norm\3.\4', None,
+         None),
+        (_BLOCK + r'\.attn\.(relative_position_bias_table|'
+         r'relative_position_index|qkv\.weight|qkv\.bias|proj\.weight|'
+         r'proj\.bias)', _STAGE + r'.attn.w_msa.\3', None, None),
+        (_BLOCK + r'\.mlp\.fc1\.(weight|bias)', _STAGE + r'.ffn.layers.0.0.\3',
+         None, None),
+        (_BLOCK + r'\.mlp\.fc2\.(weight|bias)', _STAGE + r'.ffn.layers.1.\3',
+         None, None),
+        # shifted-window masks are buffers of the official release only
+        (_BLOCK + r'\.attn_mask', None, None, None),
+        (r'layers\.(\d+)\.downsample\.reduction\.weight',
+         r'stages.\1.downsample.reduction.weight', unfold_reduction_order,
+         None),
+        (r'layers\.(\d+)\.downsample\.norm\.(weight|bias)',
+         r'stages.\1.downsample.norm.\2', unfold_norm_order, None),
+        # per-output norms of the detectron2 backbone
+        (r'norm([0-3])\.(weight|bias)', r'norm\1.\2', None, None),
+        # ImageNet classifier of the official release
+        (r'head\.(weight|bias)', None, None, None),
+        (r'norm\.(weight|bias)', r'norm3.\1' if keep_final_norm else None,
+         None, None),
+    ]
+    return rules
+
+
+def _post_norm_block_rules(src: str, dst: str, cross: bool,
+                           packed: bool) -> List[Rule]:
+    """Rules for a reference cross-attn/self-attn/FFN post-norm block.
+
+    Args:
+        src (str): Regex of the source block (may contain groups).
+        dst (str): Target template of the block.
+        cross (bool): The block has a cross-attention (``norm1``..``norm3``)
+            rather than only self-attention and FFN.
+        packed (bool): Target is mmdet's Mask2Former decoder layer
+            (``nn.MultiheadAttention`` with packed q/k/v, ``norms.0-2``)
+            instead of :class:`PostNormAttnLayer`.
+    """
+    n = src.count('(')  # groups already used by ``src``
+    rules: List[Rule] = []
+    attn_names = ['cross_attn', 'self_attn'] if cross else ['self_attn']
+    for attn in attn_names:
+        for part, proj in enumerate(['q_proj', 'k_proj', 'v_proj']):
+            if packed:
+                rules.append(
+                    (f'{src}\\.{attn}\\.{proj}\\.(weight|bias)',
+                     f'{dst}.{attn}.attn.in_proj_\\{n + 1}', None, (part, 3)))
+            else:
+                rules.append((f'{src}\\.{attn}\\.{proj}\\.(weight|bias)',
+                              f'{dst}.{attn}.{proj}.\\{n + 1}', None, None))
+        out = f'{attn}.attn.out_proj' if packed else f'{attn}.out_proj'
+        rules.append((f'{src}\\.{attn}\\.out_proj\\.(weight|bias)',
+                      f'{dst}.{out}.\\{n + 1}', None, None))
+    if packed:
+        norms = ['norms.0', 'norms.1', 'norms.2']
+    elif cross:
+        norms = ['cross_attn_norm', 'self_attn_norm', 'ffn_norm']
+    else:
+        norms = ['self_attn_norm', 'ffn_norm']
+    for i, norm in enumerate(norms):
+        rules.append((f'{src}\\.norm{i + 1}\\.(weight|bias)',
+                      f'{dst}.{norm}.\\{n + 1}', None, None))
+    rules += [
+        (f'{src}\\.ffn\\.lin1\\.(weight|bias)', f'{dst}.ffn.layers.0.0.\\'
+         f'{n + 1}', None, None),
+        (f'{src}\\.ffn\\.lin2\\.(weight|bias)', f'{dst}.ffn.layers.1.\\'
+         f'{n + 1}', None, None),
+    ]
+    return rules
+
+
+def _normed_mlp_rules(src: str, dst: str) -> List[Rule]:
+    """Rules for a reference ``Sequential(Linear, ReLU, LayerNorm, Linear)``
+    -> :class:`~posesor.models.layers.NormedMLP`."""
+    n = src.count('(')
+    return [(f'{src}\\.{i}\\.(weight|bias)', f'{dst}.{name}.\\{n + 1}', None,
+             None) for i, name in ((0, 'fc1'), (2, 'norm'), (3, 'fc2'))]
+
+
+def _linear_rules(pairs: Sequence[Tuple[str, str]]) -> List[Rule]:
+    """Rules renaming whole modules with ``weight``/``bias``."""
+    return [(f'{src}\\.(weight|bias)', f'{dst}.\\{src.count("(") + 1}', None,
+             None) for src, dst in pairs]
+
+
+def neck_rules() -> List[Rule]:
+    """Reference ``FPN`` -> :class:`~posesor.models.necks.SORFPN`."""
+    return [
+        (r'lateral_conv\.(\d+)\.0\.(weight|bias)', r'lateral_convs.\1.conv.\2',
+         None, None),
+        (r'lateral_conv\.(\d+)\.2\.norm\.(weight|bias)',
+         r'lateral_convs.\1.ln.\2', None, None),
+        (r'fpn_layers\.(\d+)\.scale\.(weight|bias)', r'up_convs.\1.\2', None,
+         None),
+        (r'fpn_layers\.(\d+)\.conv\.0\.(weight|bias)',
+         r'fuse_convs.\1.conv.\2', None, None),
+        (r'fpn_layers\.(\d+)\.conv\.2\.norm\.(weight|bias)',
+         r'fuse_convs.\1.ln.\2', None, None),
+    ]
+
+
+def decoder_rules() -> List[Rule]:
+    """Reference ``TransformerDecoder`` ->
+    :class:`~posesor.models.heads.SalientInstanceDecoder`."""
+    return [
+        (r'q', 'query_feat', None, None),
+        (r'qpe', 'query_pos', None, None),
+        (r'level_embed\.weight', 'level_embed.weight', None, None),
+        *_post_norm_block_rules(
+            r'lookByMultiQ_layers\.(\d+)',
+            r'layers.\1',
+            cross=True,
+            packed=True),
+        *_linear_rules([
+            (r'head\.decoder_norm', 'head.decoder_norm'),
+            (r'head\.score_head', 'head.cls_embed'),
+            (r'head\.mask_embed\.layers\.(\d+)', r'head.mask_embed.layers.\1')
+        ]),
+    ]
+
+
+def pai_rules() -> List[Rule]:
+    """Reference ``PAI`` ->
+    :class:`~posesor.models.heads.PoseAwareInteraction`."""
+    block, dst = r'blocks\.(\d+)', r'blocks.\1'
+    return [
+        (r'j', 'joint_embed', None, None),
+        (r'jpe', 'joint_pos_embed', None, None),
+        *_post_norm_block_rules(
+            block + r'\.inner_joints_ia',
+            dst + '.joint_layer',
+            cross=True,
+            packed=False),
+        *_pai_actor_rules(),
+        *_normed_mlp_rules(block + r'\.sub_pose', dst + '.sub_pose_mlp'),
+        *_linear_rules([
+            (block + r'\.q_linear', dst + '.gate_proj'),
+            (block + r'\.sub_pose_norm', dst + '.sub_pose_norm'),
+            (block + r'\.scene_norm', dst + '.scene_norm'),
+            (r'head\.upx4\.0', 'head.pixel_proj'),
+            (r'head\.query_emb', 'head.mask_embed'),
+            (r'head\.heat_emb', 'head.heatmap_embed'),
+            (r'head\.bbox_head', 'head.bbox_reg'),
+            (r'head\.classification_head', 'head.keypoint_cls'),
+        ]),
+    ]
+
+
+def _pai_actor_rules() -> List[Rule]:
+    """The reference names PAI's actor-level layer ``xi_sa``, ``xi_sa_norm``,
+    ``xi_ffn``, ``xi_ffn_norm`` (not ``normN``); map them explicitly."""
+    block, dst = r'blocks\.(\d+)', r'blocks.\1.actor_layer'
+    return [
+        (block + r'\.xi_sa\.(q_proj|k_proj|v_proj|out_proj)\.(weight|bias)',
+         dst + r'.self_attn.\2.\3', None, None),
+        (block + r'\.xi_sa_norm\.(weight|bias)', dst + r'.self_attn_norm.\2',
+         None, None),
+        (block + r'\.xi_ffn\.lin1\.(weight|bias)', dst + r'.ffn.layers.0.0.\2',
+         None, None),
+        (block + r'\.xi_ffn\.lin2\.(weight|bias)', dst + r'.ffn.layers.1.\2',
+         None, None),
+        (block + r'\.xi_ffn_norm\.(weight|bias)', dst + r'.ffn_norm.\2', None,
+         None),
+    ]
+
+
+def pdr_rules() -> List[Rule]:
+    """Reference ``PDR`` -> :class:`~posesor.models.heads.PoseDrivenRanking`.
+    """
+    return [
+        (r'bg_coord_rep', 'bg_coord_embed', None, None),
+        *_normed_mlp_rules(r'to_directions', 'joints_to_directions'),
+        *_normed_mlp_rules(r'directional_cues', 'direction_cue_mlp'),
+        *_normed_mlp_rules(r'coordinate_cues', 'coord_cue_mlp'),
+        *_normed_mlp_rules(r'd_mmixer\.mlp1', 'direction_mixer.token_mlp'),
+        *_normed_mlp_rules(r'd_mmixer\.mlp2', 'direction_mixer.channel_mlp'),
+        *_normed_mlp_rules(r'share_mlp', 'pair_mlp'),
+        *_linear_rules([
+            (r'bg_linear', 'bg_proj'),
+            (r'share_linear', 'cue_fuse'),
+            (r'agg_head', 'query_proj'),
+            (r'nxt_head', 'next_proj'),
+            (r'head\.upx4\.0', 'head.pixel_proj'),
+            (r'head\.nxt_emb', 'head.next_embed'),
+            (r'head\.rank_head', 'head.rank_cls'),
+        ]),
+    ]
+
+
+def pe_rules() -> List[Rule]:
+    """Reference ``PositionEmbeddingLearnable`` ->
+    :class:`~posesor.models.layers.LearnableGridPositionalEncoding`."""
+    return [(r'ape', 'pos_embed', None, None)]
+
+
+def posesor_rules() -> Dict[str, List[Rule]]:
+    """Rule tables of the reference's top-level modules."""
+    return {
+        'backbone': swin_rules(),
+        'neck': neck_rules(),
+        'instance_seg': decoder_rules(),
+        'actor_interaction': pai_rules(),
+        'pose_shift': pdr_rules(),
+        'pe_layer': pe_rules(),
+    }
+
+
+# --------------------------------------------------------------------------
+# engine
+# --------------------------------------------------------------------------
+def apply_rules(state_dict: Mapping[str, Tensor],
+                rules: Sequence[Rule],
+                src_prefix: str = '',
+                dst_prefix: str = '',
+                source: str = 'checkpoint') -> StateDict:
+    """Rename (and re-lay-out) every key of ``state_dict`` by ``rules``.
+
+    Args:
+        state_dict (Mapping[str, Tensor]): Source tensors; every key must
+            start with ``src_prefix``.
+        rules (Sequence[Rule]): The first rule whose regex fully matches the
+            key (without ``src_prefix``) decides its fate.
+        src_prefix (str): Prefix stripped from source keys.
+        dst_prefix (str): Prefix prepended to target keys.
+        source (str): Name of the source for error messages.
+
+    Returns:
+        dict[str, Tensor]: Converted tensors.
+
+    Raises:
+        CheckpointConversionError: On keys no rule matches, two source keys
+            with the same target, or a packed tensor with missing parts.
+    """
+    compiled = [(re.compile(pattern), *rest) for pattern, *rest in rules]
+    out: StateDict = OrderedDict()
+    parts: Dict[str, Dict[int, Tensor]] = {}
+    num_parts: Dict[str, int] = {}
+    origin: Dict[str, str] = {}
+    unmatched: List[str] = []
+    for key, value in state_dict.items():
+        if not key.startswith(src_prefix):
+            unmatched.append(key)
+            continue
+        name = key[len(src_prefix):]
+        for pattern, template, transform, part in compiled:
+            match = pattern.fullmatch(name)
+            if match is None:
+                continue
+            if template is None:  # dropped on purpose
+                break
+            target = dst_prefix + match.expand(template)
+            if transform is not None:
+                value = transform(value)
+            if part is None:
+                if target in out or target in parts:
+                    raise CheckpointConversionError(
+                        f'{source}: "{key}" and "{origin[target]}" both map '
+                        f'to "{target}"')
+                out[target] = value
+            else:
+                index, total = part
+                slot = parts.setdefault(target, {})
+                if index in slot:
+                    raise CheckpointConversionError(
+                        f'{source}: "{key}" and "{origin[target]}" both map '
+                        f'to part {index} of "{target}"')
+                slot[index] = value
+                num_parts[target] = total
+            origin[target] = key
+            break
+        else:
+            unmatched.append(key)
+    if unmatched:
+        raise CheckpointConversionError(
+            f'{source}: {len(unmatched)} key(s) have no conversion rule '
+            f'(left over): {_preview(unmatched)}')
+    for target, slot in parts.items():
+        missing = sorted(set(range(num_parts[target])) - set(slot))
+        if missing:
+            raise CheckpointConversionError(
+                f'{source}: packed tensor "{target}" lacks part(s) {missing} '
+                f'(q/k/v projections must all be present)')
+        out[target] = torch.cat([slot[i] for i in range(num_parts[target])])
+    return out
+
+
+def _preview(keys: Sequence[str], limit: int = 10) -> str:
+    """Comma-separated first ``limit`` keys, with a count of the rest."""
+    shown = ', '.join(keys[:limit])
+    if len(keys) > limit:
+        shown += f', ... ({len(keys) - limit} more)'
+    return shown
+
+
+def check_against_shapes(state_dict: Mapping[str, Tensor],
+                         expected: Shapes,
+                         source: str = 'checkpoint') -> None:
+    """Check that converted keys and shapes equal the model's exactly.
+
+    Args:
+        state_dict (Mapping[str, Tensor]): Converted tensors.
+        expected (Mapping[str, Sequence[int]]): Key -> shape of the target
+            model's ``state_dict()``.
+        source (str): Name of the source for error messages.
+
+    Raises:
+        CheckpointConversionError: Listing missing keys (the checkpoint is
+            incomplete or of another architecture), unexpected keys and shape
+            mismatches.
+    """
+    missing = [k for k in expected if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in expected]
+    mismatched = [
+        f'{k} {tuple(state_dict[k].shape)} vs model {tuple(expected[k])}'
+        for k in expected
+        if k in state_dict and tuple(state_dict[k].shape) != tuple(expected[k])
+    ]
+    problems = []
+    if missing:
+        problems.append(f'{len(missing)} model key(s) missing from the '
+                        f'checkpoint: {_preview(missing)}')
+    if unexpected:
+        problems.append(f'{len(unexpected)} converted key(s) not in the '
+                        f'model: {_preview(unexpected)}')
+    if mismatched:
+        problems.append(f'{len(mismatched)} shape mismatch(es): '
+                        f'{_preview(mismatched)}')
+    if problems:
+        raise CheckpointConversionError(
+            f'{source} does not match the model (wrong architecture or '
+            'config, or a truncated checkpoint): ' + '; '.join(problems))
+
+
+def load_torch_file(path: str) -> object:
+    """``torch.load`` on the CPU with ``weights_only=True`` and clear errors.
+
+    Args:
+        path (str): Checkpoint file.
+
+    Returns:
+        object: The unpickled content.
+
+    Raises:
+        FileNotFoundError: If ``path`` does not exist.
+        CheckpointConversionError: If the file is truncated, not a torch
+            checkpoint, or holds non-tensor Python objects.
+    """
+    try:
+        return torch.load(path, map_location='cpu', weights_only=True)
+    except FileNotFoundError as err:
+        raise FileNotFoundError(f'Checkpoint "{path}" does not exist') from err
+    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile,
+            ValueError, OSError) as err:
+        raise CheckpointConversionError(
+            f'Cannot read checkpoint "{path}": it is truncated, corrupt or '
+            f'not a PyTorch checkpoint ({type(err).__name__}: {err})') from err
+
+
+def extract_model_state(checkpoint: object, path: str) -> StateDict:
+    """The ``"model"`` state dict of a detectron2 / official checkpoint.
+
+    Args:
+        checkpoint (object): Loaded file content.
+        path (str): File name for error messages.
+
+    Returns:
+        dict[str, Tensor]: The model's tensors.
+
+    Raises:
+        CheckpointConversionError: If there is no ``"model"`` dict of
+            tensors.
+    """
+    if not isinstance(checkpoint, Mapping) or 'model' not in checkpoint:
+        found = (
+            list(checkpoint)[:10]
+            if isinstance(checkpoint, Mapping) else type(checkpoint).__name__)
+        raise CheckpointConversionError(
+            f'"{path}" is not a checkpoint of the expected format '
+            f'{{"model": state_dict}} (found {found})')
+    state = checkpoint['model']
+    if not isinstance(state, Mapping) or not state:
+        raise CheckpointConversionError(
+            f'"{path}": "model" is not a non-empty state dict')
+    bad = [k for k, v in state.items() if not isinstance(v, Tensor)]
+    if bad:
+        raise CheckpointConversionError(
+            f'"{path}": "model" holds non-tensor entries: {_preview(bad)}')
+    return dict(state)
+
+
+def convert_swin(state_dict: Mapping[str, Tensor],
+                 keep_final_norm: bool = False,
+                 source: str = 'checkpoint') -> StateDict:
+    """Official Swin Transformer state dict -> mmpretrain names.
+
+    Args:
+        state_dict (Mapping[str, Tensor]): Official (or detectron2 backbone)
+            tensors without prefix.
+        keep_final_norm (bool): See :func:`swin_rules`.
+        source (str): Name of the source for error messages.
+
+    Returns:
+        dict[str, Tensor]: Tensors for mmpretrain's SwinTransformer.
+    """
+    return apply_rules(state_dict, swin_rules(keep_final_norm), source=source)
+
+
+def convert_posesor(state_dict: Mapping[str, Tensor],
+                    module_names: Optional[Mapping[str, str]] = None,
+                    expected: Optional[Shapes] = None,
+                    source: str = 'checkpoint') -> StateDict:
+    """Reference PoseSOR state dict -> this project's ``PoseSOR``.
+
+    Args:
+        state_dict (Mapping[str, Tensor]): The reference model's tensors
+            (``checkpoint["model"]``).
+        module_names (Mapping[str, str], optional): Reference top-level
+            module -> attribute of our detector. Defaults to
+            :data:`DEFAULT_MODULE_NAMES`.
+        expected (Mapping[str, Sequence[int]], optional): Key -> shape of the
+            target model (:func:`model_state_shapes`); when given the result
+            must match it exactly.
+        source (str): Name of the source for error messages.
+
+    Returns:
+        dict[str, Tensor]: Our detector's state dict.
+
+    Raises:
+        CheckpointConversionError: See :func:`apply_rules` and
+            :func:`check_against_shapes`.
+    """
+    names = dict(DEFAULT_MODULE_NAMES)
+    names.update(module_names or {})
+    groups: Dict[str, Dict[str, Tensor]] = {}
+    unknown = []
+    for key, value in state_dict.items():
+        top = key.split('.', 1)[0]
+        if top not in names:
+            unknown.append(key)
+            continue
+        groups.setdefault(top, {})[key] = value
+    if unknown:
+        raise CheckpointConversionError(
+            f'{source}: {len(unknown)} key(s) outside the known PoseSOR '
+            f'modules {sorted(names)}: {_preview(unknown)}')
+    rules = posesor_rules()
+    out: StateDict = OrderedDict()
+    for top, tensors in groups.items():
+        out.update(
+            apply_rules(
+                tensors,
+                rules[top],
+                src_prefix=top + '.',
+                dst_prefix=names[top] + '.',
+                source=source))
+    if expected is not None:
+        check_against_shapes(out, expected, source=source)
+    return out
+
+
+def model_state_shapes(model_cfg: Union[dict, 'object']) -> Dict[str, tuple]:
+    """Key -> shape of a model's state dict, built without allocating.
+
+    The model is built on the ``meta`` device, so even Swin-L costs no
+    memory and no initialisation time.
+
+    Args:
+        model_cfg (dict | Config): The ``model`` config.
+
+    Returns:
+        dict[str, tuple]: Shapes of ``model.state_dict()``.
+    """
+    from mmdet.registry import MODELS
+    with torch.device('meta'):
+        model = MODELS.build(model_cfg)
+    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
