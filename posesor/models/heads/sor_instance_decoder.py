@@ -1,0 +1,197 @@
+# Copyright (c) PoseSOR-OpenMMLab contributors. All rights reserved.
+"""PoseSOR's salient instance decoder (the Mask2Former-like query decoder).
+
+Learnable queries (and learnable query positions) attend, block after block,
+to the stride-32/16/8 maps in turn (plus a per-level embedding). Each block is
+cross-attention -> self-attention -> FFN with post-norm, which is exactly
+mmdet's :class:`Mask2FormerTransformerDecoderLayer` (its attentions are
+:class:`torch.nn.MultiheadAttention`; the reference's separate q/k/v
+projections are the three row blocks of ``in_proj_weight``). Unlike
+Mask2Former, the cross-attention is *not* masked: the reference computes an
+attention mask in its head but never uses it, so it is not computed here.
+
+A shared head (LayerNorm, objectness logit, 3-layer mask-embedding MLP dotted
+with the stride-4 map) reads the queries before the first block and after
+each block.
+"""
+from typing import Dict, List, Sequence, Tuple
+
+import torch
+from mmdet.models.layers import Mask2FormerTransformerDecoderLayer
+from mmdet.models.layers.transformer import MLP
+from mmdet.registry import MODELS
+from mmengine.model import BaseModule
+from torch import Tensor, nn
+
+FeatDict = Dict[str, Tensor]
+
+
+class SalientInstanceHead(nn.Module):
+    """Shared prediction head of the instance decoder.
+
+    Args:
+        embed_dims (int): Query channels C.
+        num_mask_layers (int): Layers of the mask-embedding MLP.
+            Defaults to 3.
+    """
+
+    def __init__(self, embed_dims: int, num_mask_layers: int = 3) -> None:
+        super().__init__()
+        self.decoder_norm = nn.LayerNorm(embed_dims)
+        self.cls_embed = nn.Linear(embed_dims, 1)
+        self.mask_embed = MLP(embed_dims, embed_dims, embed_dims,
+                              num_mask_layers)
+
+    def init_weights(self) -> None:
+        """Xavier-uniform for every matrix (as the reference's head)."""
+        for p in self.parameters():
+            if p.dim() > 1:
+                nn.init.xavier_uniform_(p)
+
+    def forward(self, query: Tensor,
+                mask_feature: Tensor) -> Dict[str, Tensor]:
+        """Predict objectness and masks.
+
+        Args:
+            query (Tensor): (B, Nq, C).
+            mask_feature (Tensor): (B, C, H, W) stride-4 map.
+
+        Returns:
+            dict: ``masks`` (B, Nq, H, W) logits and ``scores`` (B, Nq, 1)
+            objectness logits.
+        """
+        query = self.decoder_norm(query)
+        masks = torch.einsum('bqc,bchw->bqhw', self.mask_embed(query),
+                             mask_feature)
+        return dict(masks=masks, scores=self.cls_embed(query))
+
+
+@MODELS.register_module()
+class SalientInstanceDecoder(BaseModule):
+    """Query decoder that segments salient instances and scores objectness.
+
+    Args:
+        num_queries (int): Number of instance queries. Defaults to 100.
+        embed_dims (int): Channels C. Defaults to 256.
+        num_heads (int): Attention heads. Defaults to 8.
+        feedforward_channels (int): FFN hidden channels. Defaults to 2048.
+        num_blocks (int): Decoder blocks. Defaults to 6.
+        attn_drop (float): Dropout on the attention outputs. Defaults to 0.
+        ffn_drop (float): Dropout in/after the FFN. Defaults to 0.
+        key_features (Sequence[str]): Levels attended in turn by the blocks.
+            Defaults to ('res5', 'res4', 'res3').
+        mask_key (str): Level dotted with the mask embeddings.
+            Defaults to 'res2'.
+    """
+
+    def __init__(self,
+                 num_queries: int = 100,
+                 embed_dims: int = 256,
+                 num_heads: int = 8,
+                 feedforward_channels: int = 2048,
+                 num_blocks: int = 6,
+                 attn_drop: float = 0.0,
+                 ffn_drop: float = 0.0,
+                 key_features: Sequence[str] = ('res5', 'res4', 'res3'),
+                 mask_key: str = 'res2') -> None:
+        super().__init__()
+        self.num_queries = num_queries
+        self.embed_dims = embed_dims
+        self.num_heads = num_heads
+        self.key_features = list(key_features)
+        self.mask_key = mask_key
+        self.query_feat = nn.Parameter(torch.zeros(1, num_queries, embed_dims))
+        self.query_pos = nn.Parameter(torch.randn(1, num_queries, embed_dims))
+        self.level_embed = nn.Embedding(len(self.key_features), embed_dims)
+        attn_cfg = dict(
+            embed_dims=embed_dims,
+            num_heads=num_heads,
+            attn_drop=0.0,
+            proj_drop=attn_drop,
+            batch_first=True)
+        ffn_cfg = dict(
+            embed_dims=embed_dims,
+            feedforward_channels=feedforward_channels,
+            num_fcs=2,
+            ffn_drop=ffn_drop,
+            act_cfg=dict(type='GELU'),
+            add_identity=True)
+        self.layers = nn.ModuleList([
+            Mask2FormerTransformerDecoderLayer(
+                self_attn_cfg=attn_cfg,
+                cross_attn_cfg=attn_cfg,
+                ffn_cfg=ffn_cfg,
+                norm_cfg=dict(type='LN')) for _ in range(num_blocks)
+        ])
+        self.head = SalientInstanceHead(embed_dims)
+
+    @property
+    def num_blocks(self) -> int:
+        """Number of decoder blocks."""
+        return len(self.layers)
+
+    def init_weights(self) -> None:
+        """The reference's initialisation: zero queries, standard normal
+        query positions, Xavier-uniform linear maps with zero biases in the
+        blocks (each of q/k/v separately), unit LayerNorms."""
+        nn.init.zeros_(self.query_feat)
+        nn.init.normal_(self.query_pos)
+        nn.init.normal_(self.level_embed.weight)
+        for layer in self.layers:
+            for module in layer.modules():
+                if isinstance(module, nn.MultiheadAttention):
+                    for w in module.in_proj_weight.data.chunk(3, dim=0):
+                        nn.init.xavier_uniform_(w)
+                    nn.init.zeros_(module.in_proj_bias)
+                    nn.init.xavier_uniform_(module.out_proj.weight)
+                    nn.init.zeros_(module.out_proj.bias)
+                elif isinstance(module, nn.Linear):
+                    nn.init.xavier_uniform_(module.weight)
+                    nn.init.zeros_(module.bias)
+                elif isinstance(module, nn.LayerNorm):
+                    nn.init.ones_(module.weight)
+                    nn.init.zeros_(module.bias)
+        self.head.init_weights()
+
+    def forward(
+        self, feats: FeatDict, feats_pe: FeatDict
+    ) -> Tuple[Tensor, Tensor, Dict[str, Tensor], List[Dict[str, Tensor]]]:
+        """Decode the instance queries.
+
+        Args:
+            feats (dict[str, Tensor]): Neck maps (B, C, H_l, W_l) keyed
+                'res2'..'res5'.
+            feats_pe (dict[str, Tensor]): Their positional encodings, same
+                shapes.
+
+        Returns:
+            tuple:
+
+            - query (Tensor): (B, Nq, C) final queries (before the head's
+              norm).
+            - query_pos (Tensor): (B, Nq, C) query positions.
+            - out (dict): the last head output, ``masks`` (B, Nq, H4, W4)
+              and ``scores`` (B, Nq, 1) logits.
+            - aux (list[dict]): the earlier head outputs, first one before
+              any block.
+        """
+        mask_feature = feats[self.mask_key]
+        batch_size = mask_feature.shape[0]
+        query = self.query_feat.expand(batch_size, -1, -1)
+        query_pos = self.query_pos.expand(batch_size, -1, -1)
+        predictions = [self.head(query, mask_feature)]
+        num_levels = len(self.key_features)
+        for i, layer in enumerate(self.layers):
+            key = self.key_features[i % num_levels]
+            level_embed = self.level_embed.weight[i % num_levels]
+            feat = (feats[key] + level_embed[None, :, None, None]).flatten(2)
+            feat_pe = feats_pe[key].flatten(2).transpose(1, 2)
+            feat = feat.transpose(1, 2)
+            query = layer(
+                query=query,
+                key=feat,
+                value=feat,
+                query_pos=query_pos,
+                key_pos=feat_pe)
+            predictions.append(self.head(query, mask_feature))
+        return query, query_pos, predictions[-1], predictions[:-1]
