@@ -1,0 +1,62 @@
+# IRSR with PoseSOR's keypoint annotations (6059 train / 2929 test images).
+# Layout under ``data_root``:
+#   irsr_{train,test}.json, images/{train,test}/*.jpg
+# IRSR has no validation split: validation runs on the test split.
+dataset_type = 'SORDataset'
+data_root = 'data/irsr/'  # override with --cfg-options or in your config
+# The reference resizes every image to a 768 x 768 square.
+image_size = 768
+rank_key = 'category_id'
+backend_args = None
+
+train_pipeline = [
+    dict(type='LoadImageFromFile', backend_args=backend_args),
+    dict(type='LoadSORAnnotations'),
+    dict(type='SORResize', scale=(image_size, image_size), keep_ratio=False),
+    dict(type='SORRandomFlip', prob=0.5, swap_keypoint_pairs=False),
+    dict(type='PackSORInputs'),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile', backend_args=backend_args),
+    dict(type='SORResize', scale=(image_size, image_size), keep_ratio=False),
+    dict(type='LoadSORAnnotations'),
+    dict(type='PackSORInputs'),
+]
+
+train_dataloader = dict(
+    batch_size=8,  # the reference's SOLVER.IMS_PER_BATCH for IRSR
+    num_workers=4,
+    persistent_workers=True,
+    sampler=dict(type='InfiniteSampler', shuffle=True),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        ann_file='irsr_train.json',
+        data_prefix=dict(img='images/train/'),
+        rank_key=rank_key,
+        filter_cfg=dict(filter_empty_gt=True),
+        pipeline=train_pipeline,
+        backend_args=backend_args))
+test_dataloader = dict(
+    batch_size=1,
+    num_workers=2,
+    persistent_workers=True,
+    drop_last=False,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        ann_file='irsr_test.json',
+        data_prefix=dict(img='images/test/'),
+        rank_key=rank_key,
+        test_mode=True,
+        pipeline=test_pipeline,
+        backend_args=backend_args))
+val_dataloader = test_dataloader
+
+test_evaluator = dict(
+    type='SORMetric',
+    ann_file=data_root + 'irsr_test.json',
+    metric=['sa_sor', 'sor', 'mae'],
+    rank_key=rank_key)
+val_evaluator = test_evaluator
