@@ -1,0 +1,274 @@
+# Copyright (c) PoseSOR-OpenMMLab contributors. All rights reserved.
+"""Optional mmpose top-down pose estimator for PoseSOR predictions.
+
+PoseSOR predicts a pose for every instance itself. A user may prefer the
+poses of a dedicated mmpose top-down model (RTMPose, HRNet, ...). The
+:class:`TopdownPoseRefiner` runs such a model on the predicted boxes of the
+instances that PoseSOR considers *persons* and replaces their keypoints.
+
+Person rule
+    PoseSOR has no class head; its keypoint branch is trained with all
+    visibility labels 0 for non-person instances (and for persons without
+    annotated joints). An instance is therefore taken as a person when at
+    least ``min_visible_keypoints`` of its 17 predicted keypoint scores
+    (visibility probabilities, ``pred_instances.keypoint_scores``) are
+    ``>= visible_thr``. Defaults: ``visible_thr=0.5`` (the threshold the
+    reference uses to call a joint visible) and ``min_visible_keypoints=1``.
+
+Registry scopes
+    mmpose's ``init_model`` and ``inference_topdown`` switch the global
+    default registry scope to ``mmpose``. Every call into mmpose is wrapped in
+    ``DefaultScope.overwrite_default_scope('mmpose')``, which restores the
+    caller's scope (``mmdet``) afterwards, so nothing of mmdet's is resolved
+    in mmpose's registries and vice versa.
+
+Configuration (every field but ``config`` optional)::
+
+    pose_estimator = dict(
+        config='rtmpose-m_8xb256-420e_coco-256x192.py',
+        checkpoint='rtmpose-m.pth',   # local path; no download
+        visible_thr=0.5,
+        min_visible_keypoints=1,
+        device=None)                  # default: the detector's device
+"""
+import os.path as osp
+from typing import List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+from mmdet.registry import TASK_UTILS
+from mmdet.structures import DetDataSample
+from mmengine.config import Config, ConfigDict
+from mmengine.registry import DefaultScope
+from mmengine.structures import InstanceData
+
+#: Value of ``pred_instances.keypoint_source`` for PoseSOR's own keypoints.
+SOURCE_POSESOR = 'posesor'
+#: Value of ``pred_instances.keypoint_source`` for mmpose keypoints.
+SOURCE_MMPOSE = 'mmpose'
+#: Number of COCO keypoints.
+NUM_KEYPOINTS = 17
+#: Boxes narrower or lower than this (pixels) are not sent to mmpose.
+MIN_BOX_SIZE = 1.0
+
+ImageType = Union[str, np.ndarray]
+
+
+@TASK_UTILS.register_module()
+class TopdownPoseRefiner:
+    """Replace the keypoints of predicted persons with mmpose predictions.
+
+    The mmpose model is kept outside the detector's module tree (this is not
+    an ``nn.Module``), so its weights never enter PoseSOR checkpoints.
+
+    Args:
+        config (str | Config | dict): mmpose top-down config (file path or
+            loaded config).
+        checkpoint (str, optional): Local checkpoint of that model. ``None``
+            keeps random weights (tests only).
+        device (str | torch.device, optional): Device of the pose model.
+            Defaults to ``'cpu'``.
+        visible_thr (float): A PoseSOR keypoint score at or above this counts
+            as a visible joint (person rule). Defaults to 0.5.
+        min_visible_keypoints (int): Visible joints an instance needs to be
+            a person (person rule). Defaults to 1.
+        cfg_options (dict, optional): Overrides of the mmpose config.
+    """
+
+    def __init__(self,
+                 config: Union[str, Config, dict],
+                 checkpoint: Optional[str] = None,
+                 device: Union[str, torch.device, None] = None,
+                 visible_thr: float = 0.5,
+                 min_visible_keypoints: int = 1,
+                 cfg_options: Optional[dict] = None) -> None:
+        if min_visible_keypoints < 1:
+            raise ValueError('pose_estimator.min_visible_keypoints must be '
+                             f'>= 1, got {min_visible_keypoints}')
+        if isinstance(config, str) and not osp.isfile(config):
+            raise FileNotFoundError(
+                f'pose_estimator.config: file not found: {config}')
+        if checkpoint is not None and not osp.isfile(checkpoint):
+            raise FileNotFoundError(
+                f'pose_estimator.checkpoint: file not found: {checkpoint}')
+        if isinstance(config, dict) and not isinstance(config, Config):
+            config = Config(dict(config))
+        self.visible_thr = float(visible_thr)
+        self.min_visible_keypoints = int(min_visible_keypoints)
+        self.device = torch.device(device or 'cpu')
+        with DefaultScope.overwrite_default_scope('mmpose'):
+            from mmpose.apis import init_model
+            self.model = init_model(
+                config,
+                checkpoint,
+                device=str(self.device),
+                cfg_options=cfg_options)
+        self.model.eval()
+        num_keypoints = self.model.dataset_meta.get('num_keypoints', None)
+        if num_keypoints is not None and num_keypoints != NUM_KEYPOINTS:
+            raise ValueError(
+                f'pose_estimator.config predicts {num_keypoints} keypoints; '
+                f'PoseSOR uses the {NUM_KEYPOINTS} COCO keypoints')
+
+    def is_person(self, keypoint_scores: torch.Tensor) -> torch.Tensor:
+        """Apply the person rule.
+
+        Args:
+            keypoint_scores (Tensor): PoseSOR keypoint visibility scores,
+                shape (n, 17).
+
+        Returns:
+            Tensor: Bool mask of the persons, shape (n, ).
+        """
+        visible = (keypoint_scores >= self.visible_thr).sum(dim=-1)
+        return visible >= self.min_visible_keypoints
+
+    def estimate(self, image: ImageType,
+                 bboxes: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        """Run the mmpose model on boxes of one image.
+
+        Args:
+            image (str | np.ndarray): Image path or BGR image (H, W, 3).
+            bboxes (np.ndarray): Boxes (m, 4), xyxy, image pixels.
+
+        Returns:
+            tuple[np.ndarray, np.ndarray]: Keypoints (m, 17, 2) in image
+            pixels and their scores (m, 17).
+        """
+        if len(bboxes) == 0:
+            return (np.zeros((0, NUM_KEYPOINTS, 2), np.float32),
+                    np.zeros((0, NUM_KEYPOINTS), np.float32))
+        with DefaultScope.overwrite_default_scope('mmpose'):
+            from mmpose.apis import inference_topdown
+            samples = inference_topdown(
+                self.model,
+                image,
+                np.asarray(bboxes, dtype=np.float32),
+                bbox_format='xyxy')
+        keypoints = np.concatenate(
+            [s.pred_instances.keypoints for s in samples]).astype(np.float32)
+        scores = np.concatenate([
+            s.pred_instances.keypoint_scores for s in samples
+        ]).astype(np.float32)
+        return keypoints, scores
+
+    def refine_instances(self, image: ImageType,
+                         pred_instances: InstanceData) -> InstanceData:
+        """Replace the keypoints of the persons among ``pred_instances``.
+
+        Args:
+            image (str | np.ndarray): The original image (path or BGR array)
+                the boxes refer to.
+            pred_instances (InstanceData): PoseSOR predictions with
+                ``bboxes`` (n, 4), ``keypoints`` (n, 17, 2) and
+                ``keypoint_scores`` (n, 17), original-image pixels.
+
+        Returns:
+            InstanceData: The same object, with ``keypoints`` and
+            ``keypoint_scores`` of persons replaced and the new field
+            ``keypoint_source`` (list of n str: ``'mmpose'`` or
+            ``'posesor'``).
+        """
+        for key in ('bboxes', 'keypoints', 'keypoint_scores'):
+            if key not in pred_instances:
+                raise KeyError(f'pred_instances has no `{key}`; the pose '
+                               'estimator needs boxes and keypoint scores')
+        num = len(pred_instances)
+        source = [SOURCE_POSESOR] * num
+        if num > 0:
+            bboxes = pred_instances.bboxes.detach().float().cpu()
+            wh = bboxes[:, 2:] - bboxes[:, :2]
+            valid = (wh >= MIN_BOX_SIZE).all(dim=-1)
+            person = self.is_person(
+                pred_instances.keypoint_scores.detach().cpu()) & valid
+            index = torch.nonzero(person).flatten()
+            if len(index) > 0:
+                keypoints, scores = self.estimate(image, bboxes[index].numpy())
+                new_kpts = pred_instances.keypoints.clone()
+                new_scores = pred_instances.keypoint_scores.clone()
+                new_kpts[index] = torch.from_numpy(keypoints).to(new_kpts)
+                new_scores[index] = torch.from_numpy(scores).to(new_scores)
+                pred_instances.keypoints = new_kpts
+                pred_instances.keypoint_scores = new_scores
+                for i in index.tolist():
+                    source[i] = SOURCE_MMPOSE
+        pred_instances.keypoint_source = source
+        return pred_instances
+
+    def refine_data_samples(
+        self,
+        data_samples: Sequence[DetDataSample],
+        images: Optional[Sequence[ImageType]] = None
+    ) -> Sequence[DetDataSample]:
+        """Refine the ``pred_instances`` of a batch of predictions.
+
+        Args:
+            data_samples (Sequence[DetDataSample]): Predictions of PoseSOR.
+            images (Sequence[str | np.ndarray], optional): The original
+                images; by default each sample's ``img_path`` metainfo.
+
+        Returns:
+            Sequence[DetDataSample]: ``data_samples``, refined in place.
+        """
+        if images is None:
+            images = []
+            for sample in data_samples:
+                img_path = sample.metainfo.get('img_path', None)
+                if img_path is None:
+                    raise ValueError(
+                        'the pose estimator needs the original image: '
+                        'data sample has no `img_path` metainfo (id '
+                        f'{sample.metainfo.get("img_id", "?")})')
+                images.append(img_path)
+        if len(images) != len(data_samples):
+            raise ValueError(f'{len(images)} images for '
+                             f'{len(data_samples)} data samples')
+        for image, sample in zip(images, data_samples):
+            self.refine_instances(image, sample.pred_instances)
+        return data_samples
+
+    __call__ = refine_data_samples
+
+
+def build_pose_refiner(
+    cfg: Union[dict, ConfigDict, None],
+    device: Union[str, torch.device,
+                  None] = None) -> Optional[TopdownPoseRefiner]:
+    """Build a :class:`TopdownPoseRefiner` from a ``pose_estimator`` dict.
+
+    Args:
+        cfg (dict, optional): ``pose_estimator`` config (see the module
+            docstring); ``None`` or an empty dict gives ``None``.
+        device (str | torch.device, optional): Device used when the config
+            does not name one.
+
+    Returns:
+        TopdownPoseRefiner | None: The refiner, or ``None`` if not
+        configured.
+    """
+    if not cfg:
+        return None
+    cfg = dict(cfg)
+    cfg.setdefault('type', 'TopdownPoseRefiner')
+    if cfg.get('device', None) is None:
+        cfg['device'] = device
+    if cfg.get('config', None) is None:
+        raise KeyError('pose_estimator.config is required (an mmpose '
+                       'top-down config file)')
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        return TASK_UTILS.build(cfg)
+
+
+def keypoint_sources(pred_instances: InstanceData) -> List[str]:
+    """Where each instance's keypoints come from.
+
+    Args:
+        pred_instances (InstanceData): Predictions (n instances).
+
+    Returns:
+        list[str]: ``pred_instances.keypoint_source`` when set, else
+        ``'posesor'`` for all n instances.
+    """
+    if 'keypoint_source' in pred_instances:
+        return list(pred_instances.keypoint_source)
+    return [SOURCE_POSESOR] * len(pred_instances)

@@ -1,0 +1,155 @@
+# Copyright (c) PoseSOR-OpenMMLab contributors. All rights reserved.
+"""Test (evaluate) a PoseSOR checkpoint with an mmengine ``Runner``.
+
+Examples::
+
+    python tools/test.py CONFIG CHECKPOINT
+    python tools/test.py CONFIG CHECKPOINT --out results.pkl
+    python tools/test.py CONFIG CHECKPOINT --show-dir vis
+    python tools/test.py CONFIG CHECKPOINT \\
+        --pose-config rtmpose.py --pose-checkpoint rtmpose.pth
+
+``--show-dir`` turns on the visualization hook, which writes one overlay per
+test image (masks coloured by rank, rank numbers, skeletons). As in mmdet, a
+relative ``--show-dir`` is created under ``WORK_DIR/TIMESTAMP/``; an absolute
+one is used as given.
+
+``--pose-config``/``--pose-checkpoint`` (or a ``pose_estimator`` dict in the
+config, see :class:`posesor.apis.TopdownPoseRefiner`) replace the keypoints
+of predicted persons with those of an mmpose top-down model before the
+metrics see them, so pose metrics (JAE) are computed with those keypoints.
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+from typing import List, Optional
+
+from mmdet.engine.hooks.utils import trigger_visualization_hook
+from mmdet.evaluation import DumpDetResults
+from mmdet.utils import setup_cache_size_limit_of_dynamo
+from mmengine.config import Config, ConfigDict, DictAction
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+import posesor  # noqa: E402,F401  (registers modules; safe checkpoints)
+from posesor.apis import use_pose_estimator_in_test  # noqa: E402
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    """Parse the command line of ``tools/test.py``.
+
+    Args:
+        argv (list[str], optional): Arguments without the program name.
+            Defaults to ``sys.argv[1:]``.
+
+    Returns:
+        argparse.Namespace: The parsed arguments.
+    """
+    parser = argparse.ArgumentParser(
+        description='Test (and evaluate) a PoseSOR model')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument(
+        '--work-dir',
+        help='the directory to save the file containing evaluation metrics')
+    parser.add_argument(
+        '--out',
+        type=str,
+        help='dump the predictions to a pickle file (.pkl); masks are '
+        'RLE-encoded')
+    parser.add_argument(
+        '--show', action='store_true', help='show the overlays in a window')
+    parser.add_argument(
+        '--show-dir', help='directory where rank-coloured overlays are saved')
+    parser.add_argument(
+        '--wait-time', type=float, default=2, help='the interval of show (s)')
+    parser.add_argument(
+        '--pose-config',
+        help='mmpose top-down config; keypoints of predicted persons come '
+        'from this model')
+    parser.add_argument(
+        '--pose-checkpoint', help='checkpoint of --pose-config (local path)')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override settings of the config, as key=value pairs')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    if args.pose_checkpoint and not args.pose_config:
+        parser.error('--pose-checkpoint needs --pose-config')
+    return args
+
+
+def build_test_config(args: argparse.Namespace) -> Config:
+    """Load the config and apply the command-line options.
+
+    Args:
+        args (argparse.Namespace): Output of :func:`parse_args`.
+
+    Returns:
+        Config: The config the runner is built from.
+    """
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+    cfg.load_from = args.checkpoint
+
+    if args.show or args.show_dir:
+        trigger_visualization_hook(cfg, args)
+
+    if args.pose_config:
+        cfg.pose_estimator = ConfigDict(cfg.get('pose_estimator', None) or {})
+        cfg.pose_estimator.config = args.pose_config
+        cfg.pose_estimator.checkpoint = args.pose_checkpoint
+    use_pose_estimator_in_test(cfg)
+
+    if args.out is not None:
+        if not args.out.endswith(('.pkl', '.pickle')):
+            raise ValueError(
+                f'--out must be a .pkl or .pickle file, got {args.out}')
+        dump = ConfigDict(type=DumpDetResults, out_file_path=args.out)
+        if isinstance(cfg.test_evaluator, (list, tuple)):
+            cfg.test_evaluator = list(cfg.test_evaluator) + [dump]
+        else:
+            cfg.test_evaluator = [cfg.test_evaluator, dump]
+    return cfg
+
+
+def main(argv: Optional[List[str]] = None) -> dict:
+    """Entry point of ``tools/test.py``.
+
+    Args:
+        argv (list[str], optional): Arguments without the program name.
+
+    Returns:
+        dict: The metrics returned by ``runner.test()``.
+    """
+    args = parse_args(argv)
+    setup_cache_size_limit_of_dynamo()
+    cfg = build_test_config(args)
+    if 'runner_type' not in cfg:
+        runner = Runner.from_cfg(cfg)
+    else:
+        runner = RUNNERS.build(cfg)
+    return runner.test()
+
+
+if __name__ == '__main__':
+    main()

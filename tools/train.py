@@ -1,0 +1,159 @@
+# Copyright (c) PoseSOR-OpenMMLab contributors. All rights reserved.
+"""Train a PoseSOR model with an mmengine ``Runner`` (mmdet conventions).
+
+Examples::
+
+    python tools/train.py configs/posesor_swinl_assr.py
+    python tools/train.py CONFIG --work-dir work_dirs/run1 --amp
+    python tools/train.py CONFIG --resume              # last checkpoint
+    python tools/train.py CONFIG --resume work_dirs/run1/iter_5000.pth
+    python tools/train.py CONFIG --cfg-options train_cfg.max_iters=2
+"""
+import argparse
+import logging
+import os
+import os.path as osp
+import sys
+from typing import List, Optional
+
+from mmdet.utils import setup_cache_size_limit_of_dynamo
+from mmengine.config import Config, DictAction
+from mmengine.logging import print_log
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
+
+# Make ``import posesor`` work when the script runs from a source checkout
+# without ``pip install -e .``.
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+import posesor  # noqa: E402,F401  (registers modules; safe checkpoints)
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    """Parse the command line of ``tools/train.py``.
+
+    Args:
+        argv (list[str], optional): Arguments without the program name.
+            Defaults to ``sys.argv[1:]``.
+
+    Returns:
+        argparse.Namespace: The parsed arguments.
+    """
+    parser = argparse.ArgumentParser(description='Train a PoseSOR model')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument('--work-dir', help='the dir to save logs and models')
+    parser.add_argument(
+        '--amp',
+        action='store_true',
+        default=False,
+        help='enable automatic-mixed-precision training')
+    parser.add_argument(
+        '--auto-scale-lr',
+        action='store_true',
+        help='scale the learning rate by the actual batch size '
+        '(needs `auto_scale_lr` in the config)')
+    parser.add_argument(
+        '--resume',
+        nargs='?',
+        type=str,
+        const='auto',
+        help='resume from the given checkpoint; without a path, resume '
+        'from the latest checkpoint in the work dir')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override settings of the config, as key=value pairs '
+        '(e.g. train_cfg.max_iters=2 '
+        'train_dataloader.batch_size=1)')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    # torchrun / torch.distributed.launch pass --local-rank (or
+    # --local_rank) to the script.
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def build_train_config(args: argparse.Namespace) -> Config:
+    """Load the config and apply the command-line options.
+
+    Args:
+        args (argparse.Namespace): Output of :func:`parse_args`.
+
+    Returns:
+        Config: The config the runner is built from.
+    """
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+
+    # Work dir priority: command line > config > ./work_dirs/<config name>.
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+
+    if args.amp:
+        optim_wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
+        if optim_wrapper == 'AmpOptimWrapper':
+            print_log(
+                'AMP training is already enabled in the config.',
+                logger='current',
+                level=logging.WARNING)
+        else:
+            assert optim_wrapper == 'OptimWrapper', (
+                '`--amp` is only supported when the optimizer wrapper '
+                f'`optim_wrapper.type` is OptimWrapper, got {optim_wrapper}.')
+            cfg.optim_wrapper.type = 'AmpOptimWrapper'
+            cfg.optim_wrapper.loss_scale = 'dynamic'
+
+    if args.auto_scale_lr:
+        if ('auto_scale_lr' in cfg and 'enable' in cfg.auto_scale_lr
+                and 'base_batch_size' in cfg.auto_scale_lr):
+            cfg.auto_scale_lr.enable = True
+        else:
+            raise RuntimeError('config key `auto_scale_lr` (with `enable` '
+                               'and `base_batch_size`) is missing in '
+                               f'{args.config}; cannot use --auto-scale-lr')
+
+    # --resume: 'auto' finds the last checkpoint of the work dir, a path
+    # resumes from that checkpoint.
+    if args.resume == 'auto':
+        cfg.resume = True
+        cfg.load_from = None
+    elif args.resume is not None:
+        cfg.resume = True
+        cfg.load_from = args.resume
+    return cfg
+
+
+def main(argv: Optional[List[str]] = None) -> Runner:
+    """Entry point of ``tools/train.py``.
+
+    Args:
+        argv (list[str], optional): Arguments without the program name.
+
+    Returns:
+        Runner: The runner after training (handy for tests).
+    """
+    args = parse_args(argv)
+    # Reduce the number of repeated compilations (torch.compile users).
+    setup_cache_size_limit_of_dynamo()
+    cfg = build_train_config(args)
+    if 'runner_type' not in cfg:
+        runner = Runner.from_cfg(cfg)
+    else:
+        runner = RUNNERS.build(cfg)
+    runner.train()
+    return runner
+
+
+if __name__ == '__main__':
+    main()
