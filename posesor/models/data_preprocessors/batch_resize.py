@@ -23,9 +23,10 @@ class SORBatchMultiScaleResize(nn.Module):
     """Resize a training batch to a size drawn uniformly from ``sizes``.
 
     Use it in ``DetDataPreprocessor(batch_augments=[...])`` (batch augments
-    only run in training). After it, ``batch_input_shape`` in each sample's
-    metainfo is the new size, while ``img_shape`` and the ground truth keep
-    the pipeline's frame (see the module docstring).
+    only run in training). The ground truth and the ``img_shape`` /
+    ``batch_input_shape`` metainfo keep describing the frame the pipeline
+    produced (the criterion normalises and resizes targets from it, see the
+    module docstring); the size drawn is recorded as ``batch_resize_shape``.
 
     Args:
         sizes (Sequence[Sequence[int]]): Candidate (h, w) sizes.
@@ -55,7 +56,7 @@ class SORBatchMultiScaleResize(nn.Module):
 
         Returns:
             tuple: the (B, 3, h, w) resized batch and the samples with
-            ``batch_input_shape`` set to (h, w).
+            ``batch_resize_shape`` set to (h, w).
         """
         size = self.sizes[np.random.randint(len(self.sizes))]
         if tuple(inputs.shape[-2:]) != size:
@@ -63,5 +64,5 @@ class SORBatchMultiScaleResize(nn.Module):
                 inputs, size=size, mode='bilinear', align_corners=False)
         if data_samples is not None:
             for sample in data_samples:
-                sample.set_metainfo(dict(batch_input_shape=size))
+                sample.set_metainfo(dict(batch_resize_shape=size))
         return inputs, data_samples
