@@ -1,0 +1,13 @@
+# Copyright (c) PoseSOR-OpenMMLab contributors. All rights reserved.
+"""PoseSOR for OpenMMLab.
+
+Importing the package registers every module into mmdet's registries
+(``MODELS``, ``DATASETS``, ``TRANSFORMS``, ``METRICS``, ``VISUALIZERS`` ...)
+and makes mmengine checkpoints loadable under torch >= 2.6 with
+``weights_only=True`` (see :mod:`posesor.utils.checkpoint`).
+"""
+from . import (apis, datasets, evaluation, models, utils,  # noqa: F401
+               visualization)
+from .version import __version__, version_info
+
+__all__ = ['__version__', 'version_info']
