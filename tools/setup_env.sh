@@ -37,8 +37,8 @@ if ! installed torch "$TORCH" || ! installed torchvision "$(pin torchvision)"; t
     $PIP install -c "$CONSTRAINTS" torch torchvision
 fi
 
-step "build tools (setuptools<80, wheel, ninja, numpy)"
-$PIP install -q -c "$CONSTRAINTS" "setuptools<80" wheel ninja numpy
+step "build tools (setuptools, pinned below 80; wheel, ninja, numpy)"
+$PIP install -q -c "$CONSTRAINTS" setuptools wheel ninja numpy
 
 MMCV_WHEEL_DIR=$CACHE_DIR/mmcv-$MMCV-torch-$TORCH-py$PYVER
 if ! installed mmcv "$MMCV"; then
