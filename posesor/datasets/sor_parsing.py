@@ -466,7 +466,11 @@ def decode_segmentation(segm: Segmentation,
             f'polygon_backend must be "pycocotools" or "cv2", got '
             f'{polygon_backend!r}')
     rle = segmentation_to_rle(segm, height, width)
-    mask = mask_utils.decode(rle)
+    with warnings.catch_warnings():
+        # pycocotools' decoder triggers numpy 2's ``__array__(copy=...)``
+        # deprecation warning; the decoded mask is unaffected.
+        warnings.simplefilter('ignore', DeprecationWarning)
+        mask = mask_utils.decode(rle)
     if tuple(mask.shape[:2]) != (height, width):
         raise SORAnnotationError(
             f'RLE size {tuple(mask.shape[:2])} differs from the image size '

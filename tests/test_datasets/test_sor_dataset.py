@@ -1,0 +1,302 @@
+# Copyright (c) PoseSOR-OpenMMLab contributors. All rights reserved.
+import json
+import os.path as osp
+import random
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from mmdet.structures import DetDataSample
+from mmdet.structures.mask import BitmapMasks
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+
+import posesor  # noqa: F401
+from posesor.datasets import SORDataset
+from posesor.datasets.sor_parsing import (SORAnnotationError, SORDataWarning,
+                                          decode_segmentation)
+
+CONFIG_DIR = osp.join(
+    osp.dirname(__file__), '..', '..', 'configs', '_base_', 'datasets')
+SIZE = 64  # network input size used here
+
+
+def _pipeline(test: bool = False, flip_prob: float = 0.0):
+    load = [dict(type='LoadImageFromFile')]
+    resize = [dict(type='SORResize', scale=(SIZE, SIZE), keep_ratio=False)]
+    anns = [dict(type='LoadSORAnnotations')]
+    if test:
+        return load + resize + anns + [dict(type='PackSORInputs')]
+    return load + anns + resize + [
+        dict(type='SORRandomFlip', prob=flip_prob),
+        dict(type='PackSORInputs')
+    ]
+
+
+def _dataset(root, split='train', **kw):
+    init_default_scope('mmdet')
+    kw.setdefault('pipeline', _pipeline(test=split == 'test'))
+    if split == 'train':
+        kw.setdefault('filter_cfg', dict(filter_empty_gt=True))
+    else:
+        kw.setdefault('test_mode', True)
+    return SORDataset(
+        data_root=root,
+        ann_file=f'synthetic_{split}.json',
+        data_prefix=dict(img=f'images/{split}/'),
+        **kw)
+
+
+def _copy(synthetic_dataset, tmp_path):
+    root = tmp_path / 'ds'
+    shutil.copytree(synthetic_dataset, root)
+    return str(root)
+
+
+def _edit(root, split, fn):
+    path = osp.join(root, f'synthetic_{split}.json')
+    with open(path) as f:
+        data = json.load(f)
+    fn(data)
+    with open(path, 'w') as f:
+        json.dump(data, f)
+    return data
+
+
+def test_generated_dataset_fields(synthetic_dataset):
+    ds = _dataset(synthetic_dataset)
+    assert len(ds) == 8
+    with open(osp.join(synthetic_dataset, 'synthetic_train.json')) as f:
+        raw = json.load(f)
+    for idx in range(len(ds)):
+        info = ds.get_data_info(idx)
+        item = ds[idx]
+        sample = item['data_samples']
+        assert isinstance(sample, DetDataSample)
+        assert item['inputs'].shape == (3, SIZE, SIZE)
+        assert item['inputs'].dtype == torch.uint8
+        for key in ('img_id', 'img_path', 'img_name', 'ori_shape', 'img_shape',
+                    'scale_factor', 'flip'):
+            assert key in sample.metainfo, key
+        assert sample.img_shape == (SIZE, SIZE)
+        assert sample.ori_shape == (96, 96)
+        assert sample.flip is False
+        gt = sample.gt_instances
+        n = len(info['instances'])
+        assert n == len(
+            [a for a in raw['annotations'] if a['image_id'] == info['img_id']])
+        assert isinstance(gt.masks, BitmapMasks)
+        assert gt.masks.masks.shape == (n, SIZE, SIZE)
+        assert gt.bboxes.shape == (n, 4)
+        assert gt.bboxes.dtype == torch.float32
+        assert gt.labels.dtype == torch.int64 and not gt.labels.any()
+        assert gt.ranks.dtype == torch.int64
+        assert gt.ranks.tolist() == list(range(1, n + 1))
+        assert gt.class_ids.dtype == torch.int64
+        assert gt.class_ids[0] == 1  # rank 1 is always a person
+        assert gt.keypoints.shape == (n, 17, 2)
+        assert gt.keypoints.dtype == torch.float32
+        assert gt.keypoints_visible.shape == (n, 17)
+        assert gt.keypoints_visible.dtype == torch.float32
+        persons = gt.class_ids == 1
+        assert (gt.keypoints_visible[~persons] == 0).all()
+        assert (gt.keypoints_visible[persons].sum(1) >= 14).all()
+        # boxes enclose the masks (in the resized frame)
+        for box, mask in zip(gt.bboxes, gt.masks.masks):
+            ys, xs = np.nonzero(mask)
+            assert xs.min() >= box[0] - 1.5 and xs.max() <= box[2] + 0.5
+            assert ys.min() >= box[1] - 1.5 and ys.max() <= box[3] + 0.5
+
+
+def test_sorted_by_rank_not_json_order(synthetic_dataset, tmp_path):
+    root = _copy(synthetic_dataset, tmp_path)
+    ref = _dataset(synthetic_dataset)
+
+    def shuffle(data):
+        random.Random(0).shuffle(data['annotations'])
+
+    _edit(root, 'train', shuffle)
+    ds = _dataset(root)
+    for idx in range(len(ds)):
+        got = ds.get_data_info(idx)['instances']
+        want = ref.get_data_info(idx)['instances']
+        assert [i['ann_id'] for i in got] == [i['ann_id'] for i in want]
+        assert [i['rank'] for i in got] == sorted(i['rank'] for i in got)
+
+
+def test_empty_images_filtered_for_training_kept_for_test(
+        synthetic_dataset, tmp_path):
+    root = _copy(synthetic_dataset, tmp_path)
+
+    def drop(ids):
+
+        def fn(data):
+            data['annotations'] = [
+                a for a in data['annotations'] if a['image_id'] not in ids
+            ]
+
+        return fn
+
+    _edit(root, 'train', drop({2, 5}))
+    _edit(root, 'test', drop({1}))
+    train = _dataset(root)
+    assert len(train) == 6 and train.num_filtered_images == 2
+    assert 2 not in [train.get_data_info(i)['img_id'] for i in range(6)]
+    # without filter_cfg nothing is filtered
+    assert len(_dataset(root, filter_cfg=None)) == 8
+    test = _dataset(root, 'test')
+    assert len(test) == 4 and test.num_filtered_images == 0
+    item = test[0]
+    assert item['data_samples'].img_id == 1
+    gt = item['data_samples'].gt_instances
+    assert len(gt) == 0
+    assert gt.masks.masks.shape == (0, 96, 96)
+    assert gt.keypoints.shape == (0, 17, 2)
+    assert gt.bboxes.shape == (0, 4)
+
+
+def test_test_pipeline_keeps_original_resolution_gt(synthetic_dataset):
+    ds = _dataset(synthetic_dataset, 'test')
+    item = ds[0]
+    gt = item['data_samples'].gt_instances
+    assert item['inputs'].shape == (3, SIZE, SIZE)
+    assert gt.masks.masks.shape[1:] == (96, 96)
+    info = ds.get_data_info(0)
+    with open(osp.join(synthetic_dataset, 'synthetic_test.json')) as f:
+        raw = {a['id']: a for a in json.load(f)['annotations']}
+    for inst, mask in zip(info['instances'], gt.masks.masks):
+        ref = decode_segmentation(raw[inst['ann_id']]['segmentation'], 96, 96)
+        assert np.array_equal(ref, mask)
+
+
+def test_missing_image_file(synthetic_dataset, tmp_path):
+    root = _copy(synthetic_dataset, tmp_path)
+    (tmp_path / 'ds' / 'images' / 'train' / '000003.jpg').unlink()
+    with pytest.raises(SORAnnotationError) as e:
+        _dataset(root)
+    assert '000003.jpg' in str(e.value) and 'image id 3' in str(e.value)
+
+
+def test_unreadable_image_file(synthetic_dataset, tmp_path):
+    root = _copy(synthetic_dataset, tmp_path)
+    (tmp_path / 'ds' / 'images' / 'train' /
+     '000001.jpg').write_bytes(b'not a jpeg')
+    ds = _dataset(root)
+    with pytest.raises(Exception, match='000001.jpg'):
+        ds[0]
+
+
+def test_image_size_mismatch(synthetic_dataset, tmp_path):
+    root = _copy(synthetic_dataset, tmp_path)
+
+    def fn(data):
+        data['images'][0]['height'] = 50
+
+    _edit(root, 'train', fn)
+    ds = _dataset(root)
+    with pytest.raises(SORAnnotationError, match='image id 1'):
+        ds[0]
+
+
+def test_bad_annotation_names_file(synthetic_dataset, tmp_path):
+    root = _copy(synthetic_dataset, tmp_path)
+
+    def fn(data):
+        data['annotations'][3]['keypoints'] = [0] * 48
+
+    data = _edit(root, 'train', fn)
+    with pytest.raises(SORAnnotationError) as e:
+        _dataset(root)
+    msg = str(e.value)
+    assert 'synthetic_train.json' in msg
+    assert f"annotation id {data['annotations'][3]['id']}" in msg
+
+
+def test_empty_masks_warned_and_counted(synthetic_dataset, tmp_path):
+    root = _copy(synthetic_dataset, tmp_path)
+    state = {}
+
+    def fn(data):
+        # a degenerate (zero-area) polygon and an all-zero RLE
+        data['annotations'][0]['segmentation'] = [[5, 5, 5, 5, 5, 5]]
+        data['annotations'][1]['segmentation'] = dict(
+            size=[96, 96], counts=[96 * 96])
+        state['ids'] = [data['annotations'][i]['id'] for i in (0, 1)]
+
+    _edit(root, 'train', fn)
+    from mmengine.logging import MMLogger
+    logger = MMLogger.get_current_instance()
+    messages = []
+    handler_cls = type(
+        'H', (__import__('logging').Handler, ),
+        dict(emit=lambda self, rec: messages.append(rec.getMessage())))
+    handler = handler_cls()
+    logger.addHandler(handler)
+    try:
+        ds = _dataset(root)
+    finally:
+        logger.removeHandler(handler)
+    assert ds.num_empty_masks == 2
+    assert any('empty mask' in m and str(state['ids'][0]) in m
+               for m in messages)
+    kept = [
+        i['ann_id'] for k in range(len(ds))
+        for i in ds.get_data_info(k)['instances']
+    ]
+    assert not set(state['ids']) & set(kept)
+
+
+def test_duplicate_ranks_and_unranked(synthetic_dataset, tmp_path):
+    root = _copy(synthetic_dataset, tmp_path)
+
+    def fn(data):
+        anns = [a for a in data['annotations'] if a['image_id'] == 1]
+        anns[1]['category_id'] = 1  # duplicate of rank 1
+        anns[-1]['category_id'] = 0  # unranked
+
+    _edit(root, 'train', fn)
+    with pytest.warns(SORDataWarning) as record:
+        ds = _dataset(root)
+    text = ' '.join(str(w.message) for w in record)
+    assert 'duplicate' in text and 'unranked' in text
+    assert ds.num_unranked == 1
+    ranks = [i['rank'] for i in ds.get_data_info(0)['instances']]
+    assert ranks[:2] == [1, 1] and 0 not in ranks
+    ids = [i['ann_id'] for i in ds.get_data_info(0)['instances']]
+    assert ids[0] < ids[1]  # tie broken by annotation id
+    with pytest.warns(SORDataWarning):
+        kept = _dataset(root, keep_unranked=True)
+    assert [i['rank'] for i in kept.get_data_info(0)['instances']][-1] == 0
+
+
+def test_rank_key_argument(synthetic_dataset):
+    with pytest.raises(ValueError, match='rank_key'):
+        _dataset(synthetic_dataset, rank_key='score')
+    ds = _dataset(synthetic_dataset, rank_key='visiting_order')
+    assert len(ds) == 8
+
+
+@pytest.mark.parametrize('name', ['assr', 'irsr', 'synthetic'])
+def test_base_configs(name, synthetic_dataset):
+    cfg = Config.fromfile(osp.join(CONFIG_DIR, f'{name}.py'))
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        assert cfg[key]['dataset']['type'] == 'SORDataset'
+    for key in ('val_evaluator', 'test_evaluator'):
+        ev = cfg[key]
+        assert ev['type'] == 'SORMetric'
+        assert ev['ann_file'].endswith('.json')
+        assert ev['metric'] == ['sa_sor', 'sor', 'mae']
+        assert ev['rank_key'] == 'category_id'
+    assert cfg.train_dataloader.dataset.filter_cfg.filter_empty_gt
+    if name == 'synthetic':
+        init_default_scope('mmdet')
+        from mmdet.registry import DATASETS
+        for key, n in (('train_dataloader', 8), ('test_dataloader', 4)):
+            ds_cfg = cfg[key]['dataset']
+            ds_cfg['data_root'] = synthetic_dataset
+            ds = DATASETS.build(ds_cfg)
+            assert len(ds) == n
+            item = ds[0]
+            size = cfg.image_size
+            assert item['inputs'].shape == (3, size, size)

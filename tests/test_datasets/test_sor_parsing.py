@@ -1,0 +1,278 @@
+# Copyright (c) PoseSOR-OpenMMLab contributors. All rights reserved.
+import copy
+import json
+
+import numpy as np
+import pytest
+from pycocotools import mask as mask_utils
+
+from posesor.datasets.sor_parsing import (SORAnnotationError, SORDataWarning,
+                                          bbox_xyxy, decode_segmentation,
+                                          get_rank, group_by_image, image_name,
+                                          keypoints_array, load_sor_gt,
+                                          load_sor_json, segmentation_area,
+                                          sort_by_rank)
+
+H, W = 20, 30
+SQUARE = [[2, 2, 12, 2, 12, 12, 2, 12]]  # 10 x 10 square
+
+
+def _ann(ann_id, rank, image_id=1, **kw):
+    ann = dict(
+        id=ann_id,
+        image_id=image_id,
+        category_id=rank,
+        visiting_order=rank,
+        class_id=1,
+        segmentation=copy.deepcopy(SQUARE),
+        bbox=[2, 2, 10, 10],
+        keypoints=[0] * 51,
+        iscrowd=0)
+    ann.update(kw)
+    return ann
+
+
+def _data(anns=None):
+    return dict(
+        images=[
+            dict(id=1, file_name='a.jpg', height=H, width=W),
+            dict(id=2, file_name='b.jpg', height=H, width=W)
+        ],
+        annotations=anns if anns is not None else
+        [_ann(10, 2), _ann(11, 1),
+         _ann(12, 3, image_id=2)])
+
+
+def _write(tmp_path, data, name='ann.json'):
+    path = tmp_path / name
+    path.write_text(json.dumps(data))
+    return str(path)
+
+
+def test_load_valid_and_group_sorted(tmp_path):
+    path = _write(tmp_path, _data())
+    data = load_sor_json(path)
+    assert len(data['images']) == 2
+    groups = load_sor_gt(path)
+    assert list(groups) == [1, 2]
+    # JSON order was rank 2 then rank 1: sorted by rank
+    assert [a['id'] for a in groups[1]['annotations']] == [11, 10]
+    assert [a['id'] for a in groups[2]['annotations']] == [12]
+    assert groups[1]['duplicate_ranks'] is False
+
+
+def test_visiting_order_rank_key(tmp_path):
+    anns = [
+        _ann(1, 1, visiting_order=2),
+        _ann(2, 2, visiting_order=1),
+    ]
+    path = _write(tmp_path, _data(anns))
+    by_cat = load_sor_gt(path, rank_key='category_id')
+    by_visit = load_sor_gt(path, rank_key='visiting_order')
+    assert [a['id'] for a in by_cat[1]['annotations']] == [1, 2]
+    assert [a['id'] for a in by_visit[1]['annotations']] == [2, 1]
+    with pytest.raises(SORAnnotationError, match='rank_key'):
+        load_sor_json(path, rank_key='score')
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(SORAnnotationError, match='does not exist'):
+        load_sor_json(str(tmp_path / 'nope.json'))
+
+
+def test_invalid_json(tmp_path):
+    path = tmp_path / 'bad.json'
+    path.write_text('{"images": [')
+    with pytest.raises(SORAnnotationError, match='not valid JSON') as e:
+        load_sor_json(str(path))
+    assert 'bad.json' in str(e.value)
+
+
+def test_top_level_not_object(tmp_path):
+    with pytest.raises(SORAnnotationError, match='JSON object'):
+        load_sor_json(_write(tmp_path, [1, 2]))
+
+
+@pytest.mark.parametrize('key', ['images', 'annotations'])
+def test_missing_top_level_key(tmp_path, key):
+    data = _data()
+    del data[key]
+    with pytest.raises(
+            SORAnnotationError, match=f"missing top-level key "
+            f"'{key}'"):
+        load_sor_json(_write(tmp_path, data))
+
+
+@pytest.mark.parametrize('key', ['id', 'file_name', 'height', 'width'])
+def test_missing_image_key(tmp_path, key):
+    data = _data()
+    del data['images'][1][key]
+    with pytest.raises(SORAnnotationError, match=f"misses key '{key}'"):
+        load_sor_json(_write(tmp_path, data))
+
+
+@pytest.mark.parametrize('key', ['id', 'image_id', 'segmentation'])
+def test_missing_annotation_key(tmp_path, key):
+    data = _data()
+    del data['annotations'][0][key]
+    with pytest.raises(SORAnnotationError, match=f"misses key '{key}'"):
+        load_sor_json(_write(tmp_path, data))
+
+
+def test_duplicate_ids(tmp_path):
+    data = _data()
+    data['images'][1]['id'] = 1
+    with pytest.raises(SORAnnotationError, match='duplicate image id'):
+        load_sor_json(_write(tmp_path, data))
+    data = _data([_ann(5, 1), _ann(5, 2)])
+    with pytest.raises(SORAnnotationError, match='duplicate annotation id'):
+        load_sor_json(_write(tmp_path, data))
+
+
+def test_bad_image_size(tmp_path):
+    data = _data()
+    data['images'][0]['height'] = 0
+    with pytest.raises(SORAnnotationError, match="image id 1.*'height'"):
+        load_sor_json(_write(tmp_path, data))
+
+
+def test_unknown_image(tmp_path):
+    data = _data([_ann(7, 1, image_id=99)])
+    with pytest.raises(SORAnnotationError) as e:
+        load_sor_json(_write(tmp_path, data))
+    msg = str(e.value)
+    assert 'unknown image' in msg and '99' in msg and '7' in msg
+    assert 'ann.json' in msg
+
+
+@pytest.mark.parametrize('kpts', [[0] * 50, [0] * 54, 'abc', [None] * 51])
+def test_wrong_keypoints(tmp_path, kpts):
+    data = _data([_ann(3, 1, keypoints=kpts)])
+    with pytest.raises(SORAnnotationError, match='annotation id 3') as e:
+        load_sor_json(_write(tmp_path, data))
+    assert 'keypoints' in str(e.value)
+
+
+def test_missing_keypoints_are_zeros(tmp_path):
+    ann = _ann(3, 1)
+    del ann['keypoints']
+    load_sor_json(_write(tmp_path, _data([ann])))
+    assert np.array_equal(keypoints_array(ann), np.zeros((17, 3)))
+    ann['keypoints'] = list(range(51))
+    kp = keypoints_array(ann)
+    assert kp.shape == (17, 3) and kp.dtype == np.float32
+    assert kp[1].tolist() == [3, 4, 5]
+
+
+@pytest.mark.parametrize('segm, match',
+                         [([[1, 1, 5, 5]], 'has 2 points, at least 3'),
+                          ([[1, 1, 5, 5, 6]], 'odd number'), ([], 'non-empty'),
+                          ({
+                              'counts': 'abc'
+                          }, 'size'), ([5], 'flat list')])
+def test_bad_segmentation(tmp_path, segm, match):
+    data = _data([_ann(4, 1, segmentation=segm)])
+    with pytest.raises(SORAnnotationError, match=match) as e:
+        load_sor_json(_write(tmp_path, data))
+    assert 'annotation id 4' in str(e.value)
+
+
+@pytest.mark.parametrize('rank', [-1, 1.5, 'first', True])
+def test_bad_rank(tmp_path, rank):
+    data = _data([_ann(4, rank)])
+    with pytest.raises(SORAnnotationError, match="'category_id' must be"):
+        load_sor_json(_write(tmp_path, data))
+
+
+def test_bad_bbox(tmp_path):
+    data = _data([_ann(4, 1, bbox=[1, 2, 3])])
+    with pytest.raises(SORAnnotationError, match='bbox'):
+        load_sor_json(_write(tmp_path, data))
+
+
+def test_get_rank_missing_and_float():
+    assert get_rank(dict(id=1)) == 0
+    assert get_rank(dict(id=1, category_id=None)) == 0
+    assert get_rank(dict(id=1, category_id=3.0)) == 3
+
+
+def test_unranked_dropped_or_kept(tmp_path):
+    anns = [_ann(1, 0), _ann(2, 2), _ann(3, None), _ann(4, 1)]
+    del anns[2]['category_id']
+    path = _write(tmp_path, _data(anns))
+    with pytest.warns(SORDataWarning, match='2 unranked object.*dropped'):
+        groups = load_sor_gt(path)
+    assert [a['id'] for a in groups[1]['annotations']] == [4, 2]
+    assert groups[1]['num_unranked'] == 2
+    with pytest.warns(SORDataWarning, match='kept after'):
+        groups = load_sor_gt(path, keep_unranked=True)
+    assert [a['id'] for a in groups[1]['annotations']] == [4, 2, 1, 3]
+
+
+def test_duplicate_ranks_warn_and_tie_break(tmp_path):
+    anns = [_ann(9, 1), _ann(3, 2), _ann(5, 1), _ann(7, 1)]
+    path = _write(tmp_path, _data(anns))
+    with pytest.warns(SORDataWarning, match=r'duplicate .* \(image ids 1\)'):
+        groups = load_sor_gt(path)
+    assert groups[1]['duplicate_ranks'] is True
+    assert [a['id'] for a in groups[1]['annotations']] == [5, 7, 9, 3]
+    # the tie-break does not depend on the input order
+    for perm in ([3, 2, 1, 0], [1, 3, 0, 2]):
+        shuffled, dup = sort_by_rank([anns[i] for i in perm])
+        assert dup and [a['id'] for a in shuffled] == [5, 7, 9, 3]
+
+
+def test_group_by_image_silent(tmp_path, recwarn):
+    data = _data([_ann(1, 1), _ann(2, 1)])
+    group_by_image(data, warn=False)
+    assert not [w for w in recwarn if w.category is SORDataWarning]
+
+
+def test_decode_polygon_rle_and_backends():
+    poly = decode_segmentation(SQUARE, H, W)
+    assert poly.shape == (H, W) and poly.dtype == np.uint8
+    assert set(np.unique(poly)) == {0, 1}
+    # pycocotools and cv2 polygon filling agree up to the border pixels
+    cv = decode_segmentation(SQUARE, H, W, polygon_backend='cv2')
+    assert cv.shape == (H, W)
+    assert np.logical_xor(cv, poly).sum() <= 2 * 11 + 2 * 10
+    assert cv[5:10, 5:10].all() and poly[5:10, 5:10].all()
+    assert not cv[15:, 15:].any()
+    # compressed RLE (str and bytes counts) and uncompressed RLE
+    rle = mask_utils.encode(np.asfortranarray(poly))
+    as_str = dict(size=rle['size'], counts=rle['counts'].decode('ascii'))
+    assert np.array_equal(decode_segmentation(as_str, H, W), poly)
+    assert np.array_equal(decode_segmentation(dict(rle), H, W), poly)
+    flat = poly.flatten(order='F')
+    counts, cur, run = [], 0, 0
+    for v in flat:
+        if v != cur:
+            counts.append(run)
+            cur, run = v, 0
+        run += 1
+    counts.append(run)
+    uncompressed = dict(size=[H, W], counts=counts)
+    assert np.array_equal(decode_segmentation(uncompressed, H, W), poly)
+    assert segmentation_area(SQUARE, H, W) == int(poly.sum())
+    with pytest.raises(SORAnnotationError, match='RLE size'):
+        decode_segmentation(as_str, H + 1, W)
+    with pytest.raises(ValueError, match='polygon_backend'):
+        decode_segmentation(SQUARE, H, W, polygon_backend='pil')
+
+
+def test_multi_polygon_and_bbox():
+    segm = SQUARE + [[20, 2, 28, 2, 28, 8, 20, 8]]
+    mask = decode_segmentation(segm, H, W)
+    assert mask[5, 5] and mask[5, 24] and not mask[5, 16]
+    ann = dict(id=1, segmentation=segm)
+    box = bbox_xyxy(ann, H, W)
+    assert box.dtype == np.float32
+    assert box[0] <= 2.5 and box[2] >= 27.5 and box[1] <= 2.5
+    ann['bbox'] = [1.5, 2.0, 3.0, 4.0]
+    assert bbox_xyxy(ann, H, W).tolist() == [1.5, 2.0, 4.5, 6.0]
+
+
+def test_image_name():
+    assert image_name('COCO_val2014_000000000192.jpg') == \
+        'COCO_val2014_000000000192'
+    assert image_name('images/test/x.y.png') == 'x.y'
