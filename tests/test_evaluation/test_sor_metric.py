@@ -1,0 +1,312 @@
+# Copyright (c) PoseSOR-OpenMMLab contributors. All rights reserved.
+"""End-to-end tests of SORMetric and eval_sor_results on a tiny JSON."""
+import importlib.util
+import json
+import os.path as osp
+
+import numpy as np
+import pytest
+import torch
+from mmdet.registry import METRICS
+from mmdet.structures import DetDataSample
+from mmengine.structures import InstanceData
+from pycocotools import mask as mask_utils
+
+import posesor  # noqa: F401  (registers SORMetric)
+from posesor.datasets.sor_parsing import SORDataWarning
+from posesor.evaluation import SORMetric
+
+H, W = 20, 30
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def box(y0, y1, x0, x1, h=H, w=W):
+    m = np.zeros((h, w), dtype=bool)
+    m[y0:y1, x0:x1] = True
+    return m
+
+
+A = box(0, 5, 0, 5)
+B = box(0, 5, 10, 16)
+C = box(10, 16, 0, 7)
+
+
+def rle(mask):
+    r = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+    return dict(size=list(r['size']), counts=r['counts'].decode('ascii'))
+
+
+def keypoints(x, y, v=2):
+    return [x, y, v] * 17
+
+
+def write_annotations(path):
+    """Image 1: A (rank 1), B (rank 2), C (rank 3, a polygon), listed in a
+    shuffled order, plus an unranked object. Image 2: one GT (A). Image 3:
+    nothing."""
+    images = [
+        dict(id=1, file_name='img_one.jpg', height=H, width=W),
+        dict(id=2, file_name='img_two.jpg', height=H, width=W),
+        dict(id=3, file_name='img_three.jpg', height=H, width=W),
+    ]
+    anns = [
+        dict(
+            id=12,
+            image_id=1,
+            category_id=3,
+            segmentation=[[0, 10, 7, 10, 7, 16, 0, 16]],
+            keypoints=keypoints(3, 12, 0)),
+        dict(
+            id=10,
+            image_id=1,
+            category_id=1,
+            segmentation=rle(A),
+            keypoints=keypoints(2, 2)),
+        dict(
+            id=13,
+            image_id=1,
+            category_id=0,
+            segmentation=rle(box(18, 20, 25, 30)),
+            keypoints=keypoints(0, 0, 0)),
+        dict(
+            id=11,
+            image_id=1,
+            category_id=2,
+            segmentation=rle(B),
+            keypoints=keypoints(12, 2)),
+        dict(
+            id=20,
+            image_id=2,
+            category_id=1,
+            segmentation=rle(A),
+            keypoints=keypoints(2, 2)),
+    ]
+    with open(path, 'w') as f:
+        json.dump(dict(images=images, annotations=anns), f)
+
+
+@pytest.fixture
+def ann_file(tmp_path):
+    path = str(tmp_path / 'tiny_test.json')
+    write_annotations(path)
+    return path
+
+
+def sample(img_id, masks, kpts=None):
+    masks = torch.from_numpy(np.stack(masks)) if masks else torch.zeros(
+        0, H, W, dtype=torch.bool)
+    n = masks.shape[0]
+    pred = dict(
+        masks=masks,
+        scores=torch.linspace(0.9, 0.5, n),
+        rank_scores=torch.linspace(0.8, 0.2, n),
+        ranks=torch.arange(1, n + 1),
+        keypoints=torch.zeros(n, 17, 2) if kpts is None else kpts,
+        keypoint_scores=torch.ones(n, 17),
+        bboxes=torch.zeros(n, 4))
+    return dict(
+        img_id=img_id,
+        ori_shape=(H, W),
+        img_path=f'x/{img_id}.jpg',
+        pred_instances=pred)
+
+
+def predictions():
+    kpts = torch.zeros(3, 17, 2)
+    kpts[2] = torch.tensor([2.0, 2.0])  # A predicted third (reversed)
+    kpts[1] = torch.tensor([12.0, 2.0])
+    kpts[1, :, 0] += 3  # B: dx = 3 px = 0.1
+    return [
+        sample(1, [C, B, A], kpts),  # reversed ranking
+        sample(2, [A]),  # single GT, found
+        sample(3, [B]),  # no GT: skipped
+    ]
+
+
+def test_sor_metric_end_to_end(ann_file, tmp_path):
+    with pytest.warns(SORDataWarning, match='1 unranked object'):
+        metric = build_metric(ann_file, tmp_path)
+    assert isinstance(metric, SORMetric)
+    # GT is sorted by rank although the JSON is not, unranked dropped
+    gt = metric.load_gt(1)
+    assert gt['masks'].shape == (3, H, W)
+    assert (gt['masks'][0] == A).all() and (gt['masks'][1] == B).all()
+    assert gt['masks'][2].sum() == 42  # the polygon of C
+    assert gt['keypoints_visible'][2].sum() == 0
+    metric.process({}, predictions())
+    res = metric.evaluate(size=3)
+    # image 1: SA-SOR -1, SOR 0; image 2: single GT -> SA-SOR NaN counted
+    # as 0, SOR 1; image 3: no GT, skipped
+    assert res['sor/sa_sor'] == pytest.approx(-0.5)
+    assert res['sor/sa_sor_count'] == 2 and res['sor/sa_sor_nan'] == 1
+    assert res['sor/sor'] == pytest.approx(0.5)
+    assert res['sor/sor_nan'] == 0
+    # IRSR excludes the single-GT image
+    assert res['sor/sa_sor_irsr'] == pytest.approx(-1.0)
+    assert res['sor/sa_sor_irsr_count'] == 1
+    assert res['sor/sor_assr'] == pytest.approx(0.5)
+    # perfect masks: MAE 0
+    assert res['sor/mae'] == 0.0 and res['sor/mae_x100'] == 0.0
+    assert res['sor/mae_count'] == 2
+    # JAE: image 1, A and C are perfect or invisible, B is off by 0.1 in x
+    # over 17 joints, A exact: 17 * 0.1 / 34; image 2: (0,0) vs (2,2)
+    img1 = 17 * 0.1 / (34 + 1e-6)
+    img2 = 17 * (2 / 30 + 2 / 20) / (17 + 1e-6)
+    assert res['sor/jae'] == pytest.approx((img1 + img2) / 2)
+    assert res['sor/num_images'] == 3
+    assert res['sor/num_images_without_gt'] == 1
+
+    dump = tmp_path / 'out' / 'test.sor_results.json'
+    data = json.loads(dump.read_text())
+    assert data['format'] == 'posesor_sor_results'
+    first = data['results'][0]
+    assert first['img_id'] == 1 and first['image_name'] == 'img_one'
+    assert len(first['masks']) == 3
+    decoded = mask_utils.decode(
+        dict(
+            size=first['masks'][0]['size'],
+            counts=first['masks'][0]['counts'].encode()))
+    assert (decoded.astype(bool) == C).all()
+    assert first['rank_scores'] == pytest.approx([0.8, 0.5, 0.2])
+    assert np.array(first['keypoints']).shape == (3, 17, 2)
+    for key in ('scores', 'ranks', 'keypoint_scores', 'bboxes'):
+        assert len(first[key]) == 3
+
+    # round trip through eval_sor_results gives the same numbers
+    tool = load_tool()
+    out = tool.main([
+        str(dump), ann_file, '--metric', 'sa_sor', 'sor', 'mae', 'jae',
+        '--convention', 'posesor', 'irsr', 'assr', '--polygon-backend',
+        'pycocotools', '--out',
+        str(tmp_path / 'metrics.json')
+    ])
+    for key in ('sa_sor', 'sor', 'mae', 'jae', 'sa_sor_irsr', 'sor_assr',
+                'sa_sor_count', 'jae_count'):
+        assert out[key] == pytest.approx(res[f'sor/{key}']), key
+    # ASSR rank maps of image 1 differ by 255 - 204 on A and C
+    assert out['mae_assr'] == pytest.approx(51 * (25 + 42) / (255 * H * W) / 2)
+    assert out['num_images_missing'] == 0
+    assert json.loads((tmp_path / 'metrics.json').read_text())['sa_sor'] \
+        == pytest.approx(-0.5)
+
+
+def build_metric(ann_file, tmp_path):
+    return METRICS.build(
+        dict(
+            type='SORMetric',
+            ann_file=ann_file,
+            metric=['sa_sor', 'sor', 'mae', 'jae'],
+            convention=dict(
+                sa_sor=['posesor', 'irsr'],
+                sor=['posesor', 'assr'],
+                mae='posesor'),
+            polygon_backend='pycocotools',
+            outfile_prefix=str(tmp_path / 'out' / 'test')))
+
+
+@pytest.mark.filterwarnings('ignore::UserWarning')
+def test_sor_metric_accepts_det_data_samples(ann_file):
+    metric = SORMetric(ann_file=ann_file, polygon_backend='cv2')
+    ds = DetDataSample(metainfo=dict(img_id=1, ori_shape=(H, W)))
+    ds.pred_instances = InstanceData(
+        masks=torch.from_numpy(np.stack([A, B, C])), scores=torch.ones(3))
+    metric.process({}, [ds.to_dict()])
+    res = metric.evaluate(size=1)
+    assert res['sor/sa_sor'] == 1.0 and res['sor/sor'] == 1.0
+
+
+@pytest.mark.filterwarnings('ignore::UserWarning')
+def test_sor_metric_errors(ann_file, tmp_path):
+    metric = SORMetric(ann_file=ann_file)
+    with pytest.raises(KeyError, match='image id 99'):
+        metric.process({}, [sample(99, [A])])
+    bad = sample(1, [np.zeros((5, 5), bool)])
+    with pytest.raises(ValueError, match='image id 1'):
+        metric.process({}, [bad])
+    with pytest.raises(ValueError, match='ann_file'):
+        SORMetric()
+    with pytest.raises(ValueError, match='no convention'):
+        SORMetric(ann_file=ann_file, convention=dict(sa_sor='assr'))
+    with pytest.raises(ValueError, match='does not exist'):
+        SORMetric(ann_file=str(tmp_path / 'missing.json'))
+
+
+def test_format_only(tmp_path):
+    metric = SORMetric(format_only=True, outfile_prefix=str(tmp_path / 'f'))
+    metric.process({}, [sample(7, [A, B])])
+    assert metric.evaluate(size=1) == {}
+    data = json.loads((tmp_path / 'f.sor_results.json').read_text())
+    assert data['results'][0]['img_id'] == 7
+    assert len(data['results'][0]['masks']) == 2
+
+
+def load_tool():
+    path = osp.join(REPO, 'tools', 'analysis_tools', 'eval_sor_results.py')
+    spec = importlib.util.spec_from_file_location('eval_sor_results', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.filterwarnings('ignore::UserWarning')
+def test_reference_pth_dump(ann_file, tmp_path):
+    tool = load_tool()
+
+    def enc(mask):
+        return mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+
+    joints = np.zeros((2, 17, 3), dtype=np.float64)
+    joints[0, :, :2] = [2 / W, 2 / H]
+    ref = {
+        # reference dumps: image name -> masks (bytes RLE) in rank order
+        'img_one':
+        dict(
+            masks=[enc(A), enc(C)],
+            joints=torch.from_numpy(joints),
+            scores=np.array([0.9, 0.8]),
+            num=2),
+        'unknown_image':
+        dict(masks=[enc(A)]),
+    }
+    path = str(tmp_path / 'ref_coco_format.pth')
+    torch.save(ref, path)
+    out = tool.evaluate_file(
+        path,
+        ann_file,
+        metric=['sa_sor', 'sor', 'mae', 'jae'],
+        polygon_backend='pycocotools',
+        progress=False)
+    # image 1: pred [A, C] for GT [A, B, C]: SA-SOR 0.5, SOR 1.0;
+    # image 2 is missing from the dump: no prediction (SA-SOR and SOR NaN,
+    # counted as 0); image 3 has no GT
+    assert out['sa_sor'] == pytest.approx(0.25)
+    assert out['sor'] == pytest.approx(0.5)
+    assert out['sor_nan'] == 1
+    assert out['num_images_missing'] == 2
+    assert out['num_results_unknown'] == 1
+    assert out['mae'] == pytest.approx((30 / (H * W) + 25 / (H * W)) / 2)
+    # JAE: joints normalised in the dump; A exact, C invisible in the GT
+    assert out['jae'] == pytest.approx(0.0, abs=1e-9)
+    assert out['jae_count'] == 1
+
+
+@pytest.mark.filterwarnings('ignore::UserWarning')
+def test_reference_pth_refuses_pickled_objects(ann_file, tmp_path):
+    tool = load_tool()
+    path = str(tmp_path / 'evil.pth')
+    torch.save({'img_one': dict(masks=[], extra=Exploit())}, path)
+    with pytest.raises(tool.ResultFileError, match='refusing to read'):
+        tool.evaluate_file(path, ann_file, progress=False)
+    assert not Exploit.ran
+
+
+class Exploit:
+    ran = False
+
+    def __reduce__(self):
+        return (_mark_ran, ())
+
+
+def _mark_ran():
+    Exploit.ran = True
+    return None
