@@ -349,12 +349,12 @@ def test_loss_pose_without_visible_joints_keeps_graph():
     hm = torch.randn(2, 3, NUM_JOINTS, 3, 3, generator=gen, requires_grad=True)
     joints_out = dict(keypoints=kp, heatmaps=hm, masks=torch.randn(2, 3, 3, 3))
     losses = criterion.loss_pose(joints_out, targets, bi, ti)
-    assert float(losses['loss_joint']) == 0.0
-    assert float(losses['loss_heatmap']) == 0.0
+    assert float(losses['loss_joint'].detach()) == 0.0
+    assert float(losses['loss_heatmap'].detach()) == 0.0
     assert losses['loss_joint'].requires_grad
     assert losses['loss_heatmap'].requires_grad
     # all labels are "invisible": the visibility loss is still supervised
-    assert float(losses['loss_joint_vis']) > 0
+    assert float(losses['loss_joint_vis'].detach()) > 0
     sum(losses.values()).backward()
     assert hm.grad is not None and float(hm.grad.abs().sum()) == 0.0
     assert kp.grad is not None and torch.isfinite(kp.grad).all()
@@ -517,7 +517,7 @@ def test_each_loss_decreases_with_optimisation():
 
     first = {k: float(v) for k, v in compute().items()}
     assert len(first) == 15
-    for _ in range(30):
+    for _ in range(15):
         optim.zero_grad()
         losses = compute()
         sum(losses.values()).backward()
@@ -526,3 +526,90 @@ def test_each_loss_decreases_with_optimisation():
     for key, value in first.items():
         assert math.isfinite(last[key])
         assert last[key] < value, (key, value, last[key])
+
+
+# Loss values printed by the authors' detectron2 training-branch code (its
+# matcher and loss functions, run outside this repository) on the case built
+# by ``_reference_case`` with ``NUM_POINTS=500``, a 64x64 ground-truth grid,
+# a 72x72 training size and ``torch.manual_seed(123)`` before matching. Same
+# seed, same draws: the random point sampling is reproduced exactly.
+REFERENCE_LOSSES = {
+    'mask': 8.745884,
+    'obj': 1.305464,
+    'refined': 9.114459,
+    'bbox': 3.783114,
+    'joint': 75.168503,
+    'joint_cls': 8.978768,
+    'heatmap': 8.625441,
+    'partition': 7.823089,
+    'rank': 0.375179,
+}
+REFERENCE_MATCH = ([0, 0, 0, 1, 1], [2, 4, 6, 3, 5], [1, 2, 0, 1, 0])
+
+
+def _reference_case():
+    gen = torch.Generator().manual_seed(0)
+    size, height, nq, n_max = 64, 18, 10, 3
+    samples = []
+    for b, num in enumerate([3, 2]):
+        masks = np.zeros((num, size, size), np.uint8)
+        for i in range(num):
+            y0, x0 = [
+                int(v)
+                for v in torch.randint(0, size - 20, (2, ), generator=gen)
+            ]
+            hh, ww = [
+                int(v) for v in torch.randint(8, 20, (2, ), generator=gen)
+            ]
+            masks[i, y0:y0 + hh, x0:x0 + ww] = 1
+        kpts = torch.rand(num, NUM_JOINTS, 2, generator=gen)
+        vis = (torch.rand(num, NUM_JOINTS, generator=gen) > .4).float()
+        x1y1 = torch.rand(num, 2, generator=gen) * .6
+        boxes = torch.cat(
+            [x1y1, x1y1 + torch.rand(num, 2, generator=gen) * .5], 1)
+        samples.append(
+            _sample(
+                masks,
+                list(range(1, num + 1)),
+                kpts * size,
+                vis,
+                boxes * size,
+                img_id=b))
+    out = dict(
+        masks=torch.randn(2, nq, height, height, generator=gen) * 2,
+        scores=torch.randn(2, nq, 1, generator=gen))
+    joints_out = dict(
+        keypoints=torch.randn(2, n_max, NUM_JOINTS, 3, generator=gen),
+        heatmaps=torch.randn(
+            2, n_max, NUM_JOINTS, height, height, generator=gen) * 2,
+        masks=torch.randn(2, n_max, height, height, generator=gen) * 2,
+        bboxes=torch.randn(2, n_max, 4, generator=gen))
+    part_out = dict(
+        partitions=torch.randn(
+            2, n_max, height // 2, height // 2, generator=gen) * 2,
+        ranks=torch.randn(2, n_max, 20, generator=gen))
+    return samples, out, joints_out, part_out
+
+
+def test_matches_reference_values():
+    samples, out, joints_out, part_out = _reference_case()
+    criterion = _criterion(num_points=500)
+    targets = criterion.prepare_targets(samples, size=(72, 72))
+    torch.manual_seed(123)
+    bi, qi, ti = criterion.match(out, targets)
+    losses = criterion.loss_instances(out, targets, bi, qi, ti)
+    losses.update(criterion.loss_pose(joints_out, targets, bi, ti))
+    losses.update(criterion.loss_ranking(part_out, targets, bi, ti))
+    assert (bi.tolist(), qi.tolist(), ti.tolist()) == REFERENCE_MATCH
+    got = dict(
+        mask=losses['loss_mask'] + losses['loss_dice'],
+        obj=losses['loss_obj'],
+        refined=losses['loss_refined_mask'] + losses['loss_refined_dice'],
+        bbox=losses['loss_bbox'] + losses['loss_giou'],
+        joint=losses['loss_joint'],
+        joint_cls=losses['loss_joint_vis'],
+        heatmap=losses['loss_heatmap'],
+        partition=losses['loss_partition'] + losses['loss_partition_dice'],
+        rank=losses['loss_rank'])
+    for key, value in REFERENCE_LOSSES.items():
+        assert float(got[key]) == pytest.approx(value, rel=1e-5, abs=1e-6), key
