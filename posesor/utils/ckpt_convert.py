@@ -28,15 +28,16 @@ Two layout changes happen on the way besides renaming:
   decoder here uses :class:`torch.nn.MultiheadAttention`, whose
   ``in_proj_weight``/``in_proj_bias`` stack them, so they are concatenated.
 """
+import contextlib
 import pickle
 import re
 import zipfile
 from collections import OrderedDict
-from typing import (Callable, Dict, List, Mapping, Optional, Sequence, Tuple,
-                    Union)
+from typing import (Callable, Dict, Iterator, List, Mapping, Optional,
+                    Sequence, Tuple)
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 StateDict = Dict[str, Tensor]
 Shapes = Mapping[str, Sequence[int]]
@@ -583,11 +584,38 @@ def convert_posesor(state_dict: Mapping[str, Tensor],
     return out
 
 
-def model_state_shapes(model_cfg: Union[dict, 'object']) -> Dict[str, tuple]:
-    """Key -> shape of a model's state dict, built without allocating.
+@contextlib.contextmanager
+def _parameters_on_meta() -> Iterator[None]:
+    """Create every ``nn.Parameter`` on the ``meta`` device.
 
-    The model is built on the ``meta`` device, so even Swin-L costs no
-    memory and no initialisation time.
+    Parameters are allocated (uninitialised, so untouched) on the CPU and
+    moved to ``meta`` as soon as they are registered, so the
+    initialisers that follow cost nothing. Buffers and other tensors stay
+    real: constructors may compute with them (e.g. ``Tensor.item()``, which
+    a plain ``torch.device('meta')`` context would break).
+    """
+    register = nn.Module.register_parameter
+
+    def register_on_meta(module: nn.Module, name: str,
+                         param: Optional[nn.Parameter]) -> None:
+        if param is not None and param.device.type != 'meta':
+            param = nn.Parameter(
+                param.detach().to('meta'), requires_grad=param.requires_grad)
+        register(module, name, param)
+
+    nn.Module.register_parameter = register_on_meta
+    try:
+        yield
+    finally:
+        nn.Module.register_parameter = register
+
+
+def model_state_shapes(model_cfg: Mapping) -> Dict[str, tuple]:
+    """Key -> shape of a model's state dict, without allocating weights.
+
+    Parameters are built on the ``meta`` device (see
+    :func:`_parameters_on_meta`), so even Swin-L costs little memory and no
+    initialisation time.
 
     Args:
         model_cfg (dict | Config): The ``model`` config.
@@ -596,6 +624,7 @@ def model_state_shapes(model_cfg: Union[dict, 'object']) -> Dict[str, tuple]:
         dict[str, tuple]: Shapes of ``model.state_dict()``.
     """
     from mmdet.registry import MODELS
-    with torch.device('meta'):
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope('mmdet'), _parameters_on_meta():
         model = MODELS.build(model_cfg)
     return {k: tuple(v.shape) for k, v in model.state_dict().items()}
