@@ -120,15 +120,9 @@ def build_test_config(args: argparse.Namespace) -> Config:
         cfg.pose_estimator.checkpoint = args.pose_checkpoint
     use_pose_estimator_in_test(cfg)
 
-    if args.out is not None:
-        if not args.out.endswith(('.pkl', '.pickle')):
-            raise ValueError(
-                f'--out must be a .pkl or .pickle file, got {args.out}')
-        dump = ConfigDict(type=DumpDetResults, out_file_path=args.out)
-        if isinstance(cfg.test_evaluator, (list, tuple)):
-            cfg.test_evaluator = list(cfg.test_evaluator) + [dump]
-        else:
-            cfg.test_evaluator = [cfg.test_evaluator, dump]
+    if args.out is not None and not args.out.endswith(('.pkl', '.pickle')):
+        raise ValueError(
+            f'--out must be a .pkl or .pickle file, got {args.out}')
     return cfg
 
 
@@ -148,6 +142,10 @@ def main(argv: Optional[List[str]] = None) -> dict:
         runner = Runner.from_cfg(cfg)
     else:
         runner = RUNNERS.build(cfg)
+    if args.out is not None:
+        # Dump the predictions (masks as RLE) beside the metrics.
+        runner.test_evaluator.metrics.append(
+            DumpDetResults(out_file_path=args.out))
     return runner.test()
 
 

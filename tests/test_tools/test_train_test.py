@@ -1,0 +1,143 @@
+# Copyright (c) PoseSOR-OpenMMLab contributors. All rights reserved.
+"""``tools/train.py`` and ``tools/test.py`` end to end on the tiny config."""
+import glob
+import json
+import os.path as osp
+import pickle
+import textwrap
+
+import cv2
+import numpy as np
+from conftest import TRAIN_ITERS, run_tool, write_test_config
+from mmengine.runner import CheckpointLoader
+
+import posesor  # noqa: F401  (safe checkpoint loading)
+
+KILL_HOOK = textwrap.dedent('''
+    import os
+    import signal
+
+    from mmdet.registry import HOOKS
+    from mmengine.hooks import Hook
+
+
+    @HOOKS.register_module()
+    class KillAtIterHook(Hook):
+        """SIGKILLs the process after iteration ``$KILL_AT_ITER``."""
+        priority = 'LOWEST'
+
+        def after_train_iter(self, runner, batch_idx, data_batch=None,
+                             outputs=None):
+            kill_at = int(os.environ.get('KILL_AT_ITER', 0))
+            if runner.iter + 1 == kill_at:
+                os.kill(os.getpid(), signal.SIGKILL)
+''')
+
+
+def _scalars(work_dir):
+    records = []
+    for path in sorted(
+            glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))):
+        with open(path) as f:
+            records.append([json.loads(line) for line in f if line.strip()])
+    return records
+
+
+def test_train_writes_checkpoint_and_logs(trained):
+    ckpt = CheckpointLoader.load_checkpoint(
+        trained['checkpoint'], map_location='cpu')
+    assert ckpt['meta']['iter'] == TRAIN_ITERS
+    assert 'optimizer' in ckpt and 'param_schedulers' in ckpt
+    (records, ) = _scalars(trained['work_dir'])
+    train = [r for r in records if 'lr' in r]
+    assert [r['step'] for r in train] == list(range(1, TRAIN_ITERS + 1))
+    assert all(np.isfinite(r['loss']) and r['loss'] > 0 for r in train)
+
+
+def test_test_metrics_dump_and_show_dir(trained, synthetic_dataset, tmp_path):
+    out = str(tmp_path / 'results.pkl')
+    show_dir = str(tmp_path / 'overlays')
+    work_dir = str(tmp_path / 'test_work_dir')
+    run_tool('test.py', [
+        trained['config'], trained['checkpoint'], '--work-dir', work_dir,
+        '--out', out, '--show-dir', show_dir
+    ])
+    # metrics file written by the runner
+    (metrics_file, ) = glob.glob(osp.join(work_dir, '*', '*.json'))
+    with open(metrics_file) as f:
+        metrics = json.load(f)
+    for key in ('sor/sa_sor', 'sor/sor', 'sor/mae'):
+        assert key in metrics, metrics
+    assert 0.0 <= metrics['sor/mae'] <= 1.0
+
+    with open(out, 'rb') as f:
+        results = pickle.load(f)
+    test_images = sorted(
+        glob.glob(osp.join(synthetic_dataset, 'images', 'test', '*.jpg')))
+    assert len(results) == len(test_images)
+    for res in results:
+        pred = res['pred_instances']
+        ranks = np.asarray(pred['ranks'])
+        assert len(ranks) >= 1
+        assert (ranks == np.arange(1, len(ranks) + 1)).all()
+        assert len(pred['masks']) == len(ranks)
+        assert pred['keypoints'].shape[1:] == (17, 2)
+
+    overlays = sorted(glob.glob(osp.join(show_dir, '*')))
+    assert [osp.basename(p) for p in overlays] == \
+        [osp.basename(p) for p in test_images]
+    for overlay, image in zip(overlays, test_images):
+        drawn, src = cv2.imread(overlay), cv2.imread(image)
+        height, width = src.shape[:2]
+        # the hook draws ground truth | prediction side by side
+        assert drawn.shape == (height, 2 * width, 3)
+        pred = drawn[:, width:].astype(int)
+        # at least one instance is predicted, so something is drawn
+        assert np.abs(pred - src.astype(int)).max() > 30
+
+
+def test_resume_after_kill(synthetic_dataset, tmp_path):
+    (tmp_path / 'kill_hook.py').write_text(KILL_HOOK)
+    config = write_test_config(
+        str(tmp_path / 'resume.py'), synthetic_dataset,
+        textwrap.dedent(f'''
+            train_cfg = dict(max_iters={2 * TRAIN_ITERS})
+            custom_imports = dict(imports=['posesor', 'kill_hook'])
+            custom_hooks = [dict(type='KillAtIterHook')]
+            val_cfg = None
+            val_dataloader = None
+            val_evaluator = None
+        '''))
+    work_dir = str(tmp_path / 'work_dir')
+    env = dict(PYTHONPATH=str(tmp_path))
+    try:
+        run_tool(
+            'train.py', [config, '--work-dir', work_dir],
+            extra_env=dict(env, KILL_AT_ITER=str(TRAIN_ITERS + 1)))
+    except AssertionError as err:
+        assert 'failed (-9)' in str(err)
+    else:
+        raise AssertionError('the run was not killed')
+    assert osp.isfile(osp.join(work_dir, f'iter_{TRAIN_ITERS}.pth'))
+    assert not osp.exists(osp.join(work_dir, f'iter_{2 * TRAIN_ITERS}.pth'))
+
+    proc = run_tool(
+        'train.py', [config, '--work-dir', work_dir, '--resume'],
+        extra_env=env)
+    assert f'resumed epoch: 0, iter: {TRAIN_ITERS}' in proc.stdout + \
+        proc.stderr
+    ckpt = CheckpointLoader.load_checkpoint(
+        osp.join(work_dir, f'iter_{2 * TRAIN_ITERS}.pth'), map_location='cpu')
+    assert ckpt['meta']['iter'] == 2 * TRAIN_ITERS
+    # the optimizer state continued (an Adam-type step counter counts all
+    # iterations, not only those after the resume)
+    steps = {
+        float(s['step'])
+        for s in ckpt['optimizer']['state'].values() if 'step' in s
+    }
+    assert steps == {float(2 * TRAIN_ITERS)}
+    killed, resumed = _scalars(work_dir)
+    assert [r['step'] for r in killed if 'lr' in r][:TRAIN_ITERS] == \
+        list(range(1, TRAIN_ITERS + 1))
+    assert [r['step'] for r in resumed if 'lr' in r] == \
+        list(range(TRAIN_ITERS + 1, 2 * TRAIN_ITERS + 1))
