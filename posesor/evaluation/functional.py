@@ -70,6 +70,9 @@ ASSR_MAX_PRED_RANKS = 5
 ASSR_SEG_THRESHOLD = 0.5
 #: Largest grey value of a rank map.
 MAX_GREY = 255
+#: Memory bound of the broadcast intersection array of
+#: :func:`mask_overlaps` before it is split over GT rows.
+MAX_OVERLAP_BYTES = 64 * 2**20
 
 METRICS = ('sa_sor', 'sor', 'mae', 'jae')
 CONVENTIONS = ('posesor', 'irsr', 'assr')
@@ -154,13 +157,51 @@ def _check_convention(metric: str, convention: str) -> None:
 # --------------------------------------------------------------------------
 # overlaps and matching
 # --------------------------------------------------------------------------
+def pack_masks(masks: np.ndarray) -> np.ndarray:
+    """Pack boolean masks into 64-bit words (8 pixels per byte).
+
+    Args:
+        masks (np.ndarray): ``(k, H, W)`` bool masks.
+
+    Returns:
+        np.ndarray: ``(k, ceil(H * W / 64))`` uint64; padding bits are 0.
+    """
+    k = masks.shape[0]
+    packed = np.packbits(masks.reshape(k, -1), axis=1)
+    pad = (-packed.shape[1]) % np.dtype(np.uint64).itemsize
+    if pad:
+        packed = np.pad(packed, ((0, 0), (0, pad)))
+    return np.ascontiguousarray(packed).view(np.uint64)
+
+
+def popcount(words: np.ndarray) -> np.ndarray:
+    """Number of set bits along the last axis of a uint64 array.
+
+    Args:
+        words (np.ndarray): ``(..., L)`` uint64.
+
+    Returns:
+        np.ndarray: ``(...)`` int64 counts.
+    """
+    if hasattr(np, 'bitwise_count'):  # numpy >= 2.0
+        return np.bitwise_count(words).sum(axis=-1, dtype=np.int64)
+    as_bytes = words.view(np.uint8)  # pragma: no cover - numpy 1.x
+    return _BYTE_POPCOUNT[as_bytes].sum(axis=-1, dtype=np.int64)
+
+
+#: Set bits of every byte value (popcount fallback for numpy < 2.0).
+_BYTE_POPCOUNT = np.unpackbits(
+    np.arange(256, dtype=np.uint8)[:, None], axis=1).sum(axis=1)
+
+
 def mask_overlaps(pred_masks: ArrayLike,
                   gt_masks: ArrayLike) -> Tuple[np.ndarray, np.ndarray]:
     """Pixel counts of intersection and union for every (GT, pred) pair.
 
-    One matrix product of the flattened masks gives all intersections; the
-    counts are exact integers (float32 products are exact below 2 ** 24
-    pixels, float64 is used above).
+    The masks are bit-packed and every pairwise intersection is counted in
+    one broadcast ``AND`` + popcount over ``(m, n, H * W / 64)`` words
+    (split over GT rows only when that array would exceed
+    :data:`MAX_OVERLAP_BYTES`). The counts are exact integers.
 
     Args:
         pred_masks (np.ndarray | torch.Tensor): ``(n, H, W)`` masks.
@@ -176,15 +217,14 @@ def mask_overlaps(pred_masks: ArrayLike,
     if m == 0 or n == 0:
         empty = np.zeros((m, n), dtype=np.int64)
         return empty, empty.copy()
-    num_pixels = gt.shape[1] * gt.shape[2]
-    dtype = np.float32 if num_pixels < 2**24 else np.float64
-    flat_gt = gt.reshape(m, num_pixels)
-    flat_pred = pred.reshape(n, num_pixels)
-    inter = flat_gt.astype(dtype) @ flat_pred.astype(dtype).T
-    inter = np.rint(inter).astype(np.int64)
-    gt_area = np.count_nonzero(flat_gt, axis=1).astype(np.int64)
-    pred_area = np.count_nonzero(flat_pred, axis=1).astype(np.int64)
-    union = gt_area[:, None] + pred_area[None, :] - inter
+    gt_bits, pred_bits = pack_masks(gt), pack_masks(pred)
+    row_bytes = n * pred_bits.shape[1] * pred_bits.itemsize
+    chunk = max(1, MAX_OVERLAP_BYTES // row_bytes)
+    inter = np.empty((m, n), dtype=np.int64)
+    for start in range(0, m, chunk):
+        rows = gt_bits[start:start + chunk, None, :]
+        inter[start:start + chunk] = popcount(rows & pred_bits[None])
+    union = popcount(gt_bits)[:, None] + popcount(pred_bits)[None, :] - inter
     return inter, union
 
 
@@ -539,9 +579,14 @@ def sor(pred_masks: ArrayLike,
 # MAE
 # --------------------------------------------------------------------------
 def _mae_posesor(pred: np.ndarray, gt: np.ndarray) -> float:
-    union_pred = pred.any(axis=0)
-    union_gt = gt.any(axis=0)
-    return np.count_nonzero(union_pred != union_gt) / union_gt.size
+    """Fraction of pixels where the unions of predictions and GTs differ
+    (computed on bit-packed masks)."""
+    union_gt = np.bitwise_or.reduce(pack_masks(gt), axis=0)
+    if pred.shape[0] == 0:
+        diff = union_gt
+    else:
+        diff = np.bitwise_or.reduce(pack_masks(pred), axis=0) ^ union_gt
+    return int(popcount(diff)) / (gt.shape[1] * gt.shape[2])
 
 
 def _mae_assr(pred: np.ndarray, gt: np.ndarray) -> float:

@@ -487,3 +487,17 @@ def test_normalize_conventions():
         F.normalize_conventions(['jae'], dict(jae='assr'))
     with pytest.raises(ValueError, match='unknown convention'):
         F.normalize_conventions(['sor'], 'coco')
+
+
+def test_overlaps_chunked_and_popcount_fallback(monkeypatch):
+    rng = np.random.default_rng(5)
+    preds = rng.random((7, 13, 17)) < 0.4
+    gts = rng.random((4, 13, 17)) < 0.4
+    full = mask_iou(preds, gts)
+    # split the broadcast over GT rows: same result
+    monkeypatch.setattr(F, 'MAX_OVERLAP_BYTES', 1)
+    assert np.array_equal(mask_iou(preds, gts), full)
+    # byte-table popcount (numpy < 2) equals np.bitwise_count
+    words = rng.integers(0, 2**63, (3, 5), dtype=np.uint64)
+    table = F._BYTE_POPCOUNT[words.view(np.uint8)].sum(-1)
+    assert np.array_equal(F.popcount(words), table)
