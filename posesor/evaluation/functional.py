@@ -123,7 +123,8 @@ def to_binary_masks(masks: ArrayLike,
     if torch is not None and isinstance(masks, torch.Tensor):
         masks = masks.detach().cpu().numpy()
     masks = np.asarray(masks)
-    if masks.size == 0 and shape is not None and masks.ndim != 3:
+    if shape is not None and (masks.ndim != 3 or masks.shape[0] == 0) \
+            and masks.size == 0:
         masks = np.zeros((0, ) + tuple(shape), dtype=bool)
     if masks.ndim != 3:
         raise ValueError(f'{name} must have shape (k, H, W), got '

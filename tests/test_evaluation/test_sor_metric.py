@@ -310,3 +310,15 @@ class Exploit:
 def _mark_ran():
     Exploit.ran = True
     return None
+
+
+@pytest.mark.filterwarnings('ignore::UserWarning')
+def test_empty_predictions_of_any_shape(ann_file):
+    metric = SORMetric(ann_file=ann_file, metric=['sa_sor', 'sor', 'mae'])
+    for masks in (torch.zeros(0), torch.zeros(0, 1, 1, dtype=torch.bool)):
+        metric.process({}, [dict(img_id=1, pred_instances=dict(masks=masks))])
+    res = metric.evaluate(size=2)
+    # nothing detected: SA-SOR and SOR NaN (counted as 0), MAE = GT area
+    assert res['sor/sa_sor'] == 0.0 and res['sor/sa_sor_nan'] == 2
+    assert res['sor/sor'] == 0.0 and res['sor/sor_count'] == 2
+    assert res['sor/mae'] == pytest.approx((25 + 30 + 42) / (H * W))

@@ -109,7 +109,11 @@ class SORMetric(BaseMetric):
     :data:`~posesor.evaluation.functional.NAN_POLICY` (for the ``posesor``
     convention an image whose SA-SOR/SOR is NaN counts as 0, as in the
     paper). Images whose GT has no ranked object are skipped by every
-    metric and counted as ``num_images_without_gt``.
+    metric and counted as ``num_images_without_gt``. The ``irsr`` SA-SOR
+    scores predictions by their order (``np.linspace(1, 0.5, n)``), as the
+    PoseSOR authors fed IRSR's script. Means are not rounded (the
+    reference rounds to 4 decimals) and are NaN when no image counts (the
+    reference then reports 1.0).
 
     Reported keys (with the ``sor/`` prefix): for each metric ``k``
     (``'sa_sor'``, ``'sor'``, ``'mae'``, ``'jae'`` for the ``posesor``
