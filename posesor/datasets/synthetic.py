@@ -17,8 +17,11 @@ Scene content
   head and thick limbs and torso in one saturated clothing colour per
   person. People stand upright at clearly different sizes (each one is
   65-80 % the height of the previous one). Every person points with one
-  straight arm (shoulder, elbow and wrist on one line) and turns the head
-  towards the pointing side.
+  straight arm (shoulder, elbow and wrist on one line, from 55 degrees above
+  to 35 degrees below the horizontal) and turns the head towards the
+  pointing side; the other arm hangs down, bent towards the body at the
+  elbow. Scenes are resampled until every person points at its own target
+  (rarely, after many failed tries, a person does not point).
 * 2-4 objects that all look alike: one shape (disc, square, triangle or
   diamond) and one colour per scene, sizes within +-10 %. Each person points
   at a different object (its *target*); at least one further object is a
@@ -95,7 +98,10 @@ NEXT_HEIGHT_RATIO = (0.65, 0.8)
 OBJECT_RADIUS = (0.06, 0.085)  # fraction of the image size
 OBJECT_JITTER = 0.1
 MIN_DECOY_ANGLE = np.deg2rad(25.0)
-MAX_ELEVATION = np.deg2rad(55.0)  # pointing angle above/below horizontal
+# pointing angle above / below the horizontal
+MAX_ELEVATION_UP = np.deg2rad(55.0)
+MAX_ELEVATION_DOWN = np.deg2rad(35.0)
+HANGING_ELBOW_BEND = (np.deg2rad(30.0), np.deg2rad(50.0))
 MIN_VISIBLE_FRACTION = 0.6
 MAX_TRIES = 60
 JPEG_QUALITY = 95
@@ -172,11 +178,15 @@ def _make_person(rng: np.random.Generator, hip: np.ndarray,
     kpts[R_SHO] = (x - SHOULDER_HALF_WIDTH * h, y + SHOULDER_Y * h)
     for sho, elb, wri, side in ((L_SHO, L_ELB, L_WRI, 1), (R_SHO, R_ELB, R_WRI,
                                                            -1)):
-        # arms hang down, slightly away from the body
+        # arms hang down, slightly away from the body, bent at the elbow
+        # (only a pointing arm is straight)
         ang = np.pi / 2 - side * rng.uniform(0.1, 0.35)
-        d = np.array([np.cos(ang), np.sin(ang)])
-        kpts[elb] = kpts[sho] + d * UPPER_ARM * h
-        kpts[wri] = kpts[elb] + d * FOREARM * h
+        kpts[elb] = kpts[sho] + UPPER_ARM * h * np.array(
+            [np.cos(ang), np.sin(ang)])
+        # the forearm turns towards the body
+        ang += side * rng.uniform(*HANGING_ELBOW_BEND)
+        kpts[wri] = kpts[elb] + FOREARM * h * np.array(
+            [np.cos(ang), np.sin(ang)])
     kpts[NOSE] = (x, y + HEAD_CENTRE_Y * h)
     return _Person(kpts, h, colour=(0, 0, 0), skin=(0, 0, 0), facing=0)
 
@@ -297,9 +307,12 @@ def _background(rng: np.random.Generator, size: int) -> np.ndarray:
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
-def _sample_scene(rng: np.random.Generator, size: int) -> dict:
+def _sample_scene(rng: np.random.Generator,
+                  size: int,
+                  n_people: Optional[int] = None) -> dict:
     """Sample a scene layout (people, targets, decoys); no drawing."""
-    n_people = int(rng.choice(len(PEOPLE_PROBS), p=PEOPLE_PROBS)) + 1
+    if n_people is None:
+        n_people = int(rng.choice(len(PEOPLE_PROBS), p=PEOPLE_PROBS)) + 1
     heights = [rng.uniform(*FIRST_HEIGHT) * size]
     for _ in range(n_people - 1):
         heights.append(heights[-1] * rng.uniform(*NEXT_HEIGHT_RATIO))
@@ -341,7 +354,7 @@ def _sample_scene(rng: np.random.Generator, size: int) -> dict:
         arm = (UPPER_ARM + FOREARM) * person.height
         for _ in range(MAX_TRIES):
             side = 1 if rng.random() < 0.5 else -1
-            elev = rng.uniform(-MAX_ELEVATION, MAX_ELEVATION)
+            elev = rng.uniform(-MAX_ELEVATION_UP, MAX_ELEVATION_DOWN)
             angle = float(np.arctan2(np.sin(elev), side * np.cos(elev)))
             sho = person.keypoints[L_SHO if side > 0 else R_SHO]
             dist = arm + r * 1.3 + rng.uniform(0.04, 0.3) * size
@@ -399,8 +412,9 @@ def render_scene(rng: np.random.Generator,
         ``class_id`` and ``keypoints`` ((17, 3) float, zeros for
         objects).
     """
+    n_people = int(rng.choice(len(PEOPLE_PROBS), p=PEOPLE_PROBS)) + 1
     for _ in range(MAX_TRIES):
-        scene = _sample_scene(rng, size)
+        scene = _sample_scene(rng, size, n_people)
         people: List[_Person] = scene['people']
         img = _background(rng, size)
         label = np.zeros((size, size), dtype=np.int32)
@@ -422,7 +436,12 @@ def render_scene(rng: np.random.Generator,
             (label == inst).sum() >= MIN_VISIBLE_FRACTION * max(area, 1)
             for inst, area in drawn_area.items()) and all(
                 (label == inst).any() for inst in drawn_area)
-        if visible_ok and people:
+        # prefer complete scenes: every person points at a target and at
+        # least one decoy exists
+        complete = len(people) == n_people and all(
+            p.target is not None
+            for p in people) and len(scene['objects']) > scene['num_targets']
+        if visible_ok and people and complete:
             break
     order: List[Tuple[int, Optional[_Person]]] = []
     for pi, person in enumerate(people):
