@@ -28,7 +28,8 @@ import torch
 
 from posesor.utils.ckpt_convert import (CheckpointConversionError,
                                         check_against_shapes, convert_swin,
-                                        extract_model_state, load_torch_file)
+                                        extract_model_state, load_torch_file,
+                                        parameters_on_meta)
 
 #: Output norms that an official classification checkpoint does not have.
 OUTPUT_NORMS = ('norm0.', 'norm1.', 'norm2.', 'norm3.')
@@ -64,7 +65,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def expected_swin_shapes(arch: str, window_size: int) -> dict:
     """Key -> shape of mmpretrain's SwinTransformer (built on 'meta')."""
     from mmpretrain.models import SwinTransformer
-    with torch.device('meta'):
+    with parameters_on_meta():
         model = SwinTransformer(
             arch=arch, window_size=window_size, out_indices=(0, 1, 2, 3))
     return {k: tuple(v.shape) for k, v in model.state_dict().items()}

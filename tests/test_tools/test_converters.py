@@ -1,0 +1,316 @@
+# Copyright (c) PoseSOR-OpenMMLab contributors. All rights reserved.
+"""Tests of the official-checkpoint converters."""
+import json
+import os
+import os.path as osp
+import sys
+
+import pytest
+import torch
+import torch.nn.functional as F
+from mmcv.cnn.bricks.transformer import PatchMerging
+from mmengine.config import Config
+from mmengine.runner import load_checkpoint
+from mmpretrain.models import SwinTransformer
+
+import posesor  # noqa: F401
+from posesor.utils.ckpt_convert import (CheckpointConversionError,
+                                        convert_posesor, convert_swin,
+                                        extract_model_state, load_torch_file,
+                                        model_state_shapes, unfold_norm_order,
+                                        unfold_reduction_order)
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, osp.join(REPO, 'tools', 'model_converters'))
+import posesor_to_mmdet  # noqa: E402
+import swin_to_mmpretrain  # noqa: E402
+
+PARITY_DIR = os.environ.get('POSESOR_PARITY_DIR',
+                            osp.join(REPO, '..', 'shared', 'parity'))
+MICRO_CKPT = osp.join(PARITY_DIR, 'posesor_micro_d2.pth')
+MICRO_CONFIG = osp.join(REPO, 'tests', 'data', 'posesor_micro_config.py')
+SWINL_SHAPES = osp.join(PARITY_DIR, 'posesor_swinl_state_dict_shapes.json')
+SWINL_CONFIG = osp.join(REPO, 'configs', 'posesor_swinl_assr.py')
+MICRO_SWIN = dict(
+    arch=dict(embed_dims=32, depths=[2, 2, 2, 2], num_heads=[1, 2, 4, 8]),
+    window_size=7,
+    out_indices=(0, 1, 2, 3),
+    pad_small_map=True)
+#: Sizes the reference reports for its released ASSR model.
+SWINL_PARAMS = dict(
+    total=220520072,
+    backbone=195201204,
+    neck=2709504,
+    decoder=9722625,
+    pai=9094086,
+    pdr=3632653,
+    positional_encoding=160000)
+
+needs_fixtures = pytest.mark.skipif(
+    not osp.isfile(MICRO_CKPT),
+    reason='parity fixtures (../shared/parity) not available')
+
+
+def official_patch_merging(x, hw, norm_w, norm_b, reduction_w):
+    """The official Swin PatchMerging (concatenated 2x2 sub-grids)."""
+    b, _, c = x.shape
+    x = x.view(b, *hw, c)
+    x = torch.cat([
+        x[:, 0::2, 0::2], x[:, 1::2, 0::2], x[:, 0::2, 1::2], x[:, 1::2, 1::2]
+    ], -1).flatten(1, 2)
+    x = F.layer_norm(x, (4 * c, ), norm_w, norm_b)
+    return x @ reduction_w.t()
+
+
+def test_patch_merging_channel_order():
+    torch.manual_seed(0)
+    c = 6
+    norm_w, norm_b = torch.randn(4 * c), torch.randn(4 * c)
+    reduction_w = torch.randn(2 * c, 4 * c)
+    x = torch.randn(2, 4 * 6, c)
+    expected = official_patch_merging(x, (4, 6), norm_w, norm_b, reduction_w)
+    merging = PatchMerging(c, 2 * c, norm_cfg=dict(type='LN'))
+    merging.load_state_dict({
+        'reduction.weight':
+        unfold_reduction_order(reduction_w),
+        'norm.weight':
+        unfold_norm_order(norm_w),
+        'norm.bias':
+        unfold_norm_order(norm_b)
+    })
+    out, out_hw = merging(x, (4, 6))
+    assert out_hw == (2, 3)
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
+    # without the reordering the result differs
+    merging.reduction.weight.data.copy_(reduction_w)
+    assert not torch.allclose(merging(x, (4, 6))[0], expected, atol=1e-3)
+
+
+def _micro_backbone():
+    state = extract_model_state(load_torch_file(MICRO_CKPT), MICRO_CKPT)
+    return {
+        k[len('backbone.'):]: v
+        for k, v in state.items() if k.startswith('backbone.')
+    }
+
+
+def _official_format(backbone):
+    """The micro backbone as the official classification release stores
+    it: no per-output norms, a final norm, a classifier, attention masks."""
+    state = {k: v for k, v in backbone.items() if not k.startswith('norm')}
+    state['norm.weight'] = backbone['norm3.weight'] + 1.0
+    state['norm.bias'] = backbone['norm3.bias']
+    state['head.weight'] = torch.randn(5, 256)
+    state['head.bias'] = torch.randn(5)
+    state['layers.0.blocks.1.attn_mask'] = torch.zeros(4, 49, 49)
+    return state
+
+
+@needs_fixtures
+def test_swin_conversion_reproduces_reference_backbone():
+    """Converted detectron2 Swin weights give the reference's features."""
+    model = SwinTransformer(**MICRO_SWIN)
+    model.load_state_dict(convert_swin(_micro_backbone()), strict=True)
+    model.eval()
+    fixture = torch.load(
+        osp.join(PARITY_DIR, 'posesor_micro_outputs.pth'), weights_only=True)
+    mean = torch.tensor([123.675, 116.28, 103.53]).view(3, 1, 1)
+    std = torch.tensor([58.395, 57.12, 57.375]).view(3, 1, 1)
+    with torch.no_grad():
+        outs = model(((fixture['input']['image'] - mean) / std)[None])
+    for key, out in zip(('res2', 'res3', 'res4', 'res5'), outs):
+        ref = fixture['features']['backbone'][key]
+        torch.testing.assert_close(
+            out, ref, rtol=1e-4, atol=1e-4 * ref.abs().max().item())
+
+
+@needs_fixtures
+@pytest.mark.parametrize('keep_final_norm', [False, True])
+def test_swin_to_mmpretrain_cli(tmp_path, keep_final_norm):
+    backbone = _micro_backbone()
+    official = _official_format(backbone)
+    src, dst = tmp_path / 'swin.pth', tmp_path / 'out' / 'swin_mmpretrain.pth'
+    torch.save({'model': official}, src)
+    args = [str(src), str(dst), '--no-check']
+    if keep_final_norm:
+        args.append('--keep-final-norm')
+    assert swin_to_mmpretrain.main(args) == 0
+    saved = torch.load(dst, weights_only=True)['state_dict']
+    assert not any('head' in k or 'attn_mask' in k for k in saved)
+    assert ('norm3.weight' in saved) == keep_final_norm
+    # usable as a Pretrained init_cfg / load_checkpoint source
+    model = SwinTransformer(**MICRO_SWIN)
+    reference = SwinTransformer(**MICRO_SWIN)
+    reference.load_state_dict(convert_swin(backbone))
+    load_checkpoint(model, str(dst), strict=False)
+    for key, value in model.state_dict().items():
+        if key.startswith('norm'):
+            continue
+        torch.testing.assert_close(value, reference.state_dict()[key])
+    if keep_final_norm:
+        torch.testing.assert_close(model.norm3.weight, official['norm.weight'])
+
+
+def test_swin_official_release_key_layout():
+    """Official Swin-L key/shape layout converts onto mmpretrain's Swin-L
+    (the CLI's check), shapes only (meta tensors)."""
+    expected = swin_to_mmpretrain.expected_swin_shapes('large', 12)
+    official = {}
+    for key, shape in expected.items():
+        key = (
+            key.replace('stages', 'layers').replace('.w_msa', '').replace(
+                'ffn.layers.0.0',
+                'mlp.fc1').replace('ffn.layers.1',
+                                   'mlp.fc2').replace('patch_embed.projection',
+                                                      'patch_embed.proj'))
+        if key.startswith('norm'):
+            continue
+        official[key] = torch.empty(shape, device='meta')
+    official['norm.weight'] = torch.empty(1536, device='meta')
+    official['norm.bias'] = torch.empty(1536, device='meta')
+    official['head.weight'] = torch.empty(21841, 1536, device='meta')
+    official['head.bias'] = torch.empty(21841, device='meta')
+    official['layers.2.blocks.1.attn_mask'] = torch.empty(
+        4, 144, 144, device='meta')
+    converted = convert_swin(official, source='swin-l')
+    assert {
+        k: tuple(v.shape)
+        for k, v in converted.items()
+    } == {
+        k: v
+        for k, v in expected.items() if not k.startswith('norm')
+    }
+
+
+@needs_fixtures
+def test_posesor_to_mmdet_cli_round_trip(tmp_path):
+    dst = tmp_path / 'posesor_micro_mmdet.pth'
+    assert posesor_to_mmdet.main(
+        [MICRO_CKPT, str(dst), '--config', MICRO_CONFIG]) == 0
+    cfg = Config.fromfile(MICRO_CONFIG)
+    from mmdet.registry import MODELS
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        model = MODELS.build(cfg.model)
+    load_checkpoint(model, str(dst), strict=True)
+    source = extract_model_state(load_torch_file(MICRO_CKPT), MICRO_CKPT)
+    # spot checks of renamed / re-laid-out tensors
+    sd = model.state_dict()
+    torch.testing.assert_close(sd['pai.joint_embed'],
+                               source['actor_interaction.j'])
+    torch.testing.assert_close(sd['pdr.head.rank_cls.weight'],
+                               source['pose_shift.head.rank_head.weight'])
+    torch.testing.assert_close(
+        sd['decoder.layers.2.self_attn.attn.in_proj_weight'],
+        torch.cat([
+            source[f'instance_seg.lookByMultiQ_layers.2.self_attn.{p}_proj'
+                   '.weight'] for p in 'qkv'
+        ]))
+    torch.testing.assert_close(
+        sd['backbone.stages.1.downsample.reduction.weight'],
+        unfold_reduction_order(
+            source['backbone.layers.1.downsample.reduction.weight']))
+    # every source tensor is used: the numbers of elements agree
+    assert sum(v.numel() for v in source.values()) == sum(v.numel()
+                                                          for v in sd.values())
+
+
+@pytest.mark.skipif(
+    not osp.isfile(SWINL_SHAPES),
+    reason='parity fixtures (../shared/parity) not available')
+def test_swinl_reference_state_dict_maps_onto_released_config():
+    """All 786 entries of the reference's Swin-L state dict map onto the
+    model of configs/posesor_swinl_assr.py: strict, shapes equal."""
+    with open(SWINL_SHAPES) as f:
+        entries = json.load(f)
+    assert len(entries) == 786
+    source = {
+        name: torch.empty(shape, device='meta')
+        for name, shape in entries
+    }
+    expected = model_state_shapes(Config.fromfile(SWINL_CONFIG).model)
+    converted = convert_posesor(source, expected=expected, source='swin-l')
+    assert list(converted) and set(converted) == set(expected)
+    for key, value in converted.items():
+        assert tuple(value.shape) == expected[key], key
+
+    def count(prefix=''):
+        return sum(
+            v.numel() for k, v in converted.items()
+            if k.startswith(prefix) and 'relative_position_index' not in k)
+
+    assert count() == SWINL_PARAMS['total']
+    for module, params in SWINL_PARAMS.items():
+        if module != 'total':
+            assert count(module + '.') == params, module
+
+
+@pytest.fixture(scope='module')
+def source():
+    """The micro reference state dict."""
+    return extract_model_state(load_torch_file(MICRO_CKPT), MICRO_CKPT)
+
+
+@pytest.fixture(scope='module')
+def expected():
+    """Key -> shape of the micro model."""
+    return model_state_shapes(Config.fromfile(MICRO_CONFIG).model)
+
+
+@needs_fixtures
+class TestConversionErrors:
+
+    def test_missing_file(self, tmp_path):
+        with pytest.raises(FileNotFoundError, match='nope.pth'):
+            load_torch_file(str(tmp_path / 'nope.pth'))
+
+    def test_truncated_file(self, tmp_path):
+        path = tmp_path / 'truncated.pth'
+        with open(MICRO_CKPT, 'rb') as f:
+            path.write_bytes(f.read()[:100000])
+        with pytest.raises(CheckpointConversionError, match='truncated'):
+            load_torch_file(str(path))
+        with pytest.raises(CheckpointConversionError, match='truncated'):
+            posesor_to_mmdet.main([str(path), str(tmp_path / 'out.pth')])
+
+    def test_not_a_checkpoint(self, tmp_path):
+        path = tmp_path / 'text.pth'
+        path.write_text('hello')
+        with pytest.raises(CheckpointConversionError, match='text.pth'):
+            load_torch_file(str(path))
+
+    def test_wrong_format(self, tmp_path):
+        with pytest.raises(CheckpointConversionError, match='"model"'):
+            extract_model_state({'state_dict': {}}, 'x.pth')
+        with pytest.raises(CheckpointConversionError, match='non-tensor'):
+            extract_model_state({'model': {'a': 1}}, 'x.pth')
+
+    def test_left_over_key(self, source):
+        bad = dict(source)
+        bad['pose_shift.unknown.weight'] = torch.zeros(1)
+        with pytest.raises(
+                CheckpointConversionError, match='pose_shift.unknown.weight'):
+            convert_posesor(bad)
+        bad = dict(source)
+        bad['debug.weight'] = torch.zeros(1)
+        with pytest.raises(CheckpointConversionError, match='debug.weight'):
+            convert_posesor(bad)
+
+    def test_missing_key(self, source, expected):
+        bad = dict(source)
+        del bad['pose_shift.head.rank_head.bias']
+        with pytest.raises(
+                CheckpointConversionError, match='pdr.head.rank_cls.bias'):
+            convert_posesor(bad, expected=expected)
+
+    def test_missing_packed_part(self, source):
+        bad = dict(source)
+        del bad['instance_seg.lookByMultiQ_layers.0.cross_attn.k_proj.bias']
+        with pytest.raises(CheckpointConversionError, match='part'):
+            convert_posesor(bad)
+
+    def test_wrong_architecture(self, source, expected):
+        bad = dict(source)
+        bad['pose_shift.head.rank_head.weight'] = torch.zeros(10, 64)
+        with pytest.raises(CheckpointConversionError, match='shape mismatch'):
+            convert_posesor(bad, expected=expected)
