@@ -324,3 +324,44 @@ def test_empty_predictions_of_any_shape(ann_file):
     # (the default cv2 rasteriser fills C's polygon boundary inclusively:
     # 7 x 8 = 56 px, pycocotools gives 42 px)
     assert res['sor/mae'] == pytest.approx((25 + 30 + 56) / (H * W))
+
+
+@pytest.mark.filterwarnings('ignore::UserWarning')
+def test_oracle_predictions_on_synthetic_dataset(synthetic_dataset, tmp_path):
+    ann_file = osp.join(synthetic_dataset, 'synthetic_test.json')
+    metric = SORMetric(
+        ann_file=ann_file,
+        metric=['sa_sor', 'sor', 'mae', 'jae'],
+        convention=['posesor', 'irsr'],
+        outfile_prefix=str(tmp_path / 'oracle'))
+    num_gt = {}
+    for img_id in metric.gt:
+        gt = metric.load_gt(img_id)
+        num_gt[img_id] = len(gt['masks'])
+        metric.process({}, [
+            dict(
+                img_id=img_id,
+                pred_instances=dict(
+                    masks=torch.from_numpy(gt['masks']),
+                    keypoints=torch.from_numpy(gt['keypoints'])))
+        ])
+    res = metric.evaluate(size=len(num_gt))
+    with_gt = [n for n in num_gt.values() if n > 0]
+    multi = [n for n in with_gt if n > 1]
+    assert len(multi) > 0
+    # perfect ranking: SA-SOR 1 on multi-GT images, NaN (= 0) on single
+    assert res['sor/sa_sor'] == pytest.approx(len(multi) / len(with_gt))
+    assert res['sor/sa_sor_irsr'] == pytest.approx(1.0)
+    assert res['sor/sa_sor_irsr_count'] == len(multi)
+    assert res['sor/sor'] == pytest.approx(1.0)
+    assert res['sor/mae'] == 0.0
+    assert res['sor/jae'] == pytest.approx(0.0, abs=1e-9)
+    assert res['sor/num_images_without_gt'] == len(num_gt) - len(with_gt)
+    # the dump scores the same without a model
+    out = load_tool().evaluate_file(
+        str(tmp_path / 'oracle.sor_results.json'),
+        ann_file,
+        metric=['sa_sor', 'sor', 'mae'],
+        progress=False)
+    assert out['sa_sor'] == pytest.approx(res['sor/sa_sor'])
+    assert out['mae'] == 0.0
