@@ -73,6 +73,17 @@ def test_output_shapes():
     assert paux == []
 
 
+def test_no_kept_instances():
+    """A batch without any kept instance (n = 0) runs through."""
+    pai, pdr = _pai(), _pdr()
+    feats, feats_pe = _feats(2)
+    q, q_mask = torch.randn(2, 0, C), torch.zeros(2, 0, 1)
+    pose, pose_pe, pq, pqpe, out, _ = pai(q, q, feats, feats_pe, q_mask)
+    pout, _ = pdr(pq, pqpe, pose, pose_pe, feats, feats_pe, q_mask)
+    assert out['heatmaps'].shape == (2, 0, K, 16, 16)
+    assert pout['ranks'].shape == (2, 0, 20)
+
+
 def test_released_parameter_counts():
     """C=256, 8 heads, FFN 2048: the reference's PAI/PDR sizes."""
     pai = PoseAwareInteraction()

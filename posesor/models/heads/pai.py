@@ -9,6 +9,12 @@ instances interact with each other and with pooled scene tokens through a
 sub-pose token that summarises the joints. A shared head predicts keypoints,
 per-joint heatmaps, refined masks and boxes before the first block and after
 every block.
+
+The reference's attention overwrites the empty rows of its mask argument in
+place (so that they attend everywhere). Every mask here is built afresh for
+a single attention call, so that side effect never reaches another
+computation, and :class:`~posesor.models.layers.ProjAttention`, which treats
+empty rows the same way without touching its input, is equivalent.
 """
 from typing import Dict, List, Optional, Sequence, Tuple
 
