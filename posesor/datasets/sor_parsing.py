@@ -444,8 +444,10 @@ def decode_segmentation(segm: Segmentation,
         polygon_backend (str): ``'pycocotools'`` (default, the COCO
             rasteriser) or ``'cv2'``, which fills all polygons of the
             annotation with ``cv2.fillPoly`` on integer-rounded vertices as
-            the reference's data loader does (boundary pixels may differ
-            by one pixel from pycocotools). RLE input ignores it.
+            the reference's data loader does (several polygons are filled
+            together with the even-odd rule, so overlapping parts cancel;
+            boundary pixels may differ by one pixel from pycocotools). RLE
+            input ignores it.
 
     Returns:
         np.ndarray: (H, W) uint8 mask with values in {0, 1}.

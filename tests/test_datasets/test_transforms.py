@@ -9,8 +9,10 @@ from mmengine.registry import init_default_scope
 
 import posesor  # noqa: F401
 from posesor.datasets import SORDataset
-from posesor.datasets.transforms import (COCO_FLIP_PAIRS, PackSORInputs,
-                                         SORRandomFlip, SORResize)
+from posesor.datasets.sor_parsing import decode_segmentation
+from posesor.datasets.transforms import (COCO_FLIP_PAIRS, LoadSORAnnotations,
+                                         PackSORInputs, SORRandomFlip,
+                                         SORResize)
 
 H, W = 40, 80
 
@@ -184,3 +186,36 @@ def test_pipeline_keypoints_follow_masks(synthetic_dataset, swap):
         ko = orig['data_samples'].gt_instances.keypoints
         if not swap:
             torch.testing.assert_close(kf[..., 0], 80 - ko[..., 0])
+
+
+@pytest.mark.parametrize('backend', ['cv2', 'pycocotools'])
+def test_load_annotations_polygon_backends(backend):
+    # two overlapping polygons of one object
+    segm = [[2, 2, 12, 2, 12, 12, 2, 12], [6, 6, 16, 6, 16, 16, 6, 16]]
+    kpts = np.zeros((17, 3), np.float32)
+    kpts[0] = (3, 4, 2)
+    kpts[1] = (5, 6, 1)
+    results = dict(
+        height=20,
+        width=30,
+        ori_shape=(20, 30),
+        instances=[
+            dict(
+                bbox=[2, 2, 16, 16],
+                rank=1,
+                class_id=1,
+                mask=segm,
+                keypoints=kpts)
+        ])
+    transform = LoadSORAnnotations() if backend == 'cv2' else \
+        LoadSORAnnotations(polygon_backend=backend)
+    out = transform(results)
+    want = decode_segmentation(segm, 20, 20 + 10, polygon_backend=backend)
+    np.testing.assert_array_equal(out['gt_masks'].masks[0], want)
+    # the reference's cv2 filling cancels the overlap (even-odd rule)
+    assert out['gt_masks'].masks[0, 8, 8] == (0 if backend == 'cv2' else 1)
+    assert out['gt_keypoints_visible'][0, :3].tolist() == [1, 1, 0]
+    assert out['gt_keypoints'][0, 1].tolist() == [5, 6]
+    assert out['gt_bboxes'].tensor.tolist() == [[2, 2, 16, 16]]
+    with pytest.raises(ValueError, match='polygon_backend'):
+        LoadSORAnnotations(polygon_backend='pil')

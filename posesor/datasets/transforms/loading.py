@@ -37,14 +37,17 @@ class LoadSORAnnotations(BaseTransform):
 
     Args:
         with_mask (bool): Decode masks. Defaults to True.
-        polygon_backend (str): ``'pycocotools'`` (default) or ``'cv2'``
-            (the reference's ``cv2.fillPoly`` filling); see
+        polygon_backend (str): ``'cv2'`` (default, faithful: the
+            reference fills all polygons of an annotation at once with
+            ``cv2.fillPoly``, even-odd, on rounded vertices; the same default
+            as ``SORMetric``) or ``'pycocotools'`` (the COCO rasteriser; masks
+            differ by boundary pixels). RLE input is unaffected. See
             :func:`posesor.datasets.sor_parsing.decode_segmentation`.
     """
 
     def __init__(self,
                  with_mask: bool = True,
-                 polygon_backend: str = 'pycocotools') -> None:
+                 polygon_backend: str = 'cv2') -> None:
         if polygon_backend not in ('pycocotools', 'cv2'):
             raise ValueError(
                 f'polygon_backend must be "pycocotools" or "cv2", got '
