@@ -13,6 +13,7 @@ Example::
     print(out['failed'])                      # [(input, reason), ...]
 """
 import json
+import logging
 import os
 import os.path as osp
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
@@ -339,7 +340,7 @@ class SORInferencer:
                     print_log(
                         f'skipping unreadable input {names[i]}: {err}',
                         logger='current',
-                        level='WARNING')
+                        level=logging.WARNING)
                     continue
                 paths.append(items[i] if isinstance(items[i], str) else None)
                 chunk_names.append(names[i])
@@ -356,7 +357,7 @@ class SORInferencer:
                 'be read and were skipped: ' +
                 ', '.join(name for name, _ in results['failed']),
                 logger='current',
-                level='WARNING')
+                level=logging.WARNING)
         return results
 
     def _collect(self, results: Dict[str, list], img: np.ndarray, name: str,

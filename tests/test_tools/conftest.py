@@ -50,6 +50,24 @@ def run_tool(script: str,
     return proc
 
 
+def load_tool(script: str):
+    """Import ``tools/<script>`` as a module (to call its ``main``).
+
+    Args:
+        script (str): Path relative to ``tools/``.
+
+    Returns:
+        module: The loaded script module.
+    """
+    import importlib.util
+    name = 'tool_' + script.replace('/', '_').replace('.py', '')
+    spec = importlib.util.spec_from_file_location(
+        name, osp.join(REPO, 'tools', script))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def write_test_config(path: str, data_root: str, extra: str = '') -> str:
     """Write a config that binds the tiny config to a data root.
 
