@@ -29,6 +29,7 @@ Two layout changes happen on the way besides renaming:
   ``in_proj_weight``/``in_proj_bias`` stack them, so they are concatenated.
 """
 import contextlib
+import os
 import re
 from collections import OrderedDict
 from typing import (Callable, Dict, Iterator, List, Mapping, Optional,
@@ -456,7 +457,12 @@ def check_against_shapes(state_dict: Mapping[str, Tensor],
 
 
 def load_torch_file(path: str) -> object:
-    """``torch.load`` on the CPU with ``weights_only=True`` and clear errors.
+    """Load a checkpoint on the CPU with ``weights_only=True``, clear errors.
+
+    Uses :func:`posesor.utils.checkpoint.safe_torch_load`, so a file holding
+    Python objects other than mmengine's allow-listed types is refused with
+    :class:`~posesor.utils.checkpoint.UnsafeCheckpointError` naming the type
+    (set ``POSESOR_TRUST_CHECKPOINTS=1`` for a file you trust).
 
     Args:
         path (str): Checkpoint file.
@@ -466,13 +472,17 @@ def load_torch_file(path: str) -> object:
 
     Raises:
         FileNotFoundError: If ``path`` does not exist.
-        CheckpointConversionError: If the file is truncated, not a torch
-            checkpoint, or holds non-tensor Python objects.
+        UnsafeCheckpointError: If the file holds disallowed Python objects.
+        CheckpointConversionError: If the file is truncated or not a torch
+            checkpoint.
     """
+    from .checkpoint import UnsafeCheckpointError, safe_torch_load
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f'Checkpoint "{path}" does not exist')
     try:
-        return torch.load(path, map_location='cpu', weights_only=True)
-    except FileNotFoundError as err:
-        raise FileNotFoundError(f'Checkpoint "{path}" does not exist') from err
+        return safe_torch_load(path, map_location='cpu')
+    except UnsafeCheckpointError:
+        raise
     except Exception as err:  # torch raises many types for bad files
         raise CheckpointConversionError(
             f'Cannot read checkpoint "{path}": it is truncated, corrupt or '

@@ -1,5 +1,6 @@
 # Copyright (c) PoseSOR-OpenMMLab contributors. All rights reserved.
 """Tests of the official-checkpoint converters."""
+import argparse
 import json
 import os
 import os.path as osp
@@ -14,6 +15,7 @@ from mmengine.runner import load_checkpoint
 from mmpretrain.models import SwinTransformer
 
 import posesor  # noqa: F401
+from posesor.utils.checkpoint import UnsafeCheckpointError
 from posesor.utils.ckpt_convert import (CheckpointConversionError,
                                         convert_posesor, convert_swin,
                                         extract_model_state, load_torch_file,
@@ -277,6 +279,12 @@ class TestConversionErrors:
         path = tmp_path / 'text.pth'
         path.write_text('hello')
         with pytest.raises(CheckpointConversionError, match='text.pth'):
+            load_torch_file(str(path))
+
+    def test_python_objects_are_refused(self, tmp_path):
+        path = tmp_path / 'pickled.pth'
+        torch.save({'model': {}, 'trainer': argparse.Namespace(a=1)}, path)
+        with pytest.raises(UnsafeCheckpointError, match='Namespace'):
             load_torch_file(str(path))
 
     def test_wrong_format(self, tmp_path):

@@ -20,6 +20,7 @@ import sys
 
 import torch
 
+from posesor.utils.checkpoint import UnsafeCheckpointError
 from posesor.utils.ckpt_convert import (CheckpointConversionError,
                                         convert_posesor, extract_model_state,
                                         load_torch_file, model_state_shapes)
@@ -67,5 +68,6 @@ def main(argv=None) -> int:
 if __name__ == '__main__':
     try:
         sys.exit(main())
-    except (CheckpointConversionError, FileNotFoundError) as err:
+    except (CheckpointConversionError, FileNotFoundError,
+            UnsafeCheckpointError) as err:
         sys.exit(f'error: {err}')

@@ -26,6 +26,7 @@ import sys
 
 import torch
 
+from posesor.utils.checkpoint import UnsafeCheckpointError
 from posesor.utils.ckpt_convert import (CheckpointConversionError,
                                         check_against_shapes, convert_swin,
                                         extract_model_state, load_torch_file,
@@ -96,5 +97,6 @@ def main(argv=None) -> int:
 if __name__ == '__main__':
     try:
         sys.exit(main())
-    except (CheckpointConversionError, FileNotFoundError) as err:
+    except (CheckpointConversionError, FileNotFoundError,
+            UnsafeCheckpointError) as err:
         sys.exit(f'error: {err}')
