@@ -134,3 +134,27 @@ def test_visualizer_on_generated_sample(synthetic_dataset, tmp_path):
         draw_gt=False,
         out_file=str(tmp_path / 'strict.png'))
     np.testing.assert_array_equal(strict.get_image(), image)
+
+
+def test_browse_dataset_tool(synthetic_dataset, tmp_path, monkeypatch):
+    import sys
+    tools = osp.join(
+        osp.dirname(__file__), '..', '..', 'tools', 'analysis_tools')
+    sys.path.insert(0, tools)
+    try:
+        import browse_dataset
+    finally:
+        sys.path.pop(0)
+    config = osp.join(osp.dirname(RUNTIME), 'datasets', 'synthetic.py')
+    out = tmp_path / 'browse'
+    monkeypatch.setattr(sys, 'argv', [
+        'browse_dataset.py', config, '--output-dir',
+        str(out), '--num', '2', '--cfg-options',
+        f'train_dataloader.dataset.data_root={synthetic_dataset}'
+    ])
+    browse_dataset.main()
+    files = sorted(p.name for p in out.iterdir())
+    assert len(files) == 2
+    drawn = mmcv.imread(str(out / files[0]))
+    size = Config.fromfile(config).image_size
+    assert drawn.shape == (size, size, 3)
