@@ -22,8 +22,8 @@ from typing import Any, Dict, List, Optional, Tuple
 import torch
 from mmdet.registry import MODELS
 from mmdet.structures import DetDataSample
-from mmengine.analysis import (FlopAnalyzer, complexity_stats_table,
-                               parameter_count)
+from mmengine.analysis import FlopAnalyzer, parameter_count
+from mmengine.analysis.print_helper import complexity_stats_table
 from mmengine.config import Config, DictAction
 from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import DefaultScope

@@ -1,0 +1,80 @@
+# Copyright (c) PoseSOR-OpenMMLab contributors. All rights reserved.
+"""``get_flops.py``, ``benchmark.py`` and ``analyze_logs.py``."""
+import json
+import os
+
+import cv2
+import pytest
+from conftest import load_tool
+from mmengine.config import Config
+
+
+def test_get_flops_tiny(tiny_config, capsys):
+    tool = load_tool('analysis_tools/get_flops.py')
+    result = tool.main([tiny_config, '--shape', '64'])
+    printed = capsys.readouterr().out
+    from mmdet.registry import MODELS
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        model = MODELS.build(Config.fromfile(tiny_config).model)
+    assert result['params'] == sum(p.numel() for p in model.parameters())
+    # a network of ~3 M parameters on a 64x64 image: 1e7..1e10 FLOPs
+    assert 1e7 < result['flops'] < 1e10
+    for module in ('backbone', 'neck', 'decoder', 'pai', 'pdr'):
+        assert module in result['table']
+    assert 'Input shape: (1, 3, 64, 64)' in printed
+    assert 'Paper (Swin-L) at 768x768: 470 GFLOPs, 220 M params' in printed
+    assert 'Paper (Swin-L) at 512x512: 229 GFLOPs' in printed
+
+
+def test_benchmark_tiny(tiny_config, capsys):
+    tool = load_tool('analysis_tools/benchmark.py')
+    result = tool.main([
+        tiny_config, '--shape', '64', '--num-iters', '2', '--num-warmup', '1',
+        '--device', 'cpu', '--batch-size', '2'
+    ])
+    assert result['num_images'] == 4
+    assert result['fps'] > 0 and result['latency_ms'] > 0
+    assert result['memory_kind'] == 'cpu_peak_rss'
+    assert result['peak_memory_mib'] > 10
+    assert 'img/s' in capsys.readouterr().out
+    with pytest.raises(ValueError):
+        tool.main([tiny_config, '--shape', '64', '--num-iters', '0'])
+
+
+def test_analyze_logs_trained_work_dir(trained, tmp_path):
+    tool = load_tool('analysis_tools/analyze_logs.py')
+    out = str(tmp_path / 'curves.png')
+    plotted = tool.main([trained['work_dir'], '--out', out])
+    assert 'loss' in plotted and 'loss_mask' in plotted
+    assert 'sor/mae' in plotted  # validation at the last iteration
+    assert 'lr' not in plotted and 'time' not in plotted
+    image = cv2.imread(out)
+    assert image is not None and image.shape[0] > 100
+
+
+def test_analyze_logs_merges_resumed_runs(tmp_path):
+    tool = load_tool('analysis_tools/analyze_logs.py')
+    runs = {
+        '20240101_000000': [1, 2, 3],  # killed after iteration 3
+        '20240101_010000': [3, 4],  # resumed from iteration 2's checkpoint
+    }
+    for stamp, steps in runs.items():
+        folder = tmp_path / stamp / 'vis_data'
+        os.makedirs(folder)
+        with open(folder / 'scalars.json', 'w') as f:
+            for step in steps:
+                value = 10.0 * step + (0.5 if stamp.endswith('10000') else 0)
+                f.write(json.dumps(dict(lr=0.1, loss=value, step=step)))
+                f.write('\n')
+            f.write(json.dumps(dict(acc=0.5, step=steps[-1])) + '\n')
+    train, val = tool.load_curves(tool.find_scalar_files(str(tmp_path)))
+    assert train['loss'] == {1: 10.0, 2: 20.0, 3: 30.5, 4: 40.5}
+    assert val['acc'] == {3: 0.5, 4: 0.5}
+    out = str(tmp_path / 'sel.png')
+    assert tool.main([str(tmp_path), '--keys', 'loss', '--out', out]) == \
+        ['loss']
+    with pytest.raises(KeyError, match='nope'):
+        tool.main([str(tmp_path), '--keys', 'nope', '--out', out])
+    with pytest.raises(FileNotFoundError):
+        tool.main([str(tmp_path / 'missing')])
