@@ -300,3 +300,34 @@ def test_base_configs(name, synthetic_dataset):
             item = ds[0]
             size = cfg.image_size
             assert item['inputs'].shape == (3, size, size)
+
+
+def test_exif_orientation_is_ignored(synthetic_dataset, tmp_path):
+    """Annotations refer to the stored pixels (the reference reads with PIL,
+    no EXIF transposition); the base configs read images the same way."""
+    from PIL import Image
+    root = _copy(synthetic_dataset, tmp_path)
+    path = osp.join(root, 'images', 'train', '000001.jpg')
+    img = Image.open(path)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90 degrees on display
+    img.save(path, exif=exif.tobytes())
+    cfg = Config.fromfile(osp.join(CONFIG_DIR, 'synthetic.py'))
+    pipeline = cfg.train_pipeline
+    item = _dataset(root, pipeline=pipeline)[0]
+    assert item['data_samples'].ori_shape == (96, 96)
+    # a non-square image shows the difference: rotate the stored pixels
+    data = np.asarray(img)[:, :48]
+    Image.fromarray(data).save(path, exif=exif.tobytes())
+
+    def fn(d):
+        d['images'][0]['width'] = 48
+        d['annotations'] = [a for a in d['annotations'] if a['image_id'] != 1]
+
+    _edit(root, 'train', fn)
+    item = _dataset(root, pipeline=pipeline, filter_cfg=None)[0]
+    assert item['data_samples'].ori_shape == (96, 48)
+    rotating = [dict(type='LoadImageFromFile', color_type='color')
+                ] + pipeline[1:]
+    with pytest.raises(SORAnnotationError, match='image id 1'):
+        _dataset(root, pipeline=rotating, filter_cfg=None)[0]

@@ -10,9 +10,16 @@ image_size = 768
 # 'visiting_order'.
 rank_key = 'category_id'
 backend_args = None
+# Read the stored pixels as they are, like the reference (PIL without EXIF
+# transposition): the annotations refer to the unrotated image, and
+# LoadSORAnnotations checks that the image size matches them.
+color_type = 'color_ignore_orientation'
 
 train_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=backend_args),
+    dict(
+        type='LoadImageFromFile',
+        color_type=color_type,
+        backend_args=backend_args),
     dict(type='LoadSORAnnotations'),
     dict(type='SORResize', scale=(image_size, image_size), keep_ratio=False),
     # Faithful: mirror x without swapping left/right joints; set
@@ -21,7 +28,10 @@ train_pipeline = [
     dict(type='PackSORInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=backend_args),
+    dict(
+        type='LoadImageFromFile',
+        color_type=color_type,
+        backend_args=backend_args),
     dict(type='SORResize', scale=(image_size, image_size), keep_ratio=False),
     # after the resize: ground truth stays at the original resolution
     dict(type='LoadSORAnnotations'),

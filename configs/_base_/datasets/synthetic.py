@@ -8,16 +8,26 @@ data_root = 'data/synthetic/'
 image_size = 128
 rank_key = 'category_id'
 backend_args = None
+# Read the stored pixels as they are, like the reference (PIL without EXIF
+# transposition): the annotations refer to the unrotated image, and
+# LoadSORAnnotations checks that the image size matches them.
+color_type = 'color_ignore_orientation'
 
 train_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=backend_args),
+    dict(
+        type='LoadImageFromFile',
+        color_type=color_type,
+        backend_args=backend_args),
     dict(type='LoadSORAnnotations'),
     dict(type='SORResize', scale=(image_size, image_size), keep_ratio=False),
     dict(type='SORRandomFlip', prob=0.5, swap_keypoint_pairs=False),
     dict(type='PackSORInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=backend_args),
+    dict(
+        type='LoadImageFromFile',
+        color_type=color_type,
+        backend_args=backend_args),
     dict(type='SORResize', scale=(image_size, image_size), keep_ratio=False),
     dict(type='LoadSORAnnotations'),
     dict(type='PackSORInputs'),
