@@ -39,6 +39,10 @@ def _numpy_globals() -> List[Any]:
         set(dtype_classes), key=str)
 
 
+#: Statistics every ``HistoryBuffer`` registers (``_set_default_statistics``).
+_DEFAULT_STATISTICS = frozenset(('min', 'max', 'current', 'mean'))
+
+
 def _history_buffer_getattr(obj: Any, name: str) -> Any:
     """The only ``getattr`` a checkpoint may call.
 
@@ -47,8 +51,11 @@ def _history_buffer_getattr(obj: Any, name: str) -> Any:
     the builtin ``getattr`` would hand any attribute of any loaded object to
     the unpickler, so only those statistics of ``HistoryBuffer`` resolve.
     """
+    # mmengine fills ``_statistics_methods`` when the first buffer is
+    # created, which may not have happened yet in a fresh process.
+    allowed = set(HistoryBuffer._statistics_methods) | _DEFAULT_STATISTICS
     if ((obj is HistoryBuffer or isinstance(obj, HistoryBuffer))
-            and name in HistoryBuffer._statistics_methods):
+            and name in allowed):
         return getattr(obj, name)
     raise pickle.UnpicklingError(
         f'getattr({type(obj).__name__}, {name!r}) is not allowed while '
