@@ -1,0 +1,234 @@
+# Copyright (c) PoseSOR-OpenMMLab contributors. All rights reserved.
+"""PoseSOR detector: loss / predict / tensor modes on a tiny model."""
+import copy
+import os.path as osp
+
+import pytest
+import torch
+from mmdet.registry import DATASETS, MODELS
+from mmengine.config import Config
+from mmengine.dataset import pseudo_collate
+from mmengine.registry import init_default_scope
+
+import posesor  # noqa: F401
+
+CONFIG_DIR = osp.join(osp.dirname(__file__), '..', '..', 'configs')
+TINY_CONFIG = osp.join(CONFIG_DIR, 'posesor_tiny_synthetic.py')
+IMAGE_SIZE = 64  # network input of these tests (the config uses 128)
+
+
+@pytest.fixture(autouse=True, scope='module')
+def single_thread():
+    """Tiny models run fastest on one thread, above all on a busy CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def tiny_model_cfg(**overrides) -> dict:
+    """The tiny synthetic model config, without multi-scale resize."""
+    cfg = Config.fromfile(TINY_CONFIG)
+    model = copy.deepcopy(cfg.model)
+    model.data_preprocessor.batch_augments = None
+    model.update(overrides)
+    return model
+
+
+def build_model(seed: int = 0, **overrides):
+    """Build and initialise the tiny model deterministically."""
+    init_default_scope('mmdet')
+    torch.manual_seed(seed)
+    model = MODELS.build(tiny_model_cfg(**overrides))
+    model.init_weights()
+    return model
+
+
+@pytest.fixture(scope='module')
+def samples(synthetic_dataset):
+    """Four packed training samples of the synthetic dataset at 64 px."""
+    init_default_scope('mmdet')
+    pipeline = [
+        dict(type='LoadImageFromFile'),
+        dict(type='LoadSORAnnotations'),
+        dict(
+            type='SORResize', scale=(IMAGE_SIZE, IMAGE_SIZE),
+            keep_ratio=False),
+        dict(type='PackSORInputs'),
+    ]
+    dataset = DATASETS.build(
+        dict(
+            type='SORDataset',
+            data_root=synthetic_dataset,
+            ann_file='synthetic_train.json',
+            data_prefix=dict(img='images/train/'),
+            filter_cfg=dict(filter_empty_gt=True),
+            pipeline=pipeline))
+    return [dataset[i] for i in range(4)]
+
+
+def preprocess(model, samples, training):
+    data = model.data_preprocessor(
+        pseudo_collate(copy.deepcopy(samples)), training)
+    return data['inputs'], data['data_samples']
+
+
+def test_loss_mode(samples):
+    model = build_model()
+    model.train()
+    inputs, data_samples = preprocess(model, samples[:2], True)
+    losses = model(inputs, data_samples, mode='loss')
+    expected = {
+        'loss_mask', 'loss_dice', 'loss_obj', 'loss_joint', 'loss_joint_vis',
+        'loss_heatmap', 'loss_refined_mask', 'loss_refined_dice', 'loss_bbox',
+        'loss_giou', 'loss_partition', 'loss_partition_dice', 'loss_rank'
+    }
+    assert expected <= set(losses)
+    assert all(k.startswith('loss_') for k in losses)
+    for name, value in losses.items():
+        assert value.dim() == 0 and torch.isfinite(value), name
+    total = sum(losses.values())
+    total.backward()
+    for name in ('backbone', 'neck', 'positional_encoding', 'decoder', 'pai',
+                 'pdr'):
+        grads = [
+            p.grad for p in getattr(model, name).parameters()
+            if p.grad is not None
+        ]
+        assert grads, f'no gradient reached {name}'
+        assert all(torch.isfinite(g).all() for g in grads), name
+
+
+def test_loss_without_pose(samples):
+    cfg = tiny_model_cfg()
+    cfg.criterion.enable_pose_losses = False
+    init_default_scope('mmdet')
+    model = MODELS.build(cfg)
+    model.train()
+    inputs, data_samples = preprocess(model, samples[:2], True)
+    losses = model(inputs, data_samples, mode='loss')
+    assert not {'loss_joint', 'loss_joint_vis', 'loss_heatmap'} & set(losses)
+    assert 'loss_rank' in losses and 'loss_mask' in losses
+
+
+def test_each_loss_decreases(samples):
+    """A few Adam steps on one batch lower each loss (optimised alone)."""
+    model = build_model(seed=1)
+    model.train()
+    inputs, data_samples = preprocess(model, samples[:2], True)
+    initial_state = copy.deepcopy(model.state_dict())
+    torch.manual_seed(0)
+    loss_names = list(model(inputs, data_samples, mode='loss'))
+    for name in loss_names:
+        model.load_state_dict(initial_state)
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+        values = []
+        for _ in range(5):
+            torch.manual_seed(0)  # same point samples every step
+            loss = model(inputs, data_samples, mode='loss')[name]
+            assert torch.isfinite(loss), name
+            values.append(loss.item())
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        assert values[-1] < values[0], f'{name} did not decrease: {values}'
+
+
+def test_predict_mode(samples):
+    model = build_model()
+    model.eval()
+    inputs, data_samples = preprocess(model, samples[:2], False)
+    model.test_cfg.update(with_heatmaps=True, with_partitions=True)
+    with torch.no_grad():
+        results = model(inputs, data_samples, mode='predict')
+    assert len(results) == 2
+    for result in results:
+        pred = result.pred_instances
+        ori_h, ori_w = result.metainfo['ori_shape'][:2]
+        n = len(pred)
+        assert n >= 1
+        assert pred.masks.shape == (n, ori_h, ori_w)
+        assert pred.masks.dtype == torch.bool
+        assert pred.keypoints.shape == (n, 17, 2)
+        assert pred.keypoint_scores.shape == (n, 17)
+        assert pred.keypoints_explicit.shape == (n, 17, 2)
+        assert pred.bboxes.shape == (n, 4)
+        assert pred.heatmaps.shape == (n, 17, ori_h, ori_w)
+        assert pred.partitions.shape == (n, ori_h, ori_w)
+        assert torch.equal(pred.ranks, torch.arange(1, n + 1))
+        assert torch.all(pred.rank_scores[:-1] >= pred.rank_scores[1:])
+        assert torch.all((pred.scores >= 0) & (pred.scores <= 1))
+        # argmax joints lie on the output pixel grid
+        assert torch.all(pred.keypoints[..., 0] < ori_w)
+        assert torch.all(pred.keypoints[..., 1] < ori_h)
+        assert torch.allclose(pred.heatmaps.sum(dim=(2, 3)), torch.ones(n, 17))
+        assert len(set(pred.query_indices.tolist())) == n
+
+
+def test_tensor_mode(samples):
+    model = build_model()
+    model.eval()
+    inputs, _ = preprocess(model, samples[:1], False)
+    with torch.no_grad():
+        instance_out, joints_out, partition_out, selection = model(
+            inputs, mode='tensor')
+    h4, w4 = IMAGE_SIZE // 4, IMAGE_SIZE // 4
+    assert instance_out['masks'].shape == (1, 16, h4, w4)
+    assert instance_out['scores'].shape == (1, 16, 1)
+    n = selection['q_mask'].shape[1]
+    assert n == len(selection['qi']) >= 1
+    assert joints_out['keypoints'].shape == (1, n, 17, 3)
+    assert joints_out['heatmaps'].shape == (1, n, 17, h4, w4)
+    assert joints_out['masks'].shape == (1, n, h4, w4)
+    assert joints_out['bboxes'].shape == (1, n, 4)
+    assert partition_out['partitions'].shape == (1, n, h4 // 2, w4 // 2)
+    assert partition_out['ranks'].shape == (1, n, 20)
+
+
+def test_padded_batch_equals_single_images(samples):
+    """Images kept with different numbers of queries (so the batch pads the
+    query slots) give the same predictions alone and together."""
+    model = build_model(seed=3)
+    model.eval()
+    inputs, data_samples = preprocess(model, samples[:2], False)
+    with torch.no_grad():
+        # shift the objectness bias so that the 0.1 probability threshold
+        # keeps different numbers of queries in the two images
+        logits = model(inputs, mode='tensor')[0]['scores'][..., 0]
+        values = logits.flatten().sort().values
+        for low, high in zip(values[:-1], values[1:]):
+            cut = (low + high) / 2
+            kept = (logits > cut).sum(dim=1)
+            if kept[0] != kept[1] and kept.min() > 1:
+                break
+        else:
+            pytest.fail('no threshold separates the two images')
+        model.decoder.head.cls_embed.bias += torch.logit(
+            torch.tensor(0.1)) - cut
+        _, _, _, selection = model(inputs, mode='tensor')
+        kept = torch.bincount(selection['bi'], minlength=2)
+        assert kept[0] != kept[1], 'test needs differently padded images'
+        batched = model.predict(inputs, copy.deepcopy(data_samples))
+        single = [
+            model.predict(inputs[i:i + 1],
+                          copy.deepcopy(data_samples[i:i + 1]))[0]
+            for i in range(2)
+        ]
+    for together, alone in zip(batched, single):
+        a, b = together.pred_instances, alone.pred_instances
+        assert len(a) == len(b)
+        assert torch.equal(a.query_indices, b.query_indices)
+        assert torch.equal(a.masks, b.masks)
+        for key in ('scores', 'rank_scores', 'keypoints_explicit',
+                    'keypoint_scores', 'bboxes'):
+            assert torch.allclose(a[key], b[key], atol=1e-4), key
+
+
+def test_bad_config_keys():
+    init_default_scope('mmdet')
+    cfg = tiny_model_cfg(test_cfg=dict(obj_thresh=0.2))
+    with pytest.raises(KeyError, match='obj_thresh'):
+        MODELS.build(cfg)
+    cfg = tiny_model_cfg(padding_query_pos='ones')
+    with pytest.raises(ValueError, match='padding_query_pos'):
+        MODELS.build(cfg)
