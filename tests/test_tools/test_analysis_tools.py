@@ -11,7 +11,7 @@ from mmengine.config import Config
 
 def test_get_flops_tiny(tiny_config, capsys):
     tool = load_tool('analysis_tools/get_flops.py')
-    result = tool.main([tiny_config, '--shape', '64'])
+    result = tool.main([tiny_config, '--shape', '64', '--num-instances', '2'])
     printed = capsys.readouterr().out
     from mmdet.registry import MODELS
     from mmengine.registry import DefaultScope
@@ -23,6 +23,15 @@ def test_get_flops_tiny(tiny_config, capsys):
     for module in ('backbone', 'neck', 'decoder', 'pai', 'pdr'):
         assert module in result['table']
     assert 'Input shape: (1, 3, 64, 64)' in printed
+    assert 'Instances through PAI/PDR: 2 (top objectness)' in printed
+    # attention through F.scaled_dot_product_attention is counted
+    assert result['by_operator'].get('scaled_dot_product_attention', 0) > 0
+    assert 0 < result['layer_flops'] < result['flops']
+    # PAI/PDR cost grows with the number of kept instances
+    more = tool.get_complexity(
+        Config.fromfile(tiny_config), (64, 64), num_instances=4)
+    assert more['flops'] > result['flops']
+    assert more['params'] == result['params']
     assert 'Paper (Swin-L) at 768x768: 470 GFLOPs, 220 M params' in printed
     assert 'Paper (Swin-L) at 512x512: 229 GFLOPs' in printed
 
