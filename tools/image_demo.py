@@ -112,7 +112,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
         draw=not args.no_overlay)
     done = len(results['predictions'])
     failed = results['failed']
-    print(f'wrote {done} prediction(s) to {args.out_dir}; '
+    print(f'\nwrote {done} prediction(s) to {args.out_dir}; '
           f'skipped {len(failed)} unreadable input(s)' +
           (': ' + ', '.join(name for name, _ in failed) if failed else ''))
     return results
