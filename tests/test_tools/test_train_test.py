@@ -8,6 +8,7 @@ import textwrap
 
 import cv2
 import numpy as np
+import pytest
 from conftest import TRAIN_ITERS, run_tool, write_test_config
 from mmengine.runner import CheckpointLoader
 
@@ -141,3 +142,45 @@ def test_resume_after_kill(synthetic_dataset, tmp_path):
         list(range(1, TRAIN_ITERS + 1))
     assert [r['step'] for r in resumed if 'lr' in r] == \
         list(range(TRAIN_ITERS + 1, 2 * TRAIN_ITERS + 1))
+
+
+def test_train_and_test_options(tiny_config, tmp_path):
+    from conftest import load_tool
+    train = load_tool('train.py')
+    test = load_tool('test.py')
+
+    cfg = train.build_train_config(train.parse_args([tiny_config, '--amp']))
+    assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
+    assert cfg.optim_wrapper.loss_scale == 'dynamic'
+    assert cfg.work_dir == osp.join('./work_dirs', 'tiny_test')
+    assert cfg.resume is False
+    cfg = train.build_train_config(train.parse_args([tiny_config, '--resume']))
+    assert cfg.resume is True and cfg.load_from is None
+    cfg = train.build_train_config(
+        train.parse_args([
+            tiny_config, '--resume', 'x.pth', '--work-dir', 'wd',
+            '--cfg-options', 'train_cfg.max_iters=7'
+        ]))
+    assert (cfg.resume, cfg.load_from, cfg.work_dir) == (True, 'x.pth', 'wd')
+    assert cfg.train_cfg.max_iters == 7
+    cfg = train.build_train_config(
+        train.parse_args([tiny_config, '--auto-scale-lr']))
+    assert cfg.auto_scale_lr.enable is True
+
+    cfg = test.build_test_config(
+        test.parse_args([tiny_config, 'c.pth', '--show-dir', 'vis']))
+    assert cfg.load_from == 'c.pth'
+    assert cfg.default_hooks.visualization.draw is True
+    assert cfg.default_hooks.visualization.test_out_dir == 'vis'
+    assert cfg.test_cfg.get('type', 'TestLoop') == 'TestLoop'
+    cfg = test.build_test_config(
+        test.parse_args([
+            tiny_config, 'c.pth', '--pose-config', 'p.py', '--pose-checkpoint',
+            'p.pth'
+        ]))
+    assert cfg.test_cfg.type == 'PoseRefinedTestLoop'
+    assert cfg.test_cfg.pose_estimator == dict(
+        config='p.py', checkpoint='p.pth')
+    with pytest.raises(ValueError, match='.pkl'):
+        test.build_test_config(
+            test.parse_args([tiny_config, 'c.pth', '--out', 'r.json']))
