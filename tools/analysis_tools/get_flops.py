@@ -29,8 +29,8 @@ import argparse
 import os.path as osp
 import sys
 from functools import partial
-from unittest import mock
 from typing import Any, Dict, List, Optional, Tuple
+from unittest import mock
 
 import torch
 from mmdet.registry import MODELS
