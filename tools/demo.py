@@ -32,6 +32,8 @@ from posesor.datasets.synthetic import generate_synthetic_sor  # noqa: E402
 from posesor.evaluation.baselines import score_baselines  # noqa: E402
 
 SPLIT_FILES = ('synthetic_train.json', 'synthetic_test.json')
+#: Written into the work dir: the run's metrics (read by pose_ablation.py).
+SUMMARY_FILE = 'demo_summary.json'
 REPORTED = (('sa_sor', 'SA-SOR', '{:.3f}'), ('sor', 'SOR', '{:.3f}'),
             ('mae', 'MAE', '{:.4f}'))
 
@@ -56,7 +58,13 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         '--num-overlays',
         type=int,
         default=8,
-        help='test images drawn as overlays')
+        help='test images drawn as overlays (0: none)')
+    parser.add_argument(
+        '--no-baselines',
+        action='store_true',
+        help='do not score the trivial baselines')
+    parser.add_argument(
+        '--no-plot', action='store_true', help='do not plot the loss curve')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -104,7 +112,7 @@ def build_config(args: argparse.Namespace) -> Config:
     # Overlays of about ``num_overlays`` evenly spread test images.
     cfg.default_hooks.visualization = dict(
         type='DetVisualizationHook',
-        draw=True,
+        draw=args.num_overlays > 0,
         interval=max(1, args.num_test // max(1, args.num_overlays)),
         test_out_dir='overlays')
     if args.cfg_options:
