@@ -232,3 +232,30 @@ def test_bad_config_keys():
     cfg = tiny_model_cfg(padding_query_pos='ones')
     with pytest.raises(ValueError, match='padding_query_pos'):
         MODELS.build(cfg)
+
+
+def test_predict_on_padded_input(samples):
+    """Maps are cropped to ``img_shape`` before resizing to ``ori_shape``;
+    coordinates are scaled from the padded input to the output frame."""
+    model = build_model()
+    model.eval()
+    model.test_cfg['merge_duplicates'] = False  # keep every slot
+    inputs, data_samples = preprocess(model, samples[:1], False)
+    # pretend the image filled only the top-left 48 x 40 of the input
+    meta = dict(img_shape=(48, 40), ori_shape=(96, 80))
+    data_samples[0].set_metainfo(meta)
+    with torch.no_grad():
+        pred = model.predict(inputs, data_samples)[0].pred_instances
+        _, joints_out, _, _ = model(inputs, mode='tensor')
+    assert pred.masks.shape[1:] == (96, 80)
+    # explicit keypoints: normalised over the 64 x 64 input, scaled by 2
+    first = pred.query_indices.argmin()  # the query of the first slot
+    kpts = joints_out['keypoints'][0, 0, :, :2].sigmoid() * 64 * 2
+    assert torch.allclose(pred.keypoints_explicit[first], kpts, atol=1e-4)
+    # the padded region's mask logits never reach the output
+    maps = torch.zeros(1, 1, 16, 16)
+    maps[..., 13:, :] = 5.0  # deep inside the padding (rows >= 52)
+    out = model._to_output_frame(
+        maps, dict(img_shape=(48, 40), batch_input_shape=(64, 64)), (96, 80))
+    assert out.shape == (1, 1, 96, 80)
+    assert out.abs().max() < 1e-6
