@@ -289,13 +289,12 @@ class PoseSOR(BaseDetector):
                     instance_scores=instance_out['scores'][i, queries, 0],
                     query_indices=queries,
                     joints_out={
-                        k: v[i, slots]
-                        for k, v in joints_out.items()
+                        k: joints_out[k][i, slots]
+                        for k in ('keypoints', 'heatmaps', 'masks', 'bboxes')
                     },
                     partition_out={
-                        k: v[i, slots]
-                        for k, v in partition_out.items()
-                        if k in ('partitions', 'ranks')
+                        k: partition_out[k][i, slots]
+                        for k in ('partitions', 'ranks')
                     },
                     meta=sample.metainfo,
                     rescale=rescale))
@@ -387,6 +386,8 @@ class PoseSOR(BaseDetector):
             heat = self._to_output_frame(
                 joints_out['heatmaps'][order[n], None].float(), meta,
                 (out_h, out_w))[0]  # K, H, W
+            # first maximum in row-major order, as the reference's argmax
+            # of the per-joint softmax (softmax keeps the order)
             flat_idx = heat.flatten(1).argmax(dim=1)
             keypoints[n, :, 0] = (flat_idx % out_w).float()
             keypoints[n, :, 1] = torch.div(
