@@ -1,5 +1,14 @@
-# The tiny synthetic PoseSOR without pose knowledge (no joint, visibility or
-# heatmap supervision): the ablation `make demo` compares against.
+# The tiny synthetic PoseSOR without pose knowledge, for the pose ablation
+# (tools/analysis_tools/pose_ablation.py): everything as in
+# posesor_tiny_synthetic.py except
+# - no pose supervision: no joint, joint-visibility or heatmap losses;
+# - no pose pathways: PAI's joint tokens neither interact with the features
+#   and each other nor form sub-pose tokens (the reference's ablation
+#   ``pai_id8``), and PDR relates instances without pose-derived directional
+#   cues (the reference's ablation ``pdr_ri``).
 _base_ = './posesor_tiny_synthetic.py'
 
-model = dict(criterion=dict(enable_pose_losses=False))
+model = dict(
+    criterion=dict(enable_pose_losses=False),
+    pai=dict(use_joint_interaction=False, use_sub_pose=False),
+    pdr=dict(use_directions=False))
