@@ -16,6 +16,7 @@ import os.path as osp
 import sys
 from typing import List, Optional
 
+import torch
 from mmdet.utils import setup_cache_size_limit_of_dynamo
 from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
@@ -113,6 +114,18 @@ def build_train_config(args: argparse.Namespace) -> Config:
                 f'`optim_wrapper.type` is OptimWrapper, got {optim_wrapper}.')
             cfg.optim_wrapper.type = 'AmpOptimWrapper'
             cfg.optim_wrapper.loss_scale = 'dynamic'
+
+    if (cfg.optim_wrapper.get('type') == 'AmpOptimWrapper'
+            and not torch.cuda.is_available()):
+        # mmengine's AMP wrapper refuses to build without a GPU; let the
+        # Swin-L configs (AMP, as the reference) start on a CPU machine.
+        print_log(
+            'No GPU: training with OptimWrapper in full precision instead '
+            'of the config\'s AmpOptimWrapper.',
+            logger='current',
+            level=logging.WARNING)
+        cfg.optim_wrapper.type = 'OptimWrapper'
+        cfg.optim_wrapper.pop('loss_scale', None)
 
     if args.auto_scale_lr:
         if ('auto_scale_lr' in cfg and 'enable' in cfg.auto_scale_lr
