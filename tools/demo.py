@@ -7,7 +7,7 @@
 2. trains ``configs/posesor_tiny_synthetic.py`` on the CPU,
 3. evaluates SA-SOR, SOR and MAE on the synthetic test split and scores
    trivial baselines beside them (:mod:`posesor.evaluation.baselines`),
-4. writes rank-coloured overlays of a few test images and a loss-curve PNG,
+4. writes rank-coloured overlays of the test images and a loss-curve PNG,
 5. prints a summary with the paths.
 
 Everything is deterministic for ``--seed``. Example::
@@ -55,10 +55,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         default=None,
         help='training iterations (default: the config\'s)')
     parser.add_argument(
-        '--num-overlays',
-        type=int,
-        default=8,
-        help='test images drawn as overlays (0: none)')
+        '--no-overlays',
+        action='store_true',
+        help='do not draw the test images (ground truth | prediction)')
     parser.add_argument(
         '--no-baselines',
         action='store_true',
@@ -106,14 +105,16 @@ def build_config(args: argparse.Namespace) -> Config:
                 scheduler.milestones = [
                     round(m * scale) for m in scheduler.milestones
                 ]
-    # Evaluate once, at the end (by runner.test below).
-    cfg.train_cfg.val_interval = cfg.train_cfg.max_iters + 1
+    # Evaluate once, after training (runner.test below): no validation loop.
+    cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None
     cfg.default_hooks.checkpoint.interval = cfg.train_cfg.max_iters
-    # Overlays of about ``num_overlays`` evenly spread test images.
+    # Short runs still log (and plot) their losses.
+    cfg.default_hooks.logger.interval = min(cfg.default_hooks.logger.interval,
+                                            cfg.train_cfg.max_iters)
+    # Overlays of every test image (ground truth | prediction).
     cfg.default_hooks.visualization = dict(
         type='DetVisualizationHook',
-        draw=args.num_overlays > 0,
-        interval=max(1, args.num_test // max(1, args.num_overlays)),
+        draw=not args.no_overlays,
         test_out_dir='overlays')
     if args.cfg_options:
         parser = argparse.ArgumentParser()
@@ -160,28 +161,39 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Dict[str, float]]:
     metrics = runner.test()
     model = {key: metrics[f'sor/{key}'] for key, _, _ in REPORTED}
     rows = {'PoseSOR (tiny, this run)': model}
-    baselines = score_baselines(cfg.test_evaluator.ann_file, seed=args.seed)
-    for name, res in baselines.items():
-        rows[f'baseline: {name}'] = res
-    curve = plot_losses(args.work_dir)
+    if not args.no_baselines:
+        baselines = score_baselines(
+            cfg.test_evaluator.ann_file, seed=args.seed)
+        for name, res in baselines.items():
+            rows[f'baseline: {name}'] = res
+    curve = None if args.no_plot else plot_losses(args.work_dir)
     overlays = osp.join(args.work_dir, runner.timestamp, 'overlays')
     table = summary_table(rows)
-    with open(osp.join(args.work_dir, 'demo_summary.json'), 'w') as f:
+    with open(osp.join(args.work_dir, SUMMARY_FILE), 'w') as f:
         json.dump(
-            dict(rows=rows, seed=args.seed, max_iters=cfg.train_cfg.max_iters),
+            dict(
+                config=args.config,
+                seed=args.seed,
+                max_iters=cfg.train_cfg.max_iters,
+                minutes=(time.time() - start) / 60,
+                model=model,
+                rows=rows),
             f,
             indent=2)
     print('\n[demo] results on the synthetic test split '
           f'({len(runner.test_dataloader.dataset)} images):\n')
     print(table)
-    print('\nbaselines: empty = no prediction; gt_random = ground-truth '
-          'masks in random order;\ngt_by_area = ground-truth masks ranked '
-          'by area (see posesor/evaluation/baselines.py)')
-    print(f'\n[demo] overlays:   {overlays}'
-          f'\n[demo] loss curve: {curve}'
-          f'\n[demo] checkpoint: {osp.join(args.work_dir, "")}'
-          f'iter_{cfg.train_cfg.max_iters}.pth'
-          f'\n[demo] done in {(time.time() - start) / 60:.1f} min')
+    if not args.no_baselines:
+        print('\nbaselines: empty = no prediction; gt_random = ground-truth '
+              'masks in random order;\ngt_by_area = ground-truth masks '
+              'ranked by area (see posesor/evaluation/baselines.py)\n')
+    if not args.no_overlays:
+        print(f'[demo] overlays:   {overlays}')
+    if curve is not None:
+        print(f'[demo] loss curve: {curve}')
+    checkpoint = osp.join(args.work_dir, f'iter_{cfg.train_cfg.max_iters}.pth')
+    print(f'[demo] checkpoint: {checkpoint}\n'
+          f'[demo] done in {(time.time() - start) / 60:.1f} min')
     return rows
 
 

@@ -66,8 +66,7 @@ def run_one(variant: str, seed: int, args: argparse.Namespace,
         osp.join(ROOT, VARIANTS[variant]), '--work-dir', work_dir,
         '--data-root', args.data_root, '--seed',
         str(seed), '--max-iters',
-        str(args.max_iters), '--num-overlays', '0', '--no-baselines',
-        '--no-plot'
+        str(args.max_iters), '--no-overlays', '--no-baselines', '--no-plot'
     ]
     if args.cfg_options:
         cmd += ['--cfg-options', *args.cfg_options]
