@@ -4,7 +4,7 @@
 Example (the README's table)::
 
     python tools/analysis_tools/pose_ablation.py --seeds 0 1 2 \\
-        --max-iters 600 --jobs 2 --out-dir work_dirs/pose_ablation
+        --max-iters 1500 --jobs 2 --out-dir work_dirs/pose_ablation
 
 Each run is ``tools/demo.py`` (same synthetic data, same procedure, same
 budget) on ``configs/posesor_tiny_synthetic.py`` (with pose) and
@@ -38,7 +38,7 @@ SUMMARY_FILE = 'demo_summary.json'
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
-    parser.add_argument('--max-iters', type=int, default=600)
+    parser.add_argument('--max-iters', type=int, default=1500)
     parser.add_argument('--jobs', type=int, default=2)
     parser.add_argument('--data-root', default='data/synthetic')
     parser.add_argument('--out-dir', default='work_dirs/pose_ablation')
