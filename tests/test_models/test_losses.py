@@ -174,9 +174,29 @@ def test_prepare_targets_padding_and_errors():
                                torch.tensor([0.25, 0.375]))
     torch.testing.assert_close(t['masks'], t['match_masks'].float())
     with pytest.raises(ValueError, match='image id 3'):
-        criterion.prepare_targets([_sample(masks, [0], img_id=3)], size=6)
+        criterion.prepare_targets([_sample(masks, [-1], img_id=3)], size=6)
+    # rank 0 (unranked, SORDataset(keep_unranked=True)) is legal
+    unranked = criterion.prepare_targets([_sample(masks, [0], img_id=3)],
+                                         size=6)
+    assert int(unranked['ranks'][0, 0]) == 0
+    assert float(unranked['next_targets'].abs().sum()) == 0.0
     with pytest.raises(ValueError, match='instance_box_index'):
         _criterion(instance_box_index='slot')
+
+
+def test_build_next_targets_skips_unranked_instances():
+    """As the reference: the chain runs over ranked objects only, unranked
+    ones (rank 0) get an all-zero map, the background is 1 - union(all)."""
+    masks = torch.from_numpy(
+        _box_masks([(0, 0, 1, 1), (1, 1, 2, 2), (2, 2, 3, 3), (3, 3, 4, 4)], 4,
+                   4)).float()
+    ranks = torch.tensor([2, 0, 1, 0])
+    nxt = MODELS.module_dict['PoseSORCriterion'].build_next_targets(
+        masks, ranks)
+    torch.testing.assert_close(nxt[2], masks[0])  # rank 1 -> rank 2
+    torch.testing.assert_close(nxt[0], 1.0 - masks.amax(dim=0))  # last
+    assert float(nxt[1].abs().sum()) == 0.0
+    assert float(nxt[3].abs().sum()) == 0.0
 
 
 def test_build_next_targets_single_instance():

@@ -259,21 +259,26 @@ class PoseSORCriterion(nn.Module):
     def build_next_targets(masks: Tensor, ranks: Tensor) -> Tensor:
         """Next-target ("partition") maps of one image.
 
-        The next target of an instance is the mask of the instance ranked
-        right after it; the least salient instance's next target is the
-        background, ``1 - union(masks)``.
+        The next target of a ranked instance is the mask of the instance
+        ranked right after it; the least salient ranked instance's next
+        target is the background, ``1 - union(masks)``. Unranked instances
+        (rank 0, kept with ``SORDataset(keep_unranked=True)``) are not in
+        the chain and get an all-zero map, as in the reference (its chain is
+        built from objects with rank > 0 and zero-padded).
 
         Args:
             masks (Tensor): Binary masks, shape (n, H, W).
-            ranks (Tensor): Ranks, 1 = most salient, shape (n,).
+            ranks (Tensor): Ranks, 1 = most salient, 0 = unranked, shape
+                (n,).
 
         Returns:
             Tensor: Next-target maps aligned with ``masks``, shape (n, H, W).
         """
-        next_targets = torch.empty_like(masks)
-        if masks.shape[0] == 0:
+        next_targets = torch.zeros_like(masks)
+        ranked = torch.nonzero(ranks > 0).flatten()
+        if ranked.numel() == 0:
             return next_targets
-        order = torch.sort(ranks, stable=True)[1]
+        order = ranked[torch.sort(ranks[ranked], stable=True)[1]]
         union = (masks.sum(dim=0) > 0.5).to(masks.dtype)
         next_targets[order[:-1]] = masks[order[1:]]
         next_targets[order[-1]] = 1.0 - union
@@ -347,9 +352,10 @@ class PoseSORCriterion(nn.Module):
             if inst_ranks.numel() != num:
                 raise ValueError(f'{self._sample_name(sample)}: {num} masks '
                                  f'but {inst_ranks.numel()} ranks')
-            if num > 0 and int(inst_ranks.min()) < 1:
+            if num > 0 and int(inst_ranks.min()) < 0:
                 raise ValueError(f'{self._sample_name(sample)}: ranks must be '
-                                 f'>= 1, got {inst_ranks.tolist()}')
+                                 f'>= 1 (0 = unranked), got '
+                                 f'{inst_ranks.tolist()}')
             padded = masks.new_zeros((num, ) + canvas)
             padded[:, :height, :width] = masks
             match_masks[b, :num] = padded
