@@ -16,16 +16,25 @@ model = dict(
     ]),
     backbone=dict(init_cfg=dict(type='Pretrained', checkpoint=pretrained)))
 
+# The base pipelines with 512 x 512 inputs (mmengine configs cannot rebind
+# the base's ``image_size``, so the lists are restated; keep them in step).
 backend_args = None
+color_type = 'color_ignore_orientation'  # as the base: no EXIF rotation
 train_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=backend_args),
+    dict(
+        type='LoadImageFromFile',
+        color_type=color_type,
+        backend_args=backend_args),
     dict(type='LoadSORAnnotations'),
     dict(type='SORResize', scale=(image_size, image_size), keep_ratio=False),
     dict(type='SORRandomFlip', prob=0.5, swap_keypoint_pairs=False),
     dict(type='PackSORInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=backend_args),
+    dict(
+        type='LoadImageFromFile',
+        color_type=color_type,
+        backend_args=backend_args),
     dict(type='SORResize', scale=(image_size, image_size), keep_ratio=False),
     dict(type='LoadSORAnnotations'),
     dict(type='PackSORInputs'),

@@ -61,6 +61,9 @@ def test_swinl_parameter_count_matches_reference():
 def test_swinl_variants_share_the_architecture(name):
     base = load('posesor_swinl_assr.py').model
     cfg = load(name).model
+    if name == 'posesor_swinl_assr_wo_pose.py':
+        # the reference's ID2 network: PAI without scene tokens (pai_id2)
+        assert cfg.pai.pop('use_scene_tokens') is False
     for key in ('backbone', 'neck', 'positional_encoding', 'decoder', 'pai',
                 'pdr'):
         assert cfg[key] == base[key], key
@@ -155,3 +158,15 @@ def test_tiny_configs_build(name):
     assert cfg.train_cfg.type == 'IterBasedTrainLoop'
     assert cfg.optim_wrapper.optimizer.type == 'AdamW'
     assert 'synthetic' in cfg.train_dataloader.dataset.ann_file
+
+
+def test_512_pipelines_equal_the_base_but_for_the_size():
+    """The 512 recipe restates the base pipelines; only the size differs."""
+    small = load('posesor_swinl_assr_512.py')
+    base = load('posesor_swinl_assr.py')
+    for loader in ('train_dataloader', 'test_dataloader'):
+        ours = small[loader].dataset.pipeline
+        theirs = base[loader].dataset.pipeline
+        assert [dict(t, scale=None)
+                for t in ours] == [dict(t, scale=None) for t in theirs]
+        assert [t['scale'] for t in ours if 'scale' in t] == [(512, 512)]
