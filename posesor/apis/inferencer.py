@@ -41,6 +41,11 @@ IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 InputType = Union[str, np.ndarray]
 InputsType = Union[InputType, Sequence[InputType]]
 
+#: Read the stored pixels without EXIF rotation, as the dataset pipelines
+#: (and the reference) do, so a file gives the same prediction here as in
+#: ``tools/test.py``.
+IMREAD_FLAG = 'color_ignore_orientation'
+
 
 def _is_annotation_loader(transform: dict) -> bool:
     """Whether a test-pipeline transform loads ground truth."""
@@ -238,7 +243,7 @@ class SORInferencer:
         if not osp.isfile(item):
             raise IOError(f'no such file: {item}')
         try:
-            img = mmcv.imread(item, flag='color')
+            img = mmcv.imread(item, flag=IMREAD_FLAG)
         except Exception as err:  # decoders raise many different types
             raise IOError(f'cannot decode image {item}: {err}') from err
         if img is None or img.size == 0:

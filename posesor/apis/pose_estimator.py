@@ -34,6 +34,7 @@ Configuration (every field but ``config`` optional)::
 import os.path as osp
 from typing import List, Optional, Sequence, Tuple, Union
 
+import mmcv
 import numpy as np
 import torch
 from mmdet.registry import TASK_UTILS
@@ -219,7 +220,9 @@ class TopdownPoseRefiner:
                         'the pose estimator needs the original image: '
                         'data sample has no `img_path` metainfo (id '
                         f'{sample.metainfo.get("img_id", "?")})')
-                images.append(img_path)
+                # the boxes refer to the stored pixels (no EXIF rotation)
+                images.append(
+                    mmcv.imread(img_path, flag='color_ignore_orientation'))
         if len(images) != len(data_samples):
             raise ValueError(f'{len(images)} images for '
                              f'{len(data_samples)} data samples')

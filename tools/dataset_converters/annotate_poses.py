@@ -182,9 +182,16 @@ def annotate(data: dict,
         img = None
         path = osp.join(img_dir, name)
         if osp.isfile(path):
-            img = mmcv.imread(path)
+            # the annotations refer to the stored pixels (no EXIF rotation)
+            img = mmcv.imread(path, flag='color_ignore_orientation')
+        expected = (info.get('height'), info.get('width'))
         if img is None:
             reason = 'image missing or unreadable: ' + path
+            skipped += [(name, ann.get('id'), reason) for ann in anns]
+        elif None not in expected and img.shape[:2] != tuple(expected):
+            reason = (f'image id {image_id}: {path} is {img.shape[1]}x'
+                      f'{img.shape[0]} but the annotation file says '
+                      f'{expected[1]}x{expected[0]}')
             skipped += [(name, ann.get('id'), reason) for ann in anns]
         else:
             height, width = img.shape[:2]
