@@ -142,3 +142,23 @@ def test_needs_keypoints_rule(tool):
     bad = copy.deepcopy(dict(person, keypoints=[1, 2]))
     with pytest.raises(ValueError, match='annotation id 1'):
         tool.needs_keypoints(bad, False)
+
+
+def test_image_size_mismatch_is_skipped_by_name(tool, stripped,
+                                                synthetic_dataset,
+                                                tiny_pose_model, tmp_path):
+    ann_file, data, removed, _ = stripped
+    config, checkpoint = tiny_pose_model
+    first = next(a for a in data['annotations'] if a['id'] in removed)
+    image = next(i for i in data['images'] if i['id'] == first['image_id'])
+    image['height'] += 1  # the stored JPEG no longer matches the JSON
+    bad = tmp_path / 'bad_size.json'
+    bad.write_text(json.dumps(data))
+    stats = tool.main([
+        str(bad),
+        osp.join(synthetic_dataset, 'images', 'train'), '--pose-config',
+        config, '--pose-checkpoint', checkpoint, '--out',
+        str(tmp_path / 'out.json')
+    ])
+    reasons = [s[2] for s in stats['skipped'] if s[1] == first['id']]
+    assert reasons and f'image id {image["id"]}' in reasons[0]
