@@ -13,8 +13,9 @@ from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger, print_log
 from pycocotools import mask as mask_utils
 
-from posesor.datasets.sor_parsing import (decode_segmentation, image_name,
-                                          keypoints_array, load_sor_gt)
+from posesor.datasets.sor_parsing import (NUM_KEYPOINTS, decode_segmentation,
+                                          image_name, keypoints_array,
+                                          load_sor_gt)
 from ..functional import (NAN_POLICY, aggregate, evaluate_image, metric_key,
                           normalize_conventions, to_binary_masks)
 
@@ -220,7 +221,7 @@ class SORMetric(BaseMetric):
         height, width = int(img['height']), int(img['width'])
         anns = group['annotations']
         masks = np.zeros((len(anns), height, width), dtype=bool)
-        kpts = np.zeros((len(anns), 17, 3), dtype=np.float32)
+        kpts = np.zeros((len(anns), NUM_KEYPOINTS, 3), dtype=np.float32)
         for k, ann in enumerate(anns):
             masks[k] = decode_segmentation(
                 ann['segmentation'],

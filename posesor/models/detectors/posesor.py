@@ -24,6 +24,7 @@ from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
 from mmengine.structures import InstanceData
 from torch import Tensor
 
+from ..task_modules.bbox_utils import cxcyhw_to_xyxy
 from .sor_postprocess import (merge_duplicates, rank_scores_from_logits,
                               select_queries)
 
@@ -374,11 +375,8 @@ class PoseSOR(BaseDetector):
         kpt_logits = joints_out['keypoints'][order].float()
         keypoint_scores = kpt_logits[..., 2].sigmoid()
         keypoints_explicit = kpt_logits[..., :2].sigmoid() * to_out
-        boxes = joints_out['bboxes'][order].float().sigmoid()
-        cx, cy, h, w = boxes.unbind(-1)
-        bboxes = torch.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2],
-                             dim=-1)
-        bboxes = bboxes * to_out.repeat(2)
+        bboxes = cxcyhw_to_xyxy(
+            joints_out['bboxes'][order].float().sigmoid()) * to_out.repeat(2)
 
         heatmap_list: List[Tensor] = []
         keypoints = keypoints_explicit.new_zeros(keypoints_explicit.shape)

@@ -9,6 +9,8 @@ from torch import Tensor
 
 # Guard of the reference against empty masks in the overlap ratio.
 AREA_EPS = 1e-6
+# The reference's guard of 1 / k at the unused rank level k = 0.
+RANK_WEIGHT_EPS = 1e-6
 # The top-1 query is always kept: its score minus this margin is a threshold.
 TOP1_MARGIN = 1e-6
 
@@ -50,7 +52,7 @@ def rank_scores_from_logits(rank_logits: Tensor) -> Tensor:
         rank_logits.shape[-1],
         device=rank_logits.device,
         dtype=rank_logits.dtype)
-    weights = 1.0 / (levels + AREA_EPS)
+    weights = 1.0 / (levels + RANK_WEIGHT_EPS)
     weights[0] = 0.0
     return (rank_logits.softmax(dim=-1) * weights).sum(dim=-1)
 
