@@ -34,7 +34,7 @@ test_pipeline = [
 ]
 
 train_dataloader = dict(
-    batch_size=8,  # posesor_swinl_irsr.py: 4 per GPU x 8 GPUs = the reference's 32
+    batch_size=8,  # posesor_swinl_irsr.py: 4 per GPU x 8 GPUs (32, as ref.)
     num_workers=4,
     persistent_workers=True,
     sampler=dict(type='InfiniteSampler', shuffle=True),
