@@ -395,7 +395,8 @@ class PoseSORCriterion(nn.Module):
             keypoints=keypoints,
             bboxes=bboxes,
             ranks=ranks,
-            valid=valid)
+            valid=valid,
+            sample_names=[self._sample_name(s) for s in batch_data_samples])
 
     # ------------------------------------------------------------------
     # matching
@@ -635,8 +636,11 @@ class PoseSORCriterion(nn.Module):
             return losses
         num_levels = rank_logits.shape[-1]
         if int(gt_ranks.max()) >= num_levels:
-            raise ValueError(f'rank {int(gt_ranks.max())} does not fit the '
-                             f'{num_levels} rank levels of the PDR head '
-                             '(max_rank_level)')
+            worst = int(gt_ranks.argmax())
+            names = targets.get('sample_names')
+            where = f'{names[int(bi[worst])]}: ' if names else ''
+            raise ValueError(f'{where}rank {int(gt_ranks.max())} does not '
+                             f'fit the {num_levels} rank levels of the PDR '
+                             'head (model.pdr.max_rank_level)')
         losses['loss_rank'] = self.loss_rank(rank_logits, gt_ranks)
         return losses
