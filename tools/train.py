@@ -115,18 +115,6 @@ def build_train_config(args: argparse.Namespace) -> Config:
             cfg.optim_wrapper.type = 'AmpOptimWrapper'
             cfg.optim_wrapper.loss_scale = 'dynamic'
 
-    if (cfg.optim_wrapper.get('type') == 'AmpOptimWrapper'
-            and not torch.cuda.is_available()):
-        # mmengine's AMP wrapper refuses to build without a GPU; let the
-        # Swin-L configs (AMP, as the reference) start on a CPU machine.
-        print_log(
-            'No GPU: training with OptimWrapper in full precision instead '
-            'of the config\'s AmpOptimWrapper.',
-            logger='current',
-            level=logging.WARNING)
-        cfg.optim_wrapper.type = 'OptimWrapper'
-        cfg.optim_wrapper.pop('loss_scale', None)
-
     if args.auto_scale_lr:
         if ('auto_scale_lr' in cfg and 'enable' in cfg.auto_scale_lr
                 and 'base_batch_size' in cfg.auto_scale_lr):
@@ -147,6 +135,30 @@ def build_train_config(args: argparse.Namespace) -> Config:
     return cfg
 
 
+def fall_back_to_fp32_without_gpu(cfg: Config) -> Config:
+    """Train in full precision when AMP is asked for but there is no GPU.
+
+    mmengine's ``AmpOptimWrapper`` refuses to build without a GPU; this
+    lets the Swin-L configs (AMP, as the reference) start on a CPU machine.
+
+    Args:
+        cfg (Config): The training config, changed in place.
+
+    Returns:
+        Config: ``cfg``.
+    """
+    if (cfg.optim_wrapper.get('type') == 'AmpOptimWrapper'
+            and not torch.cuda.is_available()):
+        print_log(
+            'No GPU: training with OptimWrapper in full precision instead '
+            'of the config\'s AmpOptimWrapper.',
+            logger='current',
+            level=logging.WARNING)
+        cfg.optim_wrapper.type = 'OptimWrapper'
+        cfg.optim_wrapper.pop('loss_scale', None)
+    return cfg
+
+
 def main(argv: Optional[List[str]] = None) -> Runner:
     """Entry point of ``tools/train.py``.
 
@@ -159,7 +171,7 @@ def main(argv: Optional[List[str]] = None) -> Runner:
     args = parse_args(argv)
     # Reduce the number of repeated compilations (torch.compile users).
     setup_cache_size_limit_of_dynamo()
-    cfg = build_train_config(args)
+    cfg = fall_back_to_fp32_without_gpu(build_train_config(args))
     if 'runner_type' not in cfg:
         runner = Runner.from_cfg(cfg)
     else:

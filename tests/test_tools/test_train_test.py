@@ -9,6 +9,7 @@ import textwrap
 import cv2
 import numpy as np
 import pytest
+import torch
 from conftest import TRAIN_ITERS, run_tool, write_test_config
 from mmengine.runner import CheckpointLoader
 
@@ -142,6 +143,19 @@ def test_resume_after_kill(synthetic_dataset, tmp_path):
         list(range(1, TRAIN_ITERS + 1))
     assert [r['step'] for r in resumed if 'lr' in r] == \
         list(range(TRAIN_ITERS + 1, 2 * TRAIN_ITERS + 1))
+
+
+def test_amp_falls_back_to_fp32_without_gpu(tiny_config, monkeypatch):
+    from conftest import load_tool
+    train = load_tool('train.py')
+    cfg = train.build_train_config(train.parse_args([tiny_config, '--amp']))
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    assert train.fall_back_to_fp32_without_gpu(
+        cfg.copy()).optim_wrapper.type == 'AmpOptimWrapper'
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    cfg = train.fall_back_to_fp32_without_gpu(cfg)
+    assert cfg.optim_wrapper.type == 'OptimWrapper'
+    assert 'loss_scale' not in cfg.optim_wrapper
 
 
 def test_train_and_test_options(tiny_config, tmp_path):
