@@ -9,5 +9,4 @@
 _base_ = './posesor_swinl_assr.py'
 
 model = dict(
-    pai=dict(use_scene_tokens=False),
-    criterion=dict(enable_pose_losses=False))
+    pai=dict(use_scene_tokens=False), criterion=dict(enable_pose_losses=False))
