@@ -31,6 +31,7 @@ from mmengine.runner import load_checkpoint
 sys.path.insert(0,
                 osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 import posesor  # noqa: E402,F401
+from posesor.utils.misc import parse_hw, unpadded_metainfo  # noqa: E402
 
 MIB = 1024**2
 
@@ -111,10 +112,7 @@ def benchmark(cfg: Config,
 
     height, width = shape
     rng = np.random.default_rng(seed)
-    meta = dict(
-        img_shape=(height, width),
-        ori_shape=(height, width),
-        scale_factor=(1.0, 1.0))
+    meta = unpadded_metainfo(height, width)
 
     def make_batch() -> dict:
         images = rng.integers(
@@ -165,12 +163,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
         dict: See :func:`benchmark`.
     """
     args = parse_args(argv)
-    if len(args.shape) == 1:
-        shape = (args.shape[0], args.shape[0])
-    elif len(args.shape) == 2:
-        shape = tuple(args.shape)
-    else:
-        raise ValueError(f'--shape takes 1 or 2 numbers, got {args.shape}')
+    shape = parse_hw(args.shape)
     cfg = Config.fromfile(args.config)
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)

@@ -45,6 +45,7 @@ from mmengine.registry import DefaultScope
 sys.path.insert(0,
                 osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 import posesor  # noqa: E402,F401
+from posesor.utils.misc import parse_hw, unpadded_metainfo  # noqa: E402
 
 #: Numbers reported in the PoseSOR paper: input side -> (GFLOPs, M params).
 PAPER_COMPLEXITY = {768: (470.0, 220.0), 512: (229.0, 220.0)}
@@ -185,12 +186,7 @@ def get_complexity(
         model = MODELS.build(cfg.model)
     model = revert_sync_batchnorm(model).eval()
     height, width = shape
-    meta = dict(
-        img_shape=(height, width),
-        ori_shape=(height, width),
-        pad_shape=(height, width),
-        batch_input_shape=(height, width),
-        scale_factor=(1.0, 1.0))
+    meta = unpadded_metainfo(height, width)
     data_samples = [DetDataSample(metainfo=meta)]
     inputs = torch.randn(1, 3, height, width)
     model.forward = partial(
@@ -237,12 +233,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
         dict: See :func:`get_complexity`.
     """
     args = parse_args(argv)
-    if len(args.shape) == 1:
-        shape = (args.shape[0], args.shape[0])
-    elif len(args.shape) == 2:
-        shape = tuple(args.shape)
-    else:
-        raise ValueError(f'--shape takes 1 or 2 numbers, got {args.shape}')
+    shape = parse_hw(args.shape)
     cfg = Config.fromfile(args.config)
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
