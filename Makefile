@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.posesor-installed
 LINT_PATHS := posesor tools tests configs projects setup.py
 
-.PHONY: install demo test lint format clean
+.PHONY: install demo web test lint format clean
 
 $(STAMP): tools/setup_env.sh requirements/constraints.txt setup.py requirements/*.txt
 	bash tools/setup_env.sh
@@ -18,6 +18,13 @@ install:
 ## demo: set up, then run the main job on the embedded default (no downloads)
 demo: $(STAMP)
 	$(PY) tools/demo.py
+
+## web: set up, then serve the checkpoint `make demo` trained on a local page
+WEB_CONFIG ?= configs/posesor_tiny_synthetic.py
+WEB_CHECKPOINT ?= work_dirs/demo
+WEB_ARGS ?= --device cpu --host 127.0.0.1 --port 7860
+web: $(STAMP)
+	$(PY) tools/web_demo.py $(WEB_CONFIG) $(WEB_CHECKPOINT) $(WEB_ARGS)
 
 ## test: set up, then run the whole test suite
 test: $(STAMP)

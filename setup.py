@@ -106,5 +106,6 @@ if __name__ == '__main__':
             'tests': parse_requirements('requirements/tests.txt'),
             'optional': parse_requirements('requirements/optional.txt'),
             'mim': parse_requirements('requirements/mminstall.txt'),
+            'web': parse_requirements('requirements/web.txt'),
         },
         zip_safe=False)

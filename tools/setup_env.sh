@@ -74,11 +74,11 @@ if ! installed xtcocotools "$(pin xtcocotools)"; then
     $PIP install -q -c "$CONSTRAINTS" --no-binary xtcocotools --no-build-isolation xtcocotools
 fi
 
-step "posesor (editable) with test extras"
-$PIP install -q -c "$CONSTRAINTS" --no-build-isolation -e "$ROOT[tests]" \
+step "posesor (editable) with the test and web-demo extras"
+$PIP install -q -c "$CONSTRAINTS" --no-build-isolation -e "$ROOT[tests,web]" \
     --find-links "$MMCV_WHEEL_DIR"
 
 step "check that the stack imports"
-$PY -c "import posesor, mmcv.ops, mmdet.models, mmpretrain.models, mmpose.apis; print('stack OK: posesor', posesor.__version__)"
+$PY -c "import posesor, mmcv.ops, mmdet.models, mmpretrain.models, mmpose.apis, gradio; print('stack OK: posesor', posesor.__version__)"
 trap - ERR
 echo "==> [setup] done: $VENV"

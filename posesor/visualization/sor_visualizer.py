@@ -29,7 +29,8 @@ def _to_numpy(value) -> Optional[np.ndarray]:
 
 @VISUALIZERS.register_module()
 class SORLocalVisualizer(DetLocalVisualizer):
-    """Draws rank-coloured masks, rank numbers and COCO-17 skeletons.
+    """Draws rank-coloured masks, rank badges, COCO-17 skeletons and a
+    legend of the rank colours (see :func:`draw_sor_overlay`).
 
     Works as mmdet's ``DetVisualizationHook`` visualizer: ground truth
     (``gt_instances`` with ``masks``, ``ranks``, ``keypoints``,
@@ -49,6 +50,11 @@ class SORLocalVisualizer(DetLocalVisualizer):
             ``scores`` are below it. Defaults to None.
         draw_bbox (bool): Also outline boxes. Defaults to False.
         draw_skeleton (bool): Draw skeletons. Defaults to True.
+        draw_legend (bool): Draw the legend of the rank colours. Defaults
+            to True.
+        draw_partitions (bool): Tint the next-target partition maps of
+            predictions that carry ``partitions`` (``test_cfg``'s
+            ``with_partitions``). Defaults to False.
         **kwargs: ``DetLocalVisualizer`` arguments (``vis_backends``,
             ``save_dir`` ...).
     """
@@ -60,12 +66,16 @@ class SORLocalVisualizer(DetLocalVisualizer):
                  score_thr: Optional[float] = None,
                  draw_bbox: bool = False,
                  draw_skeleton: bool = True,
+                 draw_legend: bool = True,
+                 draw_partitions: bool = False,
                  **kwargs) -> None:
         super().__init__(name=name, alpha=alpha, **kwargs)
         self.keypoint_thr = keypoint_thr
         self.score_thr = score_thr
         self.draw_bbox = draw_bbox
         self.draw_skeleton = draw_skeleton
+        self.draw_legend = draw_legend
+        self.draw_partitions = draw_partitions
 
     def draw_sor_instances(self, image: np.ndarray,
                            instances: InstanceData) -> np.ndarray:
@@ -75,7 +85,7 @@ class SORLocalVisualizer(DetLocalVisualizer):
             image (np.ndarray): (H, W, 3) uint8 RGB image.
             instances (InstanceData): Instances with ``masks`` and
                 optionally ``ranks``, ``keypoints``, ``keypoints_visible``
-                or ``keypoint_scores``, ``bboxes``.
+                or ``keypoint_scores``, ``bboxes``, ``partitions``.
 
         Returns:
             np.ndarray: (H, W, 3) uint8 drawn image.
@@ -89,6 +99,8 @@ class SORLocalVisualizer(DetLocalVisualizer):
             vis = instances.get('keypoint_scores')
         bboxes = _to_numpy(instances.get('bboxes')) if self.draw_bbox \
             else None
+        partitions = _to_numpy(instances.get('partitions')) \
+            if self.draw_partitions else None
         return draw_sor_overlay(
             image,
             masks,
@@ -96,9 +108,11 @@ class SORLocalVisualizer(DetLocalVisualizer):
             keypoints=_to_numpy(instances.get('keypoints')),
             keypoints_visible=_to_numpy(vis),
             bboxes=bboxes,
+            partitions=partitions,
             alpha=self.alpha,
             keypoint_thr=self.keypoint_thr,
-            draw_skeleton=self.draw_skeleton)
+            draw_skeleton=self.draw_skeleton,
+            draw_legend_box=self.draw_legend)
 
     @master_only
     def add_datasample(self,

@@ -12,7 +12,8 @@ from mmengine.structures import InstanceData
 import posesor  # noqa: F401
 from posesor.datasets import SORDataset
 from posesor.visualization import (RANK_COLOURS, SORLocalVisualizer,
-                                   draw_sor_overlay, rank_colour)
+                                   badge_radius, draw_sor_overlay,
+                                   place_badges, rank_colour)
 
 RUNTIME = osp.join(
     osp.dirname(__file__), '..', '..', 'configs', '_base_',
@@ -36,7 +37,12 @@ def test_overlay_colours_by_rank():
     masks[0, 5:25, 5:25] = 1
     masks[1, 10:35, 35:58] = 1
     out = draw_sor_overlay(
-        _grey(), masks, ranks=[1, 6], draw_numbers=False, draw_skeleton=False)
+        _grey(),
+        masks,
+        ranks=[1, 6],
+        draw_numbers=False,
+        draw_skeleton=False,
+        draw_legend_box=False)
     assert out.shape == (40, 60, 3) and out.dtype == np.uint8
     inner1 = out[10:20, 10:20].reshape(-1, 3).astype(int)
     inner6 = out[15:30, 40:52].reshape(-1, 3).astype(int)
@@ -46,7 +52,11 @@ def test_overlay_colours_by_rank():
     assert (out[36:, :30] == 128).all()
     # default ranks: masks given most salient first
     default = draw_sor_overlay(
-        _grey(), masks, draw_numbers=False, draw_skeleton=False)
+        _grey(),
+        masks,
+        draw_numbers=False,
+        draw_skeleton=False,
+        draw_legend_box=False)
     assert tuple(default[15, 15]) == tuple(out[15, 15])
 
 
@@ -72,6 +82,90 @@ def test_overlay_numbers_skeleton_and_resize():
         draw_sor_overlay(_grey(), masks, ranks=[1, 2])
     empty = draw_sor_overlay(_grey(), np.zeros((0, 40, 60)))
     np.testing.assert_array_equal(empty, _grey())
+
+
+def test_badges_scale_with_the_image():
+    assert badge_radius(128, 128) == 7  # the floor keeps digits readable
+    assert badge_radius(4000, 3000) == 88  # 2.2 % of the longer side
+    assert badge_radius(3000, 4000) == badge_radius(4000, 3000)
+
+
+def test_badge_at_the_most_interior_point():
+    masks = np.zeros((1, 100, 100), bool)
+    masks[0, 20:60, 10:90] = True  # its most interior points: row 39-40
+    masks[0, 60:95, 10:20] = True  # a leg that pulls the centroid away
+    (x, y), = place_badges(masks, radius=7, order=[0])
+    assert 39 <= y <= 40 and 29 <= x <= 70
+
+
+def test_badges_never_pile_up():
+    # the issue's case: six overlapping predictions on a 128 px image
+    size, radius = 128, badge_radius(128, 128)
+    masks = np.zeros((6, size, size), bool)
+    for i in range(6):
+        masks[i, 30 + 2 * i:90, 30:90 - 2 * i] = True
+    centres = np.array(place_badges(masks, radius, order=range(6)))
+    gaps = np.linalg.norm(centres[:, None] - centres[None], axis=-1)
+    assert gaps[~np.eye(6, dtype=bool)].min() >= 2 * radius
+    for i, (x, y) in enumerate(centres):
+        assert masks[i, y, x]  # each inside its own mask
+        assert radius <= x < size - radius and radius <= y < size - radius
+    # the legend is kept clear of badges
+    blocked = np.zeros((size, size), bool)
+    blocked[:64] = True
+    centres = place_badges(masks, radius, range(6), blocked=blocked)
+    assert all(y >= 64 + radius for _, y in centres)
+    # drawn: six distinct rank colours appear, one badge each
+    img = draw_sor_overlay(
+        np.full((size, size, 3), 128, np.uint8),
+        masks,
+        draw_masks=False,
+        draw_legend_box=False)
+    for rank in range(1, 7):
+        assert (img == rank_colour(rank)).all(-1).sum() > 20
+
+
+def test_legend_and_desaturation():
+    img = np.zeros((128, 128, 3), np.uint8)
+    img[..., 1] = 200  # a saturated green scene
+    masks = np.zeros((2, 128, 128), bool)
+    masks[0, :64, :64] = True  # covers the top-left corner
+    masks[1, 70:120, 70:120] = True
+    out = draw_sor_overlay(img, masks, ranks=[1, 2], draw_numbers=False)
+    assert out.shape == img.shape
+    # background: the green is mostly gone
+    bg = out[100, 10].astype(int)
+    assert bg.max() - bg.min() < 0.25 * 200
+    # legend in the least covered corner (top-right): rank 1 and 2 cells
+    top_right = out[:20, 64:]
+    for rank in (1, 2):
+        assert (top_right == rank_colour(rank)).all(-1).sum() > 30
+    assert not (out[:20, :40] == rank_colour(2)).all(-1).any()
+    # ranks past the palette share the last cell, labelled "7+"
+    many = np.zeros((9, 128, 128), bool)
+    many[:, 50:60, 50:60] = True
+    drawn = draw_sor_overlay(img, many, draw_numbers=False)
+    assert drawn.shape == img.shape
+
+
+def test_partition_map_tint():
+    img = np.full((40, 60, 3), 128, np.uint8)
+    masks = np.zeros((2, 40, 60), bool)
+    parts = np.zeros((2, 40, 60), np.float32)
+    parts[0, :, :30] = 1.0  # left half: rank 1's next target
+    parts[1, :, 30:] = 1.0  # right half: rank 6's
+    out = draw_sor_overlay(
+        img,
+        masks,
+        ranks=[1, 6],
+        partitions=parts,
+        draw_numbers=False,
+        draw_legend_box=False).astype(int)
+    left, right = out[20, 5], out[20, 55]
+    assert left[0] > left[2] + 40  # warm tint
+    assert right[2] > right[0] + 40  # cool tint
+    with pytest.raises(ValueError, match='partition'):
+        draw_sor_overlay(img, masks, partitions=parts[:1])
 
 
 def test_visualizer_on_generated_sample(synthetic_dataset, tmp_path):

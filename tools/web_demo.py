@@ -1,0 +1,543 @@
+# Copyright (c) PoseSOR-OpenMMLab contributors. All rights reserved.
+"""A local web page to try a PoseSOR model (Gradio).
+
+Examples::
+
+    python tools/web_demo.py CONFIG CHECKPOINT [--device cpu] \\
+        [--host 127.0.0.1] [--port 7860]
+    make web        # the checkpoint `make demo` trained (work_dirs/demo/)
+
+``CHECKPOINT`` may be a work dir: its ``last_checkpoint`` (or newest
+``iter_*.pth``) is served. The page takes an uploaded image or one of the
+examples (synthetic scenes drawn at start-up, or ``--examples DIR``) and
+shows the rank-coloured overlay (the drawing of
+:func:`posesor.visualization.draw_sor_overlay`), a table of the ranked
+instances, toggles for masks, rank badges, skeletons and the next-target
+partition map, sliders for the objectness and mask thresholds (they re-run
+the model), and a JSON download::
+
+    {"image": NAME, "height": H, "width": W, "thresholds": {...},
+     "instances": [{"rank": 1, "rank_score": .., "objectness": ..,
+                    "person": true, "keypoint_source": "posesor",
+                    "bbox": [x1, y1, x2, y2], "keypoints": [[x, y] * 17],
+                    "keypoint_scores": [.. * 17],
+                    "mask": {"size": [H, W], "counts": "<COCO RLE>"}}, ...]}
+
+instances most salient first. A bad upload (not an image, truncated, too
+large) gets a message in the page; the server keeps serving.
+
+The model is built and run through mmdet's public API
+(``mmdet.apis.init_detector`` / ``inference_detector``) on the config's test
+pipeline, so the page shows exactly what ``tools/test.py`` predicts.
+"""
+import argparse
+import glob
+import hashlib
+import html
+import json
+import os
+import os.path as osp
+import sys
+import tempfile
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, ROOT)
+from posesor.visualization import draw_sor_overlay, rank_colour  # noqa: E402
+
+# Gradio must not phone home: the demo works offline.
+os.environ.setdefault('GRADIO_ANALYTICS_ENABLED', 'False')
+
+#: Uploads larger than this many bytes are refused.
+MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+#: Images with more pixels than this are refused before decoding.
+MAX_PIXELS = 50_000_000
+#: Person rule (as :class:`posesor.apis.TopdownPoseRefiner`'s defaults): an
+#: instance is a person when at least this many of its keypoint
+#: visibility scores are >= ``PERSON_VISIBLE_THR``.
+PERSON_VISIBLE_THR = 0.5
+PERSON_MIN_KEYPOINTS = 1
+#: Keypoint source of PoseSOR's own keypoints (no mmpose refiner here).
+SOURCE_POSESOR = 'posesor'
+#: File names taken from an --examples folder.
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
+#: Synthetic example scenes drawn at start-up when --examples is not given.
+NUM_EXAMPLES = 3
+EXAMPLE_SIZE = 192
+
+
+class ImageRejected(ValueError):
+    """An upload that cannot be used; the message is shown in the page."""
+
+
+def read_upload(path: str,
+                max_bytes: int = MAX_UPLOAD_BYTES,
+                max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Decode an uploaded file to a BGR image, or explain why not.
+
+    The size limits are checked before decoding (the header gives the
+    dimensions), so a decompression bomb costs nothing. EXIF orientation is
+    ignored, as in the dataset pipelines.
+
+    Args:
+        path (str): The uploaded file.
+        max_bytes (int): Largest accepted file size.
+        max_pixels (int): Largest accepted width x height.
+
+    Returns:
+        np.ndarray: (H, W, 3) uint8 BGR image.
+
+    Raises:
+        ImageRejected: With a message naming the file and the problem.
+    """
+    from PIL import Image, UnidentifiedImageError
+    name = osp.basename(path)
+    size = osp.getsize(path)
+    if size > max_bytes:
+        raise ImageRejected(f'{name} is {size / 2**20:.1f} MiB; the limit is '
+                            f'{max_bytes / 2**20:.0f} MiB')
+    if size == 0:
+        raise ImageRejected(f'{name} is empty')
+    try:
+        # PIL's own bomb guard would warn or raise; the limit below is ours
+        with Image.open(path) as img:
+            width, height = img.size
+            if width * height > max_pixels:
+                raise ImageRejected(
+                    f'{name} is {width} x {height} pixels '
+                    f'({width * height / 1e6:.0f} MP); the limit is '
+                    f'{max_pixels / 1e6:.0f} MP')
+            img.load()
+            rgb = np.asarray(img.convert('RGB'))
+    except ImageRejected:
+        raise
+    except (UnidentifiedImageError, Image.DecompressionBombError) as err:
+        raise ImageRejected(f'{name} is not an image this demo can read '
+                            f'(JPEG, PNG, BMP, TIFF, WebP...): {err}') from err
+    except (OSError, SyntaxError, ValueError) as err:
+        raise ImageRejected(
+            f'{name} is truncated or damaged: {err}') from err
+    return np.ascontiguousarray(rgb[..., ::-1])
+
+
+def resolve_checkpoint(path: str) -> str:
+    """A checkpoint file, or the last checkpoint of a work dir.
+
+    Args:
+        path (str): A ``.pth`` file or an mmengine work dir.
+
+    Returns:
+        str: The checkpoint file.
+
+    Raises:
+        FileNotFoundError: With a hint to run ``make demo``.
+    """
+    hint = ('; `make demo` trains one into work_dirs/demo/, or pass any '
+            'PoseSOR checkpoint')
+    if osp.isdir(path):
+        last = osp.join(path, 'last_checkpoint')
+        if osp.isfile(last):
+            with open(last) as f:
+                name = f.read().strip()
+            # the record may hold an absolute path from another machine
+            for candidate in (name, osp.join(path, osp.basename(name))):
+                if osp.isfile(candidate):
+                    return candidate
+        found = glob.glob(osp.join(path, '*.pth'))
+        if not found:
+            raise FileNotFoundError(f'no checkpoint in {path}' + hint)
+        return max(found, key=osp.getmtime)
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'checkpoint not found: {path}' + hint)
+    return path
+
+
+class SORPredictor:
+    """A PoseSOR model with adjustable inference thresholds.
+
+    Args:
+        config (str): Config file.
+        checkpoint (str, optional): Checkpoint file (``None``: random
+            weights, for tests).
+        device (str): Torch device. Defaults to ``'cpu'``.
+    """
+
+    def __init__(self,
+                 config: str,
+                 checkpoint: Optional[str],
+                 device: str = 'cpu') -> None:
+        import posesor  # noqa: F401  (registers modules; safe checkpoints)
+        from mmcv.transforms import Compose
+        from mmdet.apis import init_detector
+        self.model = init_detector(config, checkpoint, device=device)
+        pipeline = [
+            t.copy() for t in self.model.cfg.test_dataloader.dataset.pipeline
+            if 'Annotation' not in str(t.get('type', ''))
+        ]
+        pipeline[0] = dict(type='mmdet.LoadImageFromNDArray')
+        self.pipeline = Compose(pipeline)
+        self.default_obj_threshold = float(
+            self.model.test_cfg['obj_threshold'])
+        self.default_mask_threshold = float(
+            self.model.test_cfg['mask_threshold'])
+
+    def __call__(self,
+                 image: np.ndarray,
+                 obj_threshold: Optional[float] = None,
+                 mask_threshold: Optional[float] = None):
+        """Predict one image.
+
+        Args:
+            image (np.ndarray): (H, W, 3) uint8 BGR image.
+            obj_threshold (float, optional): Objectness threshold of the
+                query selection. Defaults to the config's.
+            mask_threshold (float, optional): Mask probability threshold.
+                Defaults to the config's.
+
+        Returns:
+            DetDataSample: The prediction, with ``partitions``.
+        """
+        import torch
+        from mmdet.apis import inference_detector
+        self.model.test_cfg.update(
+            obj_threshold=self.default_obj_threshold
+            if obj_threshold is None else float(obj_threshold),
+            mask_threshold=self.default_mask_threshold
+            if mask_threshold is None else float(mask_threshold),
+            with_partitions=True)
+        with torch.no_grad():
+            return inference_detector(
+                self.model, image, test_pipeline=self.pipeline)
+
+
+def _numpy(value) -> np.ndarray:
+    if hasattr(value, 'detach'):
+        value = value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
+def prediction_arrays(sample) -> Dict[str, Any]:
+    """Numpy arrays of one prediction, most salient first.
+
+    Args:
+        sample (DetDataSample): A PoseSOR prediction (instances sorted by
+            rank, as ``PoseSOR.predict`` gives them).
+
+    Returns:
+        dict: ``masks`` (n, H, W) bool, ``ranks`` (n,), ``rank_scores``,
+        ``scores`` (objectness), ``bboxes`` (n, 4), ``keypoints``
+        (n, 17, 2), ``keypoint_scores`` (n, 17), ``partitions`` (n, H, W)
+        or None, ``person`` (n,) bool and ``keypoint_source`` (list[str]).
+    """
+    pred = sample.pred_instances
+    num = len(pred)
+    order = np.argsort(_numpy(pred.ranks), kind='stable') if num else []
+    arrays = {
+        key: _numpy(pred[key])[order]
+        for key in ('masks', 'ranks', 'rank_scores', 'scores', 'bboxes',
+                    'keypoints', 'keypoint_scores')
+    }
+    arrays['masks'] = arrays['masks'].astype(bool)
+    arrays['partitions'] = _numpy(pred.partitions)[order] \
+        if 'partitions' in pred else None
+    visible = (arrays['keypoint_scores'] >= PERSON_VISIBLE_THR).sum(-1)
+    arrays['person'] = visible >= PERSON_MIN_KEYPOINTS
+    sources = list(pred.keypoint_source) if 'keypoint_source' in pred \
+        else [SOURCE_POSESOR] * num
+    arrays['keypoint_source'] = [sources[i] for i in order]
+    return arrays
+
+
+def prediction_json(arrays: Dict[str, Any], name: str,
+                    thresholds: Dict[str, float]) -> Dict[str, Any]:
+    """The downloadable JSON of one prediction (masks as COCO RLE).
+
+    Args:
+        arrays (dict): Output of :func:`prediction_arrays`.
+        name (str): Image name.
+        thresholds (dict): The thresholds used.
+
+    Returns:
+        dict: See the module docstring.
+    """
+    from pycocotools import mask as mask_utils
+    height, width = arrays['masks'].shape[1:] if len(
+        arrays['masks']) else (None, None)
+    instances = []
+    for i in range(len(arrays['ranks'])):
+        rle = mask_utils.encode(
+            np.asfortranarray(arrays['masks'][i].astype(np.uint8)))
+        instances.append(
+            dict(
+                rank=int(arrays['ranks'][i]),
+                rank_score=float(arrays['rank_scores'][i]),
+                objectness=float(arrays['scores'][i]),
+                person=bool(arrays['person'][i]),
+                keypoint_source=arrays['keypoint_source'][i],
+                bbox=[float(v) for v in arrays['bboxes'][i]],
+                keypoints=arrays['keypoints'][i].astype(float).tolist(),
+                keypoint_scores=arrays['keypoint_scores'][i].astype(
+                    float).tolist(),
+                mask=dict(
+                    size=[int(s) for s in rle['size']],
+                    counts=rle['counts'].decode('ascii'))))
+    return dict(
+        image=name,
+        height=height,
+        width=width,
+        thresholds=thresholds,
+        instances=instances)
+
+
+def instances_table(arrays: Dict[str, Any]) -> str:
+    """HTML table of the ranked instances (one row each).
+
+    Args:
+        arrays (dict): Output of :func:`prediction_arrays`.
+
+    Returns:
+        str: ``<table id="sor-instances">`` with columns rank, rank score,
+        objectness, person, keypoint source.
+    """
+    rows = []
+    for i in range(len(arrays['ranks'])):
+        rank = int(arrays['ranks'][i])
+        r, g, b = rank_colour(rank)
+        rows.append(
+            f'<tr data-rank="{rank}">'
+            f'<td><span class="sor-chip" style="background:rgb({r},{g},{b})">'
+            f'{rank}</span></td>'
+            f'<td>{arrays["rank_scores"][i]:.3f}</td>'
+            f'<td>{arrays["scores"][i]:.3f}</td>'
+            f'<td>{"yes" if arrays["person"][i] else "no"}</td>'
+            f'<td>{html.escape(arrays["keypoint_source"][i])}</td></tr>')
+    if not rows:
+        rows.append('<tr><td colspan="5">no salient instance</td></tr>')
+    return ('<table id="sor-instances"><thead><tr><th>rank</th>'
+            '<th>rank score</th><th>objectness</th><th>person</th>'
+            '<th>keypoint source</th></tr></thead><tbody>' + ''.join(rows) +
+            '</tbody></table>')
+
+
+def draw(image_bgr: np.ndarray, arrays: Dict[str, Any], masks: bool,
+         badges: bool, skeletons: bool, partitions: bool) -> np.ndarray:
+    """The rank-coloured overlay (RGB) with the page's toggles."""
+    return draw_sor_overlay(
+        image_bgr[..., ::-1],
+        arrays['masks'],
+        ranks=arrays['ranks'],
+        keypoints=arrays['keypoints'],
+        keypoints_visible=arrays['keypoint_scores'],
+        partitions=arrays['partitions'] if partitions else None,
+        draw_masks=masks,
+        draw_numbers=badges,
+        draw_skeleton=skeletons)
+
+
+def make_examples(folder: str,
+                  num: int = NUM_EXAMPLES,
+                  size: int = EXAMPLE_SIZE) -> List[str]:
+    """Draw a few synthetic scenes as example images.
+
+    Args:
+        folder (str): Where to write ``example_<i>.png``.
+        num (int): Number of scenes.
+        size (int): Their side in pixels.
+
+    Returns:
+        list[str]: The written files.
+    """
+    import cv2
+
+    from posesor.datasets.synthetic import render_scene
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(num):
+        rgb, _ = render_scene(rng, size)
+        path = osp.join(folder, f'example_{i}.png')
+        cv2.imwrite(path, rgb[..., ::-1])
+        paths.append(path)
+    return paths
+
+
+CSS = """
+#sor-instances {border-collapse: collapse; width: 100%;}
+#sor-instances th, #sor-instances td {padding: 4px 10px; text-align: right;}
+#sor-instances td:first-child, #sor-instances th:first-child {
+  text-align: center;}
+.sor-chip {display: inline-block; min-width: 1.6em; border-radius: 0.8em;
+  color: white; font-weight: bold; text-shadow: 0 0 2px black;}
+"""
+
+
+def build_app(predictor: SORPredictor, examples: Sequence[str]):
+    """The Gradio page.
+
+    Args:
+        predictor (SORPredictor): The model.
+        examples (Sequence[str]): Example image files.
+
+    Returns:
+        gradio.Blocks: The app (not launched).
+    """
+    import gradio as gr
+    out_dir = tempfile.mkdtemp(prefix='posesor_web_')
+
+    def run(path: Optional[str], obj_thr: float, mask_thr: float,
+            show_masks: bool, show_badges: bool, show_skeletons: bool,
+            show_partitions: bool, progress=gr.Progress()):
+        if not path:
+            return None, '', None, 'Upload an image or pick an example.', None
+        name = osp.basename(path)
+        progress(0.05, desc='reading the image')
+        try:
+            image = read_upload(path)
+        except ImageRejected as err:
+            return (None, '', None, f'**Cannot use this upload:** '
+                    f'{html.escape(str(err))}', None)
+        progress(0.2, desc='running PoseSOR')
+        sample = predictor(image, obj_thr, mask_thr)
+        progress(0.8, desc='drawing')
+        arrays = prediction_arrays(sample)
+        overlay = draw(image, arrays, show_masks, show_badges,
+                       show_skeletons, show_partitions)
+        record = prediction_json(
+            arrays, name,
+            dict(obj_threshold=obj_thr, mask_threshold=mask_thr))
+        digest = hashlib.sha1(image.tobytes()).hexdigest()[:10]
+        json_path = osp.join(out_dir,
+                             f'{osp.splitext(name)[0]}_{digest}.json')
+        with open(json_path, 'w') as f:
+            json.dump(record, f)
+        status = (f'{name}: {image.shape[1]} x {image.shape[0]} px, '
+                  f'{len(arrays["ranks"])} ranked instance(s).')
+        return overlay, instances_table(arrays), json_path, status, (image,
+                                                                     arrays)
+
+    def redraw(state: Optional[Tuple[np.ndarray, Dict[str, Any]]],
+               show_masks: bool, show_badges: bool, show_skeletons: bool,
+               show_partitions: bool):
+        if state is None:
+            return None
+        image, arrays = state
+        return draw(image, arrays, show_masks, show_badges, show_skeletons,
+                    show_partitions)
+
+    with gr.Blocks(title='PoseSOR web demo') as app:
+        gr.Markdown('## PoseSOR: salient object ranking guided by human '
+                    'pose\nUpload an image (or pick an example): the '
+                    'instances are coloured by rank, rank 1 = most salient '
+                    '(warm colours first).')
+        with gr.Row():
+            with gr.Column(scale=1):
+                upload = gr.File(
+                    label='Image', type='filepath', elem_id='sor-upload')
+                gr.Examples(
+                    examples=[[p] for p in examples],
+                    inputs=[upload],
+                    label='Examples')
+                obj_thr = gr.Slider(
+                    0.0,
+                    1.0,
+                    value=predictor.default_obj_threshold,
+                    step=0.01,
+                    label='objectness threshold',
+                    elem_id='sor-obj-thr')
+                mask_thr = gr.Slider(
+                    0.05,
+                    0.95,
+                    value=predictor.default_mask_threshold,
+                    step=0.05,
+                    label='mask threshold',
+                    elem_id='sor-mask-thr')
+                show_masks = gr.Checkbox(
+                    True, label='masks', elem_id='sor-show-masks')
+                show_badges = gr.Checkbox(
+                    True, label='rank badges', elem_id='sor-show-badges')
+                show_skeletons = gr.Checkbox(
+                    True, label='skeletons', elem_id='sor-show-skeletons')
+                show_partitions = gr.Checkbox(
+                    False,
+                    label='next-target partition map',
+                    elem_id='sor-show-partitions')
+            with gr.Column(scale=2):
+                status = gr.Markdown(elem_id='sor-status')
+                overlay = gr.Image(
+                    label='Ranked salient instances',
+                    type='numpy',
+                    format='png',
+                    interactive=False,
+                    elem_id='sor-overlay')
+                table = gr.HTML(elem_id='sor-table')
+                download = gr.File(
+                    label='Predictions (JSON)', elem_id='sor-json')
+        state = gr.State(None)
+        toggles = [show_masks, show_badges, show_skeletons, show_partitions]
+        inputs = [upload, obj_thr, mask_thr] + toggles
+        outputs = [overlay, table, download, status, state]
+        upload.change(run, inputs, outputs)
+        obj_thr.release(run, inputs, outputs)
+        mask_thr.release(run, inputs, outputs)
+        for toggle in toggles:
+            toggle.change(redraw, [state] + toggles, [overlay])
+    return app
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    """Parse the command line of ``tools/web_demo.py``."""
+    parser = argparse.ArgumentParser(description='PoseSOR web demo')
+    parser.add_argument('config', help='PoseSOR config file')
+    parser.add_argument(
+        'checkpoint',
+        help='checkpoint file, or a work dir (its last checkpoint)')
+    parser.add_argument('--device', default='cpu', help='e.g. cpu, cuda:0')
+    parser.add_argument('--host', default='127.0.0.1', help='address')
+    parser.add_argument('--port', type=int, default=7860, help='port')
+    parser.add_argument(
+        '--examples',
+        help='folder of example images (default: synthetic scenes)')
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    """Entry point of ``tools/web_demo.py``."""
+    args = parse_args(argv)
+    if not osp.isfile(args.config):
+        raise SystemExit(f'config not found: {args.config}')
+    try:
+        checkpoint = resolve_checkpoint(args.checkpoint)
+    except FileNotFoundError as err:
+        raise SystemExit(str(err))
+    try:
+        import gradio as gr
+    except ImportError:
+        raise SystemExit('the web demo needs Gradio: pip install -e .[web]')
+    predictor = SORPredictor(args.config, checkpoint, device=args.device)
+    if args.examples:
+        examples = sorted(
+            p for p in glob.glob(osp.join(args.examples, '*'))
+            if p.lower().endswith(IMAGE_EXTENSIONS))
+        if not examples:
+            raise SystemExit(f'--examples: no image in {args.examples}')
+    else:
+        examples = make_examples(tempfile.mkdtemp(prefix='posesor_examples_'))
+    app = build_app(predictor, examples)
+    print(f'[web_demo] serving {checkpoint} on http://{args.host}:'
+          f'{args.port}', flush=True)
+    app.queue().launch(
+        server_name=args.host,
+        server_port=args.port,
+        share=False,
+        inbrowser=False,
+        show_error=True,
+        max_file_size=MAX_UPLOAD_BYTES,
+        allowed_paths=[osp.dirname(p) for p in examples],
+        css=CSS,
+        theme=gr.themes.Default(
+            font=['system-ui', 'sans-serif'], font_mono=['monospace']))
+
+
+if __name__ == '__main__':
+    main()
