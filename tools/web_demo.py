@@ -61,6 +61,11 @@ PERSON_VISIBLE_THR = 0.5
 PERSON_MIN_KEYPOINTS = 1
 #: Keypoint source of PoseSOR's own keypoints (no mmpose refiner here).
 SOURCE_POSESOR = 'posesor'
+#: Display height of the overlay in the page (CSS pixels; small images
+#: are enlarged to it, large ones reduced).
+OVERLAY_HEIGHT = 512
+#: Overlays of smaller images are drawn on an enlarged copy (pixels).
+MIN_DRAW_SIDE = 512
 #: File names taken from an --examples folder.
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 #: Synthetic example scenes drawn at start-up when --examples is not given.
@@ -101,7 +106,6 @@ def read_upload(path: str,
     if size == 0:
         raise ImageRejected(f'{name} is empty')
     try:
-        # PIL's own bomb guard would warn or raise; the limit below is ours
         with Image.open(path) as img:
             width, height = img.size
             if width * height > max_pixels:
@@ -113,12 +117,17 @@ def read_upload(path: str,
             rgb = np.asarray(img.convert('RGB'))
     except ImageRejected:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError) as err:
+    except Image.DecompressionBombError as err:  # PIL's own, larger guard
+        raise ImageRejected(
+            f'{name} is too large: over '
+            f'{2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f} MP, which the decoder '
+            f'refuses as a possible decompression bomb; the limit is '
+            f'{max_pixels / 1e6:.0f} MP') from err
+    except UnidentifiedImageError as err:
         raise ImageRejected(f'{name} is not an image this demo can read '
                             f'(JPEG, PNG, BMP, TIFF, WebP...): {err}') from err
     except (OSError, SyntaxError, ValueError) as err:
-        raise ImageRejected(
-            f'{name} is truncated or damaged: {err}') from err
+        raise ImageRejected(f'{name} is truncated or damaged: {err}') from err
     return np.ascontiguousarray(rgb[..., ::-1])
 
 
@@ -168,9 +177,10 @@ class SORPredictor:
                  config: str,
                  checkpoint: Optional[str],
                  device: str = 'cpu') -> None:
-        import posesor  # noqa: F401  (registers modules; safe checkpoints)
         from mmcv.transforms import Compose
         from mmdet.apis import init_detector
+
+        import posesor  # noqa: F401  (registers modules; safe checkpoints)
         self.model = init_detector(config, checkpoint, device=device)
         pipeline = [
             t.copy() for t in self.model.cfg.test_dataloader.dataset.pipeline
@@ -323,9 +333,20 @@ def instances_table(arrays: Dict[str, Any]) -> str:
 
 def draw(image_bgr: np.ndarray, arrays: Dict[str, Any], masks: bool,
          badges: bool, skeletons: bool, partitions: bool) -> np.ndarray:
-    """The rank-coloured overlay (RGB) with the page's toggles."""
+    """The rank-coloured overlay (RGB) with the page's toggles.
+
+    Images smaller than :data:`MIN_DRAW_SIDE` are enlarged (by an integer
+    factor, nearest neighbour) before drawing, so that badges and lines are
+    drawn at the size they are seen in the page.
+    """
+    import cv2
+    rgb = image_bgr[..., ::-1]
+    factor = int(np.ceil(MIN_DRAW_SIDE / max(rgb.shape[:2])))
+    if factor > 1:
+        rgb = cv2.resize(
+            rgb, None, fx=factor, fy=factor, interpolation=cv2.INTER_NEAREST)
     return draw_sor_overlay(
-        image_bgr[..., ::-1],
+        rgb,
         arrays['masks'],
         ranks=arrays['ranks'],
         keypoints=arrays['keypoints'],
@@ -385,9 +406,14 @@ def build_app(predictor: SORPredictor, examples: Sequence[str]):
     import gradio as gr
     out_dir = tempfile.mkdtemp(prefix='posesor_web_')
 
-    def run(path: Optional[str], obj_thr: float, mask_thr: float,
-            show_masks: bool, show_badges: bool, show_skeletons: bool,
-            show_partitions: bool, progress=gr.Progress()):
+    def run(path: Optional[str],
+            obj_thr: float,
+            mask_thr: float,
+            show_masks: bool,
+            show_badges: bool,
+            show_skeletons: bool,
+            show_partitions: bool,
+            progress=gr.Progress()):
         if not path:
             return None, '', None, 'Upload an image or pick an example.', None
         name = osp.basename(path)
@@ -401,14 +427,12 @@ def build_app(predictor: SORPredictor, examples: Sequence[str]):
         sample = predictor(image, obj_thr, mask_thr)
         progress(0.8, desc='drawing')
         arrays = prediction_arrays(sample)
-        overlay = draw(image, arrays, show_masks, show_badges,
-                       show_skeletons, show_partitions)
+        overlay = draw(image, arrays, show_masks, show_badges, show_skeletons,
+                       show_partitions)
         record = prediction_json(
-            arrays, name,
-            dict(obj_threshold=obj_thr, mask_threshold=mask_thr))
+            arrays, name, dict(obj_threshold=obj_thr, mask_threshold=mask_thr))
         digest = hashlib.sha1(image.tobytes()).hexdigest()[:10]
-        json_path = osp.join(out_dir,
-                             f'{osp.splitext(name)[0]}_{digest}.json')
+        json_path = osp.join(out_dir, f'{osp.splitext(name)[0]}_{digest}.json')
         with open(json_path, 'w') as f:
             json.dump(record, f)
         status = (f'{name}: {image.shape[1]} x {image.shape[0]} px, '
@@ -416,9 +440,9 @@ def build_app(predictor: SORPredictor, examples: Sequence[str]):
         return overlay, instances_table(arrays), json_path, status, (image,
                                                                      arrays)
 
-    def redraw(state: Optional[Tuple[np.ndarray, Dict[str, Any]]],
-               show_masks: bool, show_badges: bool, show_skeletons: bool,
-               show_partitions: bool):
+    def redraw(state: Optional[Tuple[np.ndarray, Dict[str,
+                                                      Any]]], show_masks: bool,
+               show_badges: bool, show_skeletons: bool, show_partitions: bool):
         if state is None:
             return None
         image, arrays = state
@@ -469,6 +493,7 @@ def build_app(predictor: SORPredictor, examples: Sequence[str]):
                     type='numpy',
                     format='png',
                     interactive=False,
+                    height=OVERLAY_HEIGHT,
                     elem_id='sor-overlay')
                 table = gr.HTML(elem_id='sor-table')
                 download = gr.File(
@@ -524,8 +549,10 @@ def main(argv: Optional[List[str]] = None) -> None:
     else:
         examples = make_examples(tempfile.mkdtemp(prefix='posesor_examples_'))
     app = build_app(predictor, examples)
-    print(f'[web_demo] serving {checkpoint} on http://{args.host}:'
-          f'{args.port}', flush=True)
+    print(
+        f'[web_demo] serving {checkpoint} on http://{args.host}:'
+        f'{args.port}',
+        flush=True)
     app.queue().launch(
         server_name=args.host,
         server_port=args.port,

@@ -147,8 +147,8 @@ def draw_badge(img: np.ndarray, text: str, centre: Tuple[int, int],
 
 
 def _put_centred(img: np.ndarray, text: str, centre: Tuple[int, int],
-                 height: float, max_width: float,
-                 colour: Tuple[int, int, int]) -> None:
+                 height: float, max_width: float, colour: Tuple[int, int,
+                                                                int]) -> None:
     """Write ``text`` centred on ``centre`` within a box (in place)."""
     scale, thick = _fit_text(text, height, max_width)
     (tw, th), _ = cv2.getTextSize(text, FONT, scale, thick)
@@ -156,11 +156,11 @@ def _put_centred(img: np.ndarray, text: str, centre: Tuple[int, int],
     cv2.putText(img, text, org, FONT, scale, colour, thick, cv2.LINE_AA)
 
 
-def place_badges(masks: np.ndarray,
-                 radius: int,
-                 order: Sequence[int],
-                 blocked: Optional[np.ndarray] = None) -> List[Tuple[int,
-                                                                     int]]:
+def place_badges(
+        masks: np.ndarray,
+        radius: int,
+        order: Sequence[int],
+        blocked: Optional[np.ndarray] = None) -> List[Tuple[int, int]]:
     """Badge centres, one per mask, that do not overlap.
 
     Masks are served in ``order`` (most salient first). Each badge goes to
@@ -192,8 +192,8 @@ def place_badges(masks: np.ndarray,
         free[:, :radius] = free[:, -radius:] = 0
     if blocked is not None and blocked.any():
         # a centre must be one radius away from every blocked pixel
-        clear = cv2.distanceTransform(
-            (~blocked).astype(np.uint8), cv2.DIST_L2, 5) > radius
+        clear = cv2.distanceTransform((~blocked).astype(np.uint8), cv2.DIST_L2,
+                                      5) > radius
         free &= clear.astype(np.uint8)
     spacing = int(np.ceil((2 + BADGE_GAP) * radius))
     centres: List[Tuple[int, int]] = [(0, 0)] * n
@@ -221,14 +221,12 @@ def place_badges(masks: np.ndarray,
     return centres
 
 
-def _legend_box(masks: np.ndarray, box_w: int,
-                box_h: int) -> Tuple[int, int]:
+def _legend_box(masks: np.ndarray, box_w: int, box_h: int) -> Tuple[int, int]:
     """Top-left corner of the image corner that masks cover least."""
     h, w = masks.shape[1:]
     box_w, box_h = min(box_w, w), min(box_h, h)
     union = masks.any(axis=0) if len(masks) else np.zeros((h, w), bool)
-    corners = [(0, 0), (w - box_w, 0), (0, h - box_h),
-               (w - box_w, h - box_h)]
+    corners = [(0, 0), (w - box_w, 0), (0, h - box_h), (w - box_w, h - box_h)]
     cover = [union[y:y + box_h, x:x + box_w].sum() for x, y in corners]
     return corners[int(np.argmin(cover))]
 
@@ -362,9 +360,8 @@ def draw_sor_overlay(image: np.ndarray,
         if parts.shape[0] != n:
             raise ValueError(f'got {n} masks but {parts.shape[0]} partition '
                              'maps')
-        _draw_partitions(canvas,
-                         _resize_stack(parts, (h, w), cv2.INTER_LINEAR),
-                         ranks)
+        _draw_partitions(canvas, _resize_stack(parts, (h, w),
+                                               cv2.INTER_LINEAR), ranks)
     if draw_masks:
         for i in order:
             colour = np.array(rank_colour(ranks[i]), dtype=np.float32)
@@ -403,10 +400,9 @@ def draw_sor_overlay(image: np.ndarray,
 
 
 def _draw_skeletons(img: np.ndarray, keypoints: np.ndarray,
-                    keypoints_visible: Optional[np.ndarray],
-                    ranks: np.ndarray, order: Sequence[int],
-                    scale: Tuple[float, float], keypoint_thr: float,
-                    thickness: int) -> None:
+                    keypoints_visible: Optional[np.ndarray], ranks: np.ndarray,
+                    order: Sequence[int], scale: Tuple[float, float],
+                    keypoint_thr: float, thickness: int) -> None:
     """COCO-17 skeletons: white bones, joints in the rank colour (in
     place)."""
     n = len(ranks)

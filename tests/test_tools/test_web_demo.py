@@ -10,6 +10,7 @@ import struct
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 import zlib
 
@@ -26,7 +27,7 @@ CHROMIUM_ARGS = [
     '--disable-background-networking', '--disable-component-update',
     '--disable-sync', '--no-first-run'
 ]
-SERVER_START_TIMEOUT = 180
+SERVER_START_TIMEOUT = 300
 PAGE_TIMEOUT_MS = 120_000
 #: Table values are printed with 3 decimals.
 TABLE_ATOL = 1.5e-3
@@ -71,8 +72,7 @@ def bad_files(tmp_path_factory):
     truncated = folder / 'truncated.jpg'
     truncated.write_bytes(jpeg.tobytes()[:len(jpeg) // 2])
     huge = _png_header(str(folder / 'huge.png'), 20000, 20000)
-    return dict(
-        good=good, text=str(text), truncated=str(truncated), huge=huge)
+    return dict(good=good, text=str(text), truncated=str(truncated), huge=huge)
 
 
 @pytest.fixture(scope='module')
@@ -92,19 +92,21 @@ def random_checkpoint(tmp_path_factory):
     return path
 
 
-def _reference_prediction(checkpoint: str, image_path: str):
-    """The model's prediction of a file, through mmdet's API only."""
+@pytest.fixture(scope='module')
+def reference(random_checkpoint, bad_files):
+    """The model's prediction of the good upload, through mmdet's API
+    only (not the web demo's code)."""
     from mmcv.transforms import Compose
     from mmdet.apis import inference_detector, init_detector
 
     import posesor  # noqa: F401
-    model = init_detector(TINY_CONFIG, checkpoint, device='cpu')
+    model = init_detector(TINY_CONFIG, random_checkpoint, device='cpu')
     pipeline = Compose([
         t for t in model.cfg.test_dataloader.dataset.pipeline
         if t['type'] != 'LoadSORAnnotations'
     ])
     return inference_detector(
-        model, image_path, test_pipeline=pipeline).pred_instances
+        model, bad_files['good'], test_pipeline=pipeline).pred_instances
 
 
 def test_read_upload(bad_files):
@@ -115,13 +117,15 @@ def test_read_upload(bad_files):
     cases = [
         (bad_files['text'], 'notes.png is not an image'),
         (bad_files['truncated'], 'truncated.jpg is truncated or damaged'),
-        (bad_files['huge'], '20000 x 20000 pixels'),
+        (bad_files['huge'], 'huge.png is too large'),
     ]
     for path, message in cases:
         with pytest.raises(web_demo.ImageRejected, match=message):
             web_demo.read_upload(path)
     with pytest.raises(web_demo.ImageRejected, match='limit is 0 MiB'):
         web_demo.read_upload(bad_files['good'], max_bytes=100)
+    with pytest.raises(web_demo.ImageRejected, match='192 x 192 pixels'):
+        web_demo.read_upload(bad_files['good'], max_pixels=100)
 
 
 def test_resolve_checkpoint(tmp_path):
@@ -137,12 +141,13 @@ def test_resolve_checkpoint(tmp_path):
                                                              'iter_2.pth')
 
 
-def test_json_and_table_match_the_model(random_checkpoint, bad_files):
+def test_json_and_table_match_the_model(random_checkpoint, bad_files,
+                                        reference):
     from pycocotools import mask as mask_utils
     predictor = web_demo.SORPredictor(TINY_CONFIG, random_checkpoint)
     image = web_demo.read_upload(bad_files['good'])
     arrays = web_demo.prediction_arrays(predictor(image))
-    ref = _reference_prediction(random_checkpoint, bad_files['good'])
+    ref = reference
     n = len(ref)
     assert n >= 1 and len(arrays['ranks']) == n
     np.testing.assert_array_equal(arrays['ranks'], np.arange(1, n + 1))
@@ -178,8 +183,9 @@ def _free_port() -> int:
 @pytest.fixture
 def sync_playwright():
     """Playwright's sync API, or skip saying what is missing."""
-    pytest.importorskip('gradio', reason='Gradio missing: pip install '
-                        '-e .[web]')
+    pytest.importorskip(
+        'gradio', reason='Gradio missing: pip install '
+        '-e .[web]')
     if not (osp.isfile(CHROMIUM) or shutil.which(CHROMIUM)):
         pytest.skip(f'no Chromium at {CHROMIUM}: apt-get install chromium '
                     'chromium-driver (or set POSESOR_CHROMIUM)')
@@ -198,8 +204,8 @@ def server(sync_playwright, random_checkpoint, tmp_path):
     log = open(tmp_path / 'server.log', 'w+')
     proc = subprocess.Popen([
         sys.executable,
-        osp.join(REPO, 'tools', 'web_demo.py'), TINY_CONFIG,
-        random_checkpoint, '--port',
+        osp.join(REPO, 'tools', 'web_demo.py'), TINY_CONFIG, random_checkpoint,
+        '--port',
         str(port)
     ],
                             cwd=REPO,
@@ -241,9 +247,9 @@ def _status(page, expected: str) -> str:
     return page.inner_text('#sor-status')
 
 
-def test_web_page_in_chromium(sync_playwright, server, random_checkpoint,
-                              bad_files, tmp_path):
-    ref = _reference_prediction(random_checkpoint, bad_files['good'])
+def test_web_page_in_chromium(sync_playwright, server, reference, bad_files,
+                              tmp_path):
+    ref = reference
     with sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -267,14 +273,27 @@ def test_web_page_in_chromium(sync_playwright, server, random_checkpoint,
             assert row[4] == 'posesor'
         size = page.eval_on_selector(
             '#sor-overlay img', 'img => [img.naturalWidth, img.naturalHeight]')
-        assert size == [192, 192]
-        page.wait_for_selector('#sor-json a')
+        assert size == [576, 576]  # drawn at 3x: 192 px < MIN_DRAW_SIDE
+        # the JSON download holds the same ranking
+        href = page.get_attribute('#sor-json a', 'href')
+        with urllib.request.urlopen(urllib.parse.urljoin(server, href)) as f:
+            record = json.load(f)
+        ranks = [inst['rank'] for inst in record['instances']]
+        assert ranks == list(range(1, len(ref) + 1))
+        # toggles redraw the overlay
+        for toggle in ('#sor-show-partitions', '#sor-show-masks'):
+            before = page.get_attribute('#sor-overlay img', 'src')
+            page.click(f'{toggle} input[type=checkbox]')
+            page.wait_for_function(
+                'src => document.querySelector("#sor-overlay img").src '
+                '!== src',
+                arg=before)
         shot = str(tmp_path / 'web_demo.png')
         page.screenshot(path=shot, full_page=True)
         assert osp.getsize(shot) > 10_000
         for key, message in (('text', 'notes.png is not an image'),
-                             ('truncated', 'truncated or damaged'),
-                             ('huge', '20000 x 20000 pixels')):
+                             ('truncated',
+                              'truncated or damaged'), ('huge', 'too large')):
             _upload(page, server, bad_files[key])
             assert 'Cannot use this upload' in _status(page, message)
         page.screenshot(path=str(tmp_path / 'web_demo_bad.png'))
