@@ -143,8 +143,8 @@ def resolve_checkpoint(path: str) -> str:
     Raises:
         FileNotFoundError: With a hint to run ``make demo``.
     """
-    hint = ('; `make demo` trains one into work_dirs/demo/, or pass any '
-            'PoseSOR checkpoint')
+    hint = ('; run `make demo` first (it trains one into work_dirs/demo/) '
+            'or pass a PoseSOR checkpoint')
     if osp.isdir(path):
         last = osp.join(path, 'last_checkpoint')
         if osp.isfile(last):

@@ -274,6 +274,9 @@ def test_web_page_in_chromium(sync_playwright, server, reference, bad_files,
         size = page.eval_on_selector(
             '#sor-overlay img', 'img => [img.naturalWidth, img.naturalHeight]')
         assert size == [576, 576]  # drawn at 3x: 192 px < MIN_DRAW_SIDE
+        shot = str(tmp_path / 'web_demo.png')
+        page.screenshot(path=shot, full_page=True)
+        assert osp.getsize(shot) > 10_000
         # the JSON download holds the same ranking
         href = page.get_attribute('#sor-json a', 'href')
         with urllib.request.urlopen(urllib.parse.urljoin(server, href)) as f:
@@ -288,18 +291,29 @@ def test_web_page_in_chromium(sync_playwright, server, reference, bad_files,
                 'src => document.querySelector("#sor-overlay img").src '
                 '!== src',
                 arg=before)
-        shot = str(tmp_path / 'web_demo.png')
-        page.screenshot(path=shot, full_page=True)
-        assert osp.getsize(shot) > 10_000
+        # a threshold re-runs the model: a high mask threshold, new overlay
+        before = page.get_attribute('#sor-overlay img', 'src')
+        box = page.locator('#sor-mask-thr input[type=range]').bounding_box()
+        y = box['y'] + box['height'] / 2
+        page.mouse.move(box['x'] + box['width'] / 2, y)  # on the thumb
+        page.mouse.down()
+        page.mouse.move(box['x'] + box['width'] * 0.95, y, steps=5)
+        page.mouse.up()  # "release": the model re-runs
+        page.wait_for_function(
+            'src => document.querySelector("#sor-overlay img").src !== src',
+            arg=before)
         for key, message in (('text', 'notes.png is not an image'),
                              ('truncated',
                               'truncated or damaged'), ('huge', 'too large')):
             _upload(page, server, bad_files[key])
             assert 'Cannot use this upload' in _status(page, message)
         page.screenshot(path=str(tmp_path / 'web_demo_bad.png'))
-        # the server still serves
+        # the server still serves: an upload, then an example
         _upload(page, server, bad_files['good'])
         page.wait_for_selector('#sor-instances tbody tr[data-rank]')
+        page.goto(server)
+        page.get_by_text('example_1.png').first.click()
+        _status(page, 'example_1.png: 192 x 192 px')
         browser.close()
     target = os.environ.get('POSESOR_WEB_SCREENSHOTS')
     if target:
