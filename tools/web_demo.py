@@ -273,8 +273,7 @@ def prediction_json(arrays: Dict[str, Any], name: str,
         dict: See the module docstring.
     """
     from pycocotools import mask as mask_utils
-    height, width = arrays['masks'].shape[1:] if len(
-        arrays['masks']) else (None, None)
+    height, width = arrays['masks'].shape[1:]  # (0, H, W) when empty
     instances = []
     for i in range(len(arrays['ranks'])):
         rle = mask_utils.encode(
@@ -338,6 +337,17 @@ def draw(image_bgr: np.ndarray, arrays: Dict[str, Any], masks: bool,
     Images smaller than :data:`MIN_DRAW_SIDE` are enlarged (by an integer
     factor, nearest neighbour) before drawing, so that badges and lines are
     drawn at the size they are seen in the page.
+
+    Args:
+        image_bgr (np.ndarray): (H, W, 3) uint8 BGR image.
+        arrays (dict): Output of :func:`prediction_arrays` (H, W masks).
+        masks (bool): Fill and outline the masks.
+        badges (bool): Draw the rank badges.
+        skeletons (bool): Draw the skeletons.
+        partitions (bool): Tint the next-target partition map.
+
+    Returns:
+        np.ndarray: (H', W', 3) uint8 RGB overlay, H' = H x the factor.
     """
     import cv2
     rgb = image_bgr[..., ::-1]
