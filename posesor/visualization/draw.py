@@ -160,7 +160,8 @@ def place_badges(
         masks: np.ndarray,
         radius: int,
         order: Sequence[int],
-        blocked: Optional[np.ndarray] = None) -> List[Tuple[int, int]]:
+        blocked: Optional[np.ndarray] = None
+) -> List[Optional[Tuple[int, int]]]:
     """Badge centres, one per mask, that do not overlap.
 
     Masks are served in ``order`` (most salient first). Each badge goes to
@@ -178,8 +179,8 @@ def place_badges(
             cover (e.g. the legend).
 
     Returns:
-        list[tuple[int, int]]: (x, y) centre of each mask, indexed like
-        ``masks``.
+        list[tuple[int, int] | None]: (x, y) centre of each mask, indexed
+        like ``masks``; None for an empty mask.
     """
     n, h, w = masks.shape
     # pixels where a badge centre may go: clear of blocked pixels and of
@@ -196,11 +197,10 @@ def place_badges(
                                       5) > radius
         free &= clear.astype(np.uint8)
     spacing = int(np.ceil((2 + BADGE_GAP) * radius))
-    centres: List[Tuple[int, int]] = [(0, 0)] * n
+    centres: List[Optional[Tuple[int, int]]] = [None] * n
     for i in order:
         mask = masks[i].astype(np.uint8)
-        if not mask.any():
-            centres[i] = (w // 2, h // 2)
+        if not mask.any():  # nothing to label
             continue
         interior = cv2.distanceTransform(
             cv2.copyMakeBorder(mask, 1, 1, 1, 1, cv2.BORDER_CONSTANT, 0),
@@ -394,6 +394,8 @@ def draw_sor_overlay(image: np.ndarray,
             range(n), key=lambda i: ranks[i] if ranks[i] > 0 else np.inf)
         centres = place_badges(masks, radius, first, blocked=legend)
         for i in order:
+            if centres[i] is None:
+                continue
             label = str(int(ranks[i])) if ranks[i] > 0 else '-'
             draw_badge(img, label, centres[i], radius, rank_colour(ranks[i]))
     return img

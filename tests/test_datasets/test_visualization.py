@@ -96,6 +96,8 @@ def test_badge_at_the_most_interior_point():
     masks[0, 60:95, 10:20] = True  # a leg that pulls the centroid away
     (x, y), = place_badges(masks, radius=7, order=[0])
     assert 39 <= y <= 40 and 29 <= x <= 70
+    # an empty mask gets no badge
+    assert place_badges(masks * 0, radius=7, order=[0]) == [None]
 
 
 def test_badges_never_pile_up():
@@ -166,6 +168,16 @@ def test_partition_map_tint():
     assert right[2] > right[0] + 40  # cool tint
     with pytest.raises(ValueError, match='partition'):
         draw_sor_overlay(img, masks, partitions=parts[:1])
+    # the visualizer tints them only when asked
+    preds = InstanceData(
+        masks=torch.from_numpy(masks),
+        ranks=torch.tensor([1, 6]),
+        partitions=torch.from_numpy(parts))
+    plain = SORLocalVisualizer(name='vis_plain').draw_sor_instances(img, preds)
+    tinted = SORLocalVisualizer(
+        name='vis_parts', draw_partitions=True).draw_sor_instances(img, preds)
+    assert (plain[20, 5] == 128).all()
+    np.testing.assert_array_equal(tinted[20, 5], out[20, 5])
 
 
 def test_visualizer_on_generated_sample(synthetic_dataset, tmp_path):
