@@ -28,15 +28,15 @@ import time
 from typing import Dict, List, Optional
 
 import torch
-
 from mmengine.config import Config
 from mmengine.runner import Runner
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
 import posesor  # noqa: E402,F401
-from posesor.datasets.synthetic import (  # noqa: E402
-    annotation_digest, generate_synthetic_sor)
+from posesor.datasets.synthetic import GENERATOR_VERSION  # noqa: E402
+from posesor.datasets.synthetic import annotation_digest  # noqa: E402
+from posesor.datasets.synthetic import generate_synthetic_sor  # noqa: E402
 from posesor.evaluation.baselines import score_baselines  # noqa: E402
 
 SPLIT_FILES = ('synthetic_train.json', 'synthetic_test.json')
@@ -95,7 +95,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 
 def _dataset_matches(args: argparse.Namespace, rule: str) -> bool:
-    """Whether the split files on disk were made with these options."""
+    """Whether the split files on disk were made with these options and
+    this version of the generator."""
     counts = (args.num_train, args.num_test)
     for split_file, count in zip(SPLIT_FILES, counts):
         path = osp.join(args.data_root, split_file)
@@ -104,9 +105,11 @@ def _dataset_matches(args: argparse.Namespace, rule: str) -> bool:
         with open(path) as f:
             data = json.load(f)
         info = data.get('info', {})
-        if (info.get('rule', 'pointing'), info.get('seed'), info.get('size'),
-                len(data.get('images', []))) != (rule, args.data_seed,
-                                                 args.image_size, count):
+        made = (info.get('generator_version'), info.get('rule'),
+                info.get('seed'), info.get('size'),
+                len(data.get('images', [])))
+        if made != (GENERATOR_VERSION, rule, args.data_seed, args.image_size,
+                    count):
             return False
     return True
 
@@ -136,9 +139,8 @@ def ensure_dataset(args: argparse.Namespace, rule: str) -> str:
 def _evaluators(cfg: Config) -> list:
     """The test evaluator config(s) as a list."""
     evaluator = cfg.test_evaluator
-    return list(evaluator) if isinstance(evaluator, (list, tuple)) else [
-        evaluator
-    ]
+    return list(evaluator) if isinstance(evaluator,
+                                         (list, tuple)) else [evaluator]
 
 
 def build_config(args: argparse.Namespace) -> Config:

@@ -88,6 +88,9 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 SPLITS = ('train', 'test')
+#: Stored in the annotation files' ``info``; bump it with every change of
+#: the output, so that tools regenerate stale data.
+GENERATOR_VERSION = 2
 #: Ranking rules, see the module docstring.
 RULES = ('pointing', 'pose_order')
 NUM_KEYPOINTS = 17
@@ -170,8 +173,8 @@ def _unit(angle: float) -> np.ndarray:
 
 def _snap(values) -> np.ndarray:
     """Coordinates (pixels) -> int64 multiples of 1 / GRID pixel."""
-    return np.round(np.asarray(values, dtype=np.float64) *
-                    GRID).astype(np.int64)
+    return np.round(np.asarray(values, dtype=np.float64) * GRID).astype(
+        np.int64)
 
 
 class _Person:
@@ -316,8 +319,8 @@ def _grid(shape: Tuple[int, int], box: np.ndarray):
     return (slice(y0, y1), slice(x0, x1)), xs, ys
 
 
-def _fill_capsule(layer: np.ndarray, a: np.ndarray, b: np.ndarray,
-                  radius: int, value: int) -> None:
+def _fill_capsule(layer: np.ndarray, a: np.ndarray, b: np.ndarray, radius: int,
+                  value: int) -> None:
     """Set the pixels within ``radius`` of the segment a-b (GRID units)."""
     lo = np.minimum(a, b) - radius
     hi = np.maximum(a, b) + radius
@@ -334,9 +337,10 @@ def _fill_capsule(layer: np.ndarray, a: np.ndarray, b: np.ndarray,
     dist_b = qx * qx + qy * qy
     cross = px * dy - py * dx
     r2 = radius * radius
-    inside = np.where(along <= 0, dist_a <= r2,
-                      np.where(along >= length2, dist_b <= r2,
-                               cross * cross <= r2 * length2))
+    inside = np.where(
+        along <= 0, dist_a <= r2,
+        np.where(along >= length2, dist_b <= r2, cross * cross
+                 <= r2 * length2))
     layer[win][inside] = value
 
 
@@ -360,8 +364,8 @@ def _fill_convex(layer: np.ndarray, pts: np.ndarray, value: int) -> None:
     win, xs, ys = grid
     nxt = np.roll(pts, -1, axis=0)
     # twice the signed area: its sign tells the winding
-    winding = int(np.sign(
-        (pts[:, 0] * nxt[:, 1] - nxt[:, 0] * pts[:, 1]).sum())) or 1
+    winding = int(
+        np.sign((pts[:, 0] * nxt[:, 1] - nxt[:, 0] * pts[:, 1]).sum())) or 1
     inside = np.ones((ys.shape[0], xs.shape[1]), dtype=bool)
     for (x0, y0), (x1, y1) in zip(pts.tolist(), nxt.tolist()):
         side = (x1 - x0) * (ys - y0) - (y1 - y0) * (xs - x0)
@@ -384,16 +388,15 @@ def _draw_person(canvas: np.ndarray, label: np.ndarray, person: _Person,
     hip = (person.keypoints[L_HIP] + person.keypoints[R_HIP]) / 2
     head = _snap((hip[0], hip[1] + HEAD_CENTRE_Y * h))
     _fill_capsule(layer, (k[L_SHO] + k[R_SHO]) // 2, head, radius, 1)
-    _fill_disc(layer, head,
-               max(2, int(round(HEAD_RADIUS * h))) * GRID, 2)
+    _fill_disc(layer, head, max(2, int(round(HEAD_RADIUS * h))) * GRID, 2)
     canvas[layer == 1] = person.colour
     canvas[layer == 2] = person.skin
     # the face points: small dark marks so the head pose is visible
     hidden_eye = {1: R_EYE, -1: L_EYE}.get(person.facing)
     for idx in (NOSE, L_EYE, R_EYE):
         if idx != hidden_eye:
-            _fill_disc(canvas, k[idx], max(1, thick // 3) * GRID,
-                       FACE_MARK_COLOUR)
+            _fill_disc(canvas, k[idx],
+                       max(1, thick // 3) * GRID, FACE_MARK_COLOUR)
     label[layer > 0] = inst
     return int(np.count_nonzero(layer))
 
@@ -639,9 +642,9 @@ def render_scene(rng: np.random.Generator,
             person.skin = SKIN_COLOURS[skins[pi % len(skins)]]
             drawn_area[pi + 1] = _draw_person(img, label, person, pi + 1)
         counts = np.bincount(label.ravel(), minlength=len(drawn_area) + 1)
-        visible_ok = all(
-            counts[inst] >= MIN_VISIBLE_FRACTION * max(area, 1)
-            and counts[inst] > 0 for inst, area in drawn_area.items())
+        visible_ok = all(counts[inst] >= MIN_VISIBLE_FRACTION *
+                         max(area, 1) and counts[inst] > 0
+                         for inst, area in drawn_area.items())
         # prefer complete scenes: every person points at a target and at
         # least one decoy exists
         complete = len(people) == n_people and all(
@@ -745,6 +748,7 @@ def _write_split(out_dir: str, split: str, num: int, size: int, seed: int,
         dict(
             info=dict(
                 description='PoseSOR synthetic pose-driven SOR dataset',
+                generator_version=GENERATOR_VERSION,
                 rule=rule,
                 seed=seed,
                 size=size,

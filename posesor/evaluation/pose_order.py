@@ -107,8 +107,7 @@ def pose_order_hits(pred_masks: np.ndarray,
     """
     position = match_predictions(pred_masks, gt_masks, iou_thr)
     return np.array([
-        position[p] >= 0 and position[o] == position[p] + 1
-        for p, o in pairs
+        position[p] >= 0 and position[o] == position[p] + 1 for p, o in pairs
     ],
                     dtype=bool)
 

@@ -52,8 +52,7 @@ def test_hits_hand_computed():
     pred = np.concatenate([gt[[0]], junk, gt[[1, 2, 3]]])
     assert pose_order_hits(pred, gt, pairs).tolist() == [False, True]
     # a missed object is a miss
-    assert pose_order_hits(gt[[0, 2, 3]], gt,
-                           pairs).tolist() == [False, True]
+    assert pose_order_hits(gt[[0, 2, 3]], gt, pairs).tolist() == [False, True]
     assert pose_order_hits(gt[:0], gt, pairs).tolist() == [False, False]
 
 
@@ -83,8 +82,7 @@ def test_chance_matches_random_orders():
     pairs = pose_order_pairs(ANNS)
     rng = np.random.default_rng(0)
     hits = [
-        pose_order_hits(gt[rng.permutation(5)], gt, pairs)
-        for _ in range(4000)
+        pose_order_hits(gt[rng.permutation(5)], gt, pairs) for _ in range(4000)
     ]
     res = pose_order_accuracy(hits, [5] * len(hits))
     assert res['chance'] == pytest.approx(0.2)
@@ -113,9 +111,8 @@ def test_metric_end_to_end(tmp_path):
                 annotations=anns)))
     metric = PoseOrderMetric(ann_file=str(ann_file))
     metric.dataset_meta = {}
-    metric.process(None, [
-        dict(img_id=1, pred_instances=dict(masks=gt[[2, 3, 1, 0, 4]]))
-    ])
+    metric.process(
+        None, [dict(img_id=1, pred_instances=dict(masks=gt[[2, 3, 1, 0, 4]]))])
     res = metric.evaluate(1)
     assert res['pose_order/accuracy'] == pytest.approx(0.5)
     assert res['pose_order/chance'] == pytest.approx(0.2)

@@ -56,8 +56,9 @@ def test_demo_trains_evaluates_and_draws(tmp_path):
     assert summary['annotation_hash'] == digest
     assert f'[demo] annotation hash: {digest}' in stdout
     model = summary['model']
-    assert {'sa_sor', 'sor', 'mae', 'pose_order_accuracy',
-            'pose_order_chance'} <= set(model)
+    assert {
+        'sa_sor', 'sor', 'mae', 'pose_order_accuracy', 'pose_order_chance'
+    } <= set(model)
     assert 0.0 <= model['mae'] <= 1.0
     assert (f'pose-order accuracy: {model["pose_order_accuracy"]:.3f} '
             f'(chance {model["pose_order_chance"]:.3f})') in stdout
@@ -103,8 +104,9 @@ def test_pose_ablation_runs_both_variants(tmp_path, max_iters):
     assert '| with_pose |' in stdout and '| without_pose |' in stdout
     # The two variants really differ: the w/o-pose model has no pose losses.
     logs = {
-        v: open(osp.join(out_dir, f'iters{max_iters}', v, 'seed0',
-                         'run.log')).read()
+        v:
+        open(osp.join(out_dir, f'iters{max_iters}', v, 'seed0',
+                      'run.log')).read()
         for v in ('with_pose', 'without_pose')
     }
     assert 'loss_joint' in logs['with_pose']

@@ -67,13 +67,15 @@ SUMMARY_FILE = 'demo_summary.json'
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--rule', choices=sorted(CONFIGS), default='pose_order')
+    parser.add_argument(
+        '--rule', choices=sorted(CONFIGS), default='pose_order')
     parser.add_argument(
         '--variants',
         nargs='+',
         choices=list(VARIANTS),
         default=['with_pose', 'without_pose'])
-    parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2, 3, 4])
+    parser.add_argument(
+        '--seeds', type=int, nargs='+', default=[0, 1, 2, 3, 4])
     parser.add_argument(
         '--max-iters',
         type=int,
@@ -136,8 +138,8 @@ def run_one(variant: str, seed: int, max_iters: int, args: argparse.Namespace,
     demo_args, options = _demo_args(args, variant)
     cmd = [
         sys.executable,
-        osp.join(ROOT, 'tools', 'demo.py'), *demo_args, '--work-dir',
-        work_dir, '--seed',
+        osp.join(ROOT, 'tools', 'demo.py'), *demo_args, '--work-dir', work_dir,
+        '--seed',
         str(seed), '--max-iters',
         str(max_iters), '--no-overlays', '--no-baselines', '--no-plot'
     ]
@@ -148,8 +150,10 @@ def run_one(variant: str, seed: int, max_iters: int, args: argparse.Namespace,
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
     os.makedirs(work_dir, exist_ok=True)
     with open(osp.join(work_dir, 'run.log'), 'w') as log:
-        print(f'[ablation] {variant}, seed {seed}, {max_iters} iterations: '
-              f'{" ".join(cmd)}', flush=True)
+        print(
+            f'[ablation] {variant}, seed {seed}, {max_iters} iterations: '
+            f'{" ".join(cmd)}',
+            flush=True)
         subprocess.run(
             cmd, stdout=log, stderr=subprocess.STDOUT, env=env, check=True)
     with open(summary) as f:
@@ -340,15 +344,18 @@ def main(argv: Optional[List[str]] = None) -> Dict:
         tasks = [(v, s) for s in args.seeds for v in args.variants]
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             futures = {
-                task: pool.submit(run_one, task[0], task[1], max_iters, args,
-                                  threads)
+                task:
+                pool.submit(run_one, task[0], task[1], max_iters, args,
+                            threads)
                 for task in tasks
             }
             runs = {task: future.result() for task, future in futures.items()}
         keys = _keys(runs)
         result = dict(
-            runs={f'{v}/seed{s}': m
-                  for (v, s), m in runs.items()},
+            runs={
+                f'{v}/seed{s}': m
+                for (v, s), m in runs.items()
+            },
             mean_std=aggregate(runs, args.variants, args.seeds, keys),
             paired=paired_tests(runs, args.variants, args.seeds, keys))
         if args.diagnose:

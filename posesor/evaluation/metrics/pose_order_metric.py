@@ -87,7 +87,8 @@ class PoseOrderMetric(BaseMetric):
             if hasattr(masks, 'detach'):
                 masks = masks.detach().cpu().numpy()
             self.results.append(
-                self.score_image(img_id, np.asarray(masks) > 0))
+                self.score_image(img_id,
+                                 np.asarray(masks) > 0))
 
     def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
         """Pool the pairs of all images."""
