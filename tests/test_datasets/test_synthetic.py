@@ -224,7 +224,8 @@ def test_pose_order_rule(tmp_path):
         assert min(-np.diff(elev), default=90) > 19.0
         # the decoys come after every person and target
         assert max(people) < len(people) * 2
-        heights = [k[:, 1].max() - k[:, 1].min() for k in kpts]
+        # body height: ankles to ears (a raised arm would add to the extent)
+        heights = [k[15:17, 1].mean() - k[3:5, 1].mean() for k in kpts]
         first_is_tallest.append(heights[0] == max(heights))
     assert n_pairs > 70
     # size does not decide the people's order
@@ -280,3 +281,27 @@ def test_cli(tmp_path, monkeypatch, capsys):
     with open(out / 'synthetic_test.json') as f:
         data = json.load(f)
     assert len(data['images']) == 1 and data['info']['seed'] == 3
+
+
+def test_pose_order_configs():
+    from mmengine.config import Config
+    configs = osp.join(ROOT, 'configs')
+    base = Config.fromfile(
+        osp.join(configs, '_base_', 'datasets', 'synthetic_pose_order.py'))
+    for name in ('posesor_tiny_synthetic_pose_order.py',
+                 'posesor_tiny_synthetic_pose_order_wo_pose.py'):
+        cfg = Config.fromfile(osp.join(configs, name))
+        for c in (base, cfg):
+            assert c.synthetic_rule == 'pose_order'
+            root = 'data/synthetic_pose_order/'
+            assert c.train_dataloader.dataset.data_root == root
+            assert c.test_dataloader.dataset.data_root == root
+            assert [e.type for e in c.test_evaluator
+                    ] == ['SORMetric', 'PoseOrderMetric']
+            assert all(e.ann_file == root + 'synthetic_test.json'
+                       for e in c.test_evaluator)
+    assert cfg.model.criterion.enable_pose_losses is False
+    assert cfg.model.pdr.use_directions is False
+    # the rule the original configs generate stays 'pointing'
+    assert Config.fromfile(osp.join(
+        configs, 'posesor_tiny_synthetic.py')).synthetic_rule == 'pointing'
