@@ -499,7 +499,7 @@ def _sample_scene(rng: np.random.Generator,
         if any(_boxes_overlap(box, p.body_box, margin) for p in people):
             return False
         return all(
-            np.linalg.norm(c - oc) > (r + orr) * 1.3 + margin
+            math.hypot(*(c - oc)) > (r + orr) * 1.3 + margin
             for oc, orr in objects)
 
     pointing: List[Tuple[np.ndarray, float]] = []  # (shoulder, angle)

@@ -114,7 +114,9 @@ def _work_dir(args: argparse.Namespace, max_iters: int, variant: str,
     return osp.join(args.out_dir, f'iters{max_iters}', variant, f'seed{seed}')
 
 
-def _demo_args(args: argparse.Namespace, variant: str) -> List[str]:
+def _demo_args(args: argparse.Namespace,
+               variant: str) -> Tuple[List[str], List[str]]:
+    """tools/demo.py's arguments and ``--cfg-options`` of a variant."""
     config, options = VARIANTS[variant]
     return [
         '--config',
