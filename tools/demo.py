@@ -3,14 +3,19 @@
 
 ``make demo`` runs this script. With no dataset and no GPU it
 
-1. generates the synthetic pose-driven SOR dataset (or reuses it),
-2. trains ``configs/posesor_tiny_synthetic.py`` on the CPU,
-3. evaluates SA-SOR, SOR and MAE on the synthetic test split and scores
-   trivial baselines beside them (:mod:`posesor.evaluation.baselines`),
+1. generates the synthetic pose-driven SOR dataset with the config's rule
+   (``synthetic_rule``; by default ``'pose_order'``: pose alone decides the
+   order of look-alike objects) or reuses it, and prints a short hash of
+   its annotation files (identical for a data seed on every machine),
+2. trains ``configs/posesor_tiny_synthetic_pose_order.py`` on the CPU,
+3. evaluates SA-SOR, SOR, MAE and the pose-order accuracy (with its
+   chance level) on the synthetic test split and scores baselines without
+   a model beside them (:mod:`posesor.evaluation.baselines`),
 4. writes rank-coloured overlays of the test images and a loss-curve PNG,
 5. prints a summary with the paths.
 
-Everything is deterministic for ``--seed``. Example::
+The data depend on ``--data-seed`` only, the training on ``--seed``.
+Example::
 
     python tools/demo.py --work-dir work_dirs/demo --seed 0
 """
@@ -22,33 +27,50 @@ import sys
 import time
 from typing import Dict, List, Optional
 
+import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
 import posesor  # noqa: E402,F401
+from posesor.datasets.synthetic import GENERATOR_VERSION  # noqa: E402
+from posesor.datasets.synthetic import annotation_digest  # noqa: E402
 from posesor.datasets.synthetic import generate_synthetic_sor  # noqa: E402
 from posesor.evaluation.baselines import score_baselines  # noqa: E402
 
 SPLIT_FILES = ('synthetic_train.json', 'synthetic_test.json')
 #: Written into the work dir: the run's metrics (read by pose_ablation.py).
 SUMMARY_FILE = 'demo_summary.json'
+#: SORMetric's default metrics.
+REPORTED_SOR = ('sa_sor', 'sor', 'mae')
 REPORTED = (('sa_sor', 'SA-SOR', '{:.3f}'), ('sor', 'SOR', '{:.3f}'),
-            ('mae', 'MAE', '{:.4f}'))
+            ('mae', 'MAE', '{:.4f}'), ('pose_order_accuracy',
+                                       'pose-order acc.', '{:.3f}'))
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument(
         '--config',
-        default=osp.join(ROOT, 'configs', 'posesor_tiny_synthetic.py'))
+        default=osp.join(ROOT, 'configs',
+                         'posesor_tiny_synthetic_pose_order.py'))
     parser.add_argument('--work-dir', default='work_dirs/demo')
-    parser.add_argument('--data-root', default='data/synthetic')
+    parser.add_argument(
+        '--data-root',
+        default=None,
+        help='synthetic dataset root (default: the config\'s)')
     parser.add_argument('--num-train', type=int, default=500)
     parser.add_argument('--num-test', type=int, default=100)
     parser.add_argument('--image-size', type=int, default=192)
-    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument(
+        '--data-seed', type=int, default=0, help='seed of the dataset')
+    parser.add_argument(
+        '--seed', type=int, default=0, help='seed of the training')
+    parser.add_argument(
+        '--jae',
+        action='store_true',
+        help='also score the joint error (JAE) of the predicted poses')
     parser.add_argument(
         '--max-iters',
         type=int,
@@ -72,15 +94,53 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def ensure_dataset(args: argparse.Namespace) -> None:
-    """Generate the synthetic dataset unless both split files exist."""
-    if all(osp.isfile(osp.join(args.data_root, f)) for f in SPLIT_FILES):
+def _dataset_matches(args: argparse.Namespace, rule: str) -> bool:
+    """Whether the split files on disk were made with these options and
+    this version of the generator."""
+    counts = (args.num_train, args.num_test)
+    for split_file, count in zip(SPLIT_FILES, counts):
+        path = osp.join(args.data_root, split_file)
+        if not osp.isfile(path):
+            return False
+        with open(path) as f:
+            data = json.load(f)
+        info = data.get('info', {})
+        made = (info.get('generator_version'), info.get('rule'),
+                info.get('seed'), info.get('size'),
+                len(data.get('images', [])))
+        if made != (GENERATOR_VERSION, rule, args.data_seed, args.image_size,
+                    count):
+            return False
+    return True
+
+
+def ensure_dataset(args: argparse.Namespace, rule: str) -> str:
+    """Generate the synthetic dataset unless the one on disk was made with
+    the same rule, seed, size and counts; return its annotation hash."""
+    if _dataset_matches(args, rule):
         print(f'[demo] reusing the synthetic dataset in {args.data_root}')
-        return
-    print(f'[demo] generating the synthetic dataset in {args.data_root} '
-          f'({args.num_train} train / {args.num_test} test images)')
-    generate_synthetic_sor(args.data_root, args.num_train, args.num_test,
-                           args.image_size, args.seed)
+    else:
+        print(f'[demo] generating the synthetic dataset (rule {rule!r}, '
+              f'seed {args.data_seed}) in {args.data_root} '
+              f'({args.num_train} train / {args.num_test} test images)')
+        generate_synthetic_sor(
+            args.data_root,
+            args.num_train,
+            args.num_test,
+            args.image_size,
+            args.data_seed,
+            rule=rule)
+    digest = annotation_digest(
+        [osp.join(args.data_root, f) for f in SPLIT_FILES])
+    print(f'[demo] annotation hash: {digest} ({" + ".join(SPLIT_FILES)})')
+    return digest
+
+
+def _evaluators(cfg: Config) -> list:
+    """The test evaluator config(s) as a list."""
+    evaluator = cfg.test_evaluator
+    return list(evaluator) if isinstance(evaluator,
+                                         (list, tuple)) else [evaluator]
 
 
 def build_config(args: argparse.Namespace) -> Config:
@@ -89,12 +149,16 @@ def build_config(args: argparse.Namespace) -> Config:
     cfg = Config.fromfile(args.config)
     cfg.work_dir = args.work_dir
     cfg.randomness = dict(seed=args.seed, deterministic=False)
+    if args.data_root is None:
+        args.data_root = cfg.train_dataloader.dataset.data_root
     data_root = args.data_root.rstrip('/') + '/'
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         cfg[loader].dataset.data_root = data_root
     test_ann = osp.join(data_root, SPLIT_FILES[1])
-    cfg.val_evaluator.ann_file = test_ann
-    cfg.test_evaluator.ann_file = test_ann
+    for evaluator in _evaluators(cfg):
+        evaluator.ann_file = test_ann
+        if args.jae and evaluator.type == 'SORMetric':
+            evaluator.metric = [*evaluator.get('metric', REPORTED_SOR), 'jae']
     if args.max_iters is not None:
         # Keep the learning-rate steps at the same fraction of the schedule.
         scale = args.max_iters / cfg.train_cfg.max_iters
@@ -142,7 +206,10 @@ def summary_table(rows: Dict[str, Dict[str, float]]) -> str:
         '|---|' + '---:|' * len(REPORTED)
     ]
     for label, metrics in rows.items():
-        cells = [fmt.format(metrics[key]) for key, _, fmt in REPORTED]
+        cells = [
+            fmt.format(metrics[key]) if key in metrics else 'n/a'
+            for key, _, fmt in REPORTED
+        ]
         lines.append(f'| {label} | ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines)
 
@@ -150,20 +217,30 @@ def summary_table(rows: Dict[str, Dict[str, float]]) -> str:
 def main(argv: Optional[List[str]] = None) -> Dict[str, Dict[str, float]]:
     args = parse_args(argv)
     start = time.time()
-    ensure_dataset(args)
     cfg = build_config(args)
+    rule = cfg.get('synthetic_rule', 'pointing')
+    digest = ensure_dataset(args, rule)
     print(f'[demo] training {osp.basename(args.config)} for '
           f'{cfg.train_cfg.max_iters} iterations on the CPU '
-          f'(work dir {args.work_dir})')
+          f'({torch.get_num_threads()} threads, work dir {args.work_dir})')
     runner = Runner.from_cfg(cfg)
+    train_start = time.time()
     runner.train()
+    train_minutes = (time.time() - train_start) / 60
     print('[demo] evaluating on the synthetic test split')
     metrics = runner.test()
-    model = {key: metrics[f'sor/{key}'] for key, _, _ in REPORTED}
+    model = {
+        key: metrics[f'sor/{key}']
+        for key in ('sa_sor', 'sor', 'mae', 'jae') if f'sor/{key}' in metrics
+    }
+    chance = metrics.get('pose_order/chance')
+    if 'pose_order/accuracy' in metrics:
+        model['pose_order_accuracy'] = metrics['pose_order/accuracy']
+        model['pose_order_chance'] = chance
     rows = {'PoseSOR (tiny, this run)': model}
     if not args.no_baselines:
         baselines = score_baselines(
-            cfg.test_evaluator.ann_file, seed=args.seed)
+            _evaluators(cfg)[0].ann_file, seed=args.seed)
         for name, res in baselines.items():
             rows[f'baseline: {name}'] = res
     curve = None if args.no_plot else plot_losses(args.work_dir)
@@ -173,8 +250,13 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Dict[str, float]]:
         json.dump(
             dict(
                 config=args.config,
+                rule=rule,
+                annotation_hash=digest,
                 seed=args.seed,
+                data_seed=args.data_seed,
                 max_iters=cfg.train_cfg.max_iters,
+                threads=torch.get_num_threads(),
+                train_minutes=train_minutes,
                 minutes=(time.time() - start) / 60,
                 model=model,
                 rows=rows),
@@ -183,16 +265,27 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Dict[str, float]]:
     print('\n[demo] results on the synthetic test split '
           f'({len(runner.test_dataloader.dataset)} images):\n')
     print(table)
+    if 'pose_order_accuracy' in model:
+        print(f'\npose-order accuracy: {model["pose_order_accuracy"]:.3f} '
+              f'(chance {chance:.3f})')
     if not args.no_baselines:
-        print('\nbaselines: empty = no prediction; gt_random = ground-truth '
-              'masks in random order;\ngt_by_area = ground-truth masks '
-              'ranked by area (see posesor/evaluation/baselines.py)\n')
+        print('\nbaselines (ground-truth masks, no model; see '
+              'posesor/evaluation/baselines.py): empty = no prediction;\n'
+              'gt_random = random order; gt_by_area = largest first; '
+              'nearest_object = people by area, each\nfollowed by its '
+              'nearest object; pose_oracle = the rule read from the GT '
+              'keypoints\n')
     if not args.no_overlays:
         print(f'[demo] overlays:   {overlays}')
     if curve is not None:
         print(f'[demo] loss curve: {curve}')
     checkpoint = osp.join(args.work_dir, f'iter_{cfg.train_cfg.max_iters}.pth')
     print(f'[demo] checkpoint: {checkpoint}\n'
+          f'[demo] annotation hash: {digest} (rule {rule!r}, data seed '
+          f'{args.data_seed})\n'
+          f'[demo] training: {train_minutes:.1f} min, '
+          f'{60 * train_minutes / cfg.train_cfg.max_iters:.2f} s per '
+          f'iteration on {torch.get_num_threads()} threads\n'
           f'[demo] done in {(time.time() - start) / 60:.1f} min')
     return rows
 

@@ -1,9 +1,12 @@
 # Copyright (c) PoseSOR-OpenMMLab contributors. All rights reserved.
-from . import functional
+from . import functional, pose_order
 from .functional import jae, mae, mask_iou, sa_sor, sor
 from .metrics import *  # noqa: F401,F403
-from .metrics import SORMetric
+from .metrics import PoseOrderMetric, SORMetric
+from .pose_order import pose_order_accuracy, pose_order_hits, pose_order_pairs
 
 __all__ = [
-    'functional', 'jae', 'mae', 'mask_iou', 'sa_sor', 'sor', 'SORMetric'
+    'functional', 'jae', 'mae', 'mask_iou', 'sa_sor', 'sor', 'SORMetric',
+    'pose_order', 'PoseOrderMetric', 'pose_order_accuracy', 'pose_order_hits',
+    'pose_order_pairs'
 ]

@@ -1,33 +1,145 @@
 # Copyright (c) PoseSOR-OpenMMLab contributors. All rights reserved.
-"""Trivial SOR baselines, scored exactly as a model's predictions are.
+"""SOR baselines without a model, scored exactly as a model's predictions.
+
+All but ``empty`` use the ground-truth masks and only reorder them:
 
 - ``empty``: no prediction at all (the MAE of predicting background).
-- ``gt_random``: the ground-truth masks in a random order: perfect masks,
-  chance ranking.
-- ``gt_by_area``: the ground-truth masks ranked by area, largest first:
-  perfect masks and an appearance-only ranking heuristic (strong on the
-  synthetic data, whose people are ranked by size).
+- ``gt_random``: a random order: perfect masks, chance ranking.
+- ``gt_by_area``: largest mask first: an appearance-only heuristic
+  (strong on the ``'pointing'`` synthetic rule, whose people are ranked by
+  size).
+- ``nearest_object``: people by area, each followed by the (not yet
+  taken) object nearest to it (mask centroids), the other objects by area:
+  appearance and proximity, no pose.
+- ``pose_oracle``: reads the GT keypoints the way the ``'pose_order'``
+  synthetic rule is defined (:mod:`posesor.datasets.synthetic`): people by
+  the elevation of their straight (pointing) arm, highest first, each
+  followed by the free object closest in angle to its pointing ray, then
+  the other objects by their angle to the first person's ray. What a
+  model that reads pose perfectly could reach with perfect masks.
 
-They tell what a trained model must beat: masks (MAE) against ``empty``,
-ranks (SA-SOR, SOR) against ``gt_random`` and ``gt_by_area``.
+``people`` are the annotations with ``class_id`` 1. They tell what a
+trained model must beat: masks (MAE) against ``empty``, ranks (SA-SOR,
+SOR, pose-order accuracy) against the appearance-only orders.
 """
-from typing import Dict, Sequence
+import math
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from .metrics import SORMetric
+from .pose_order import pose_order_accuracy, pose_order_hits, pose_order_pairs
 
-BASELINES = ('empty', 'gt_random', 'gt_by_area')
+BASELINES = ('empty', 'gt_random', 'gt_by_area', 'nearest_object',
+             'pose_oracle')
+PERSON_CLASS_ID = 1
+# COCO-17 arm keypoints: (shoulder, elbow, wrist) left and right.
+ARMS = ((5, 7, 9), (6, 8, 10))
+#: An arm bent by less than this is straight, i.e. pointing (degrees).
+STRAIGHT_ARM_DEG = 10.0
 
 
-def baseline_masks(name: str, gt_masks: np.ndarray,
-                   rng: np.random.Generator) -> np.ndarray:
+def _centroids(masks: np.ndarray) -> np.ndarray:
+    """(m, 2) xy mask centroids (NaN for an empty mask)."""
+    out = np.full((len(masks), 2), np.nan)
+    for k, mask in enumerate(masks):
+        ys, xs = np.nonzero(mask)
+        if len(xs):
+            out[k] = (xs.mean(), ys.mean())
+    return out
+
+
+def _angle_diff(a: float, b: float) -> float:
+    d = (a - b) % (2 * math.pi)
+    return min(d, 2 * math.pi - d)
+
+
+def pointing_ray(keypoints: np.ndarray) -> Optional[Tuple[np.ndarray, float]]:
+    """The pointing ray of a person: its straighter arm if straight.
+
+    Args:
+        keypoints (np.ndarray): (17, 2+) COCO keypoints in pixels.
+
+    Returns:
+        tuple | None: (shoulder xy, angle of shoulder -> wrist in image
+        axes, radians), or ``None`` when neither arm is straight.
+    """
+    best = None
+    for sho, elb, wri in ARMS:
+        upper = keypoints[elb, :2] - keypoints[sho, :2]
+        lower = keypoints[wri, :2] - keypoints[elb, :2]
+        norm = np.linalg.norm(upper) * np.linalg.norm(lower)
+        if norm == 0:
+            continue
+        bend = math.degrees(
+            math.acos(float(np.clip(upper @ lower / norm, -1.0, 1.0))))
+        if bend < STRAIGHT_ARM_DEG and (best is None or bend < best[0]):
+            d = keypoints[wri, :2] - keypoints[sho, :2]
+            best = (bend, keypoints[sho, :2].astype(np.float64),
+                    math.atan2(float(d[1]), float(d[0])))
+    return None if best is None else best[1:]
+
+
+def _elevation(angle: float) -> float:
+    return math.atan2(-math.sin(angle), abs(math.cos(angle)))
+
+
+def _nearest_object_order(masks: np.ndarray,
+                          is_person: np.ndarray) -> List[int]:
+    areas = masks.reshape(len(masks), -1).sum(1)
+    centres = _centroids(masks)
+    people = sorted(np.flatnonzero(is_person), key=lambda k: -areas[k])
+    free = sorted(np.flatnonzero(~is_person), key=lambda k: -areas[k])
+    order = []
+    for p in people:
+        order.append(p)
+        if free:
+            dist = [np.linalg.norm(centres[o] - centres[p]) for o in free]
+            order.append(free.pop(int(np.argmin(dist))))
+    return order + free
+
+
+def _pose_oracle_order(masks: np.ndarray, is_person: np.ndarray,
+                       keypoints: np.ndarray) -> List[int]:
+    centres = _centroids(masks)
+    rays = {p: pointing_ray(keypoints[p]) for p in np.flatnonzero(is_person)}
+    people = sorted(
+        rays,
+        key=lambda p: -math.inf
+        if rays[p] is None else -_elevation(rays[p][1]))
+    free = list(np.flatnonzero(~is_person))
+
+    def off_ray(ray, o) -> float:
+        d = centres[o] - ray[0]
+        return _angle_diff(ray[1], math.atan2(float(d[1]), float(d[0])))
+
+    order = []
+    for p in people:
+        order.append(p)
+        if rays[p] is not None and free:
+            errors = [off_ray(rays[p], o) for o in free]
+            order.append(free.pop(int(np.argmin(errors))))
+    leader = next((rays[p] for p in people if rays[p] is not None), None)
+    if leader is not None:
+        free.sort(key=lambda o: off_ray(leader, o))
+    return order + free
+
+
+def baseline_masks(name: str,
+                   gt_masks: np.ndarray,
+                   rng: np.random.Generator,
+                   class_ids: Optional[np.ndarray] = None,
+                   keypoints: Optional[np.ndarray] = None) -> np.ndarray:
     """Predicted masks of one baseline for one image.
 
     Args:
         name (str): One of :data:`BASELINES`.
         gt_masks (np.ndarray): (m, H, W) bool, most salient first.
         rng (np.random.Generator): Randomness of ``gt_random``.
+        class_ids (np.ndarray, optional): (m,) GT ``class_id``; needed by
+            ``nearest_object`` and ``pose_oracle``.
+        keypoints (np.ndarray, optional): (m, 17, 2) GT keypoints; needed
+            by ``pose_oracle``.
 
     Returns:
         np.ndarray: (n, H, W) bool, the predicted order.
@@ -41,6 +153,16 @@ def baseline_masks(name: str, gt_masks: np.ndarray,
         order = np.argsort(
             -gt_masks.reshape(len(gt_masks), -1).sum(1), kind='stable')
         return gt_masks[order]
+    if name in ('nearest_object', 'pose_oracle'):
+        if class_ids is None or (name == 'pose_oracle' and keypoints is None):
+            raise ValueError(f'baseline {name!r} needs the GT class ids'
+                             f'{" and keypoints" * (name == "pose_oracle")}')
+        is_person = np.asarray(class_ids) == PERSON_CLASS_ID
+        if name == 'nearest_object':
+            order = _nearest_object_order(gt_masks, is_person)
+        else:
+            order = _pose_oracle_order(gt_masks, is_person, keypoints)
+        return gt_masks[np.asarray(order, dtype=np.int64)]
     raise ValueError(f'unknown baseline {name!r}; choose from {BASELINES}')
 
 
@@ -48,7 +170,7 @@ def score_baselines(ann_file: str,
                     seed: int = 0,
                     names: Sequence = BASELINES,
                     rank_key: str = 'category_id') -> Dict[str, Dict]:
-    """SA-SOR, SOR and MAE of each baseline over a whole annotation file.
+    """SA-SOR, SOR, MAE and pose-order accuracy of each baseline.
 
     Args:
         ann_file (str): SOR annotation JSON.
@@ -57,16 +179,30 @@ def score_baselines(ann_file: str,
         rank_key (str): Annotation key of the rank.
 
     Returns:
-        dict: baseline name -> SORMetric's metrics dict.
+        dict: baseline name -> SORMetric's metrics dict plus
+        ``pose_order_accuracy`` and ``pose_order_chance`` (NaN when the
+        annotations link no person to an object, see
+        :mod:`posesor.evaluation.pose_order`).
     """
     results = {}
     for name in names:
         metric = SORMetric(ann_file=ann_file, rank_key=rank_key)
         rng = np.random.default_rng(seed)
+        hits, num_gt = [], []
         for img_id in metric.gt:
             gt = metric.load_gt(img_id)
-            masks = baseline_masks(name, gt['masks'], rng)
+            anns = metric.gt[img_id]['annotations']
+            class_ids = np.array([ann.get('class_id', 0) for ann in anns])
+            masks = baseline_masks(name, gt['masks'], rng, class_ids,
+                                   gt['keypoints'])
             metric.process(
                 None, [dict(img_id=img_id, pred_instances=dict(masks=masks))])
-        results[name] = metric.compute_metrics(metric.results)
+            hits.append(
+                pose_order_hits(masks, gt['masks'], pose_order_pairs(anns)))
+            num_gt.append(len(anns))
+        res = metric.compute_metrics(metric.results)
+        order = pose_order_accuracy(hits, num_gt)
+        res['pose_order_accuracy'] = order['accuracy']
+        res['pose_order_chance'] = order['chance']
+        results[name] = res
     return results

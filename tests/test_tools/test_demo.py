@@ -8,10 +8,13 @@ import sys
 
 import pytest
 
+from posesor.datasets.synthetic import annotation_digest
+
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEMO = osp.join(ROOT, 'tools', 'demo.py')
 ABLATION = osp.join(ROOT, 'tools', 'analysis_tools', 'pose_ablation.py')
-# Keep the test split's few images and a tiny batch.
+# A tiny dataset and a tiny batch.
+DATA = ['--num-train', '4', '--num-test', '3', '--image-size', '96']
 FAST = ['train_dataloader.batch_size=2']
 
 
@@ -24,51 +27,113 @@ def _run(cmd):
     return out.stdout
 
 
-def test_demo_trains_evaluates_and_draws(synthetic_dataset, tmp_path):
+def _load_ablation():
+    sys.path.insert(0, osp.dirname(ABLATION))
+    try:
+        import pose_ablation
+    finally:
+        sys.path.pop(0)
+    return pose_ablation
+
+
+def test_demo_trains_evaluates_and_draws(tmp_path):
     work_dir = str(tmp_path / 'demo')
+    data_root = str(tmp_path / 'data')
     stdout = _run([
-        DEMO, '--work-dir', work_dir, '--data-root', synthetic_dataset,
+        DEMO, '--work-dir', work_dir, '--data-root', data_root, *DATA,
         '--max-iters', '3', '--cfg-options', *FAST
     ])
     with open(osp.join(work_dir, 'demo_summary.json')) as f:
         summary = json.load(f)
+    # the default is the 'pose_order' rule, generated with these options
+    assert summary['rule'] == 'pose_order'
+    with open(osp.join(data_root, 'synthetic_test.json')) as f:
+        info = json.load(f)['info']
+    assert (info['rule'], info['size'], info['seed']) == ('pose_order', 96, 0)
+    digest = annotation_digest([
+        osp.join(data_root, f'synthetic_{s}.json') for s in ('train', 'test')
+    ])
+    assert summary['annotation_hash'] == digest
+    assert f'[demo] annotation hash: {digest}' in stdout
     model = summary['model']
-    assert set(model) == {'sa_sor', 'sor', 'mae'}
+    assert {
+        'sa_sor', 'sor', 'mae', 'pose_order_accuracy', 'pose_order_chance'
+    } <= set(model)
     assert 0.0 <= model['mae'] <= 1.0
+    assert (f'pose-order accuracy: {model["pose_order_accuracy"]:.3f} '
+            f'(chance {model["pose_order_chance"]:.3f})') in stdout
     assert summary['max_iters'] == 3
     # baselines are scored on the same test split
     rows = summary['rows']
     assert rows['baseline: gt_random']['mae'] == 0.0
-    assert rows['baseline: empty']['sa_sor_count'] == 4
+    assert rows['baseline: empty']['sa_sor_count'] == 3
+    assert rows['baseline: pose_oracle']['pose_order_accuracy'] == 1.0
     assert osp.isfile(osp.join(work_dir, 'iter_3.pth'))
     assert osp.getsize(osp.join(work_dir, 'loss_curve.png')) > 0
     overlays = stdout.split('[demo] overlays:')[1].split()[0]
-    assert len(os.listdir(overlays)) == 4
+    assert len(os.listdir(overlays)) == 3
     assert '| PoseSOR (tiny, this run) |' in stdout
+    assert '| baseline: pose_oracle |' in stdout
+    # a second run reuses the same data
+    assert 'reusing the synthetic dataset' in _run([
+        DEMO, '--work-dir', work_dir + '2', '--data-root', data_root, *DATA,
+        '--max-iters', '1', '--no-overlays', '--no-baselines', '--no-plot',
+        '--cfg-options', *FAST
+    ])
 
 
 @pytest.mark.parametrize('max_iters', [2])
-def test_pose_ablation_runs_both_variants(synthetic_dataset, tmp_path,
-                                          max_iters):
+def test_pose_ablation_runs_both_variants(tmp_path, max_iters):
     out_dir = str(tmp_path / 'ablation')
     stdout = _run([
         ABLATION, '--seeds', '0', '--max-iters',
-        str(max_iters), '--jobs', '1', '--data-root', synthetic_dataset,
+        str(max_iters), '--jobs', '1', '--data-root',
+        str(tmp_path / 'data'), '--num-train', '4', '--num-test', '2',
         '--out-dir', out_dir, '--cfg-options', *FAST
     ])
     with open(osp.join(out_dir, 'ablation.json')) as f:
         result = json.load(f)
-    assert set(result['runs']) == {'with pose/seed0', 'without pose/seed0'}
-    for variant in ('with pose', 'without pose'):
-        mean, std = result['mean_std'][variant]['sa_sor']
+    assert result['rule'] == 'pose_order' and result['num_test'] == 2
+    budget = result['budgets'][str(max_iters)]
+    assert set(budget['runs']) == {'with_pose/seed0', 'without_pose/seed0'}
+    for variant in ('with_pose', 'without_pose'):
+        mean, std = budget['mean_std'][variant]['pose_order_accuracy']
         assert std == 0.0  # one seed
-        assert mean == result['runs'][f'{variant}/seed0']['sa_sor']
-    assert '| with pose |' in stdout and '| without pose |' in stdout
+        assert mean == budget['runs'][f'{variant}/seed0'][
+            'pose_order_accuracy']
+    assert '| with_pose |' in stdout and '| without_pose |' in stdout
     # The two variants really differ: the w/o-pose model has no pose losses.
     logs = {
-        v: open(osp.join(out_dir, v.replace(' ', '_'), 'seed0',
-                         'run.log')).read()
-        for v in ('with pose', 'without pose')
+        v:
+        open(osp.join(out_dir, f'iters{max_iters}', v, 'seed0',
+                      'run.log')).read()
+        for v in ('with_pose', 'without_pose')
     }
-    assert 'loss_joint' in logs['with pose']
-    assert 'loss_joint' not in logs['without pose']
+    assert 'loss_joint' in logs['with_pose']
+    assert 'loss_joint' not in logs['without_pose']
+
+
+def test_paired_statistics_hand_computed():
+    ablation = _load_ablation()
+    seeds = [0, 1, 2]
+    with_pose = [0.6, 0.7, 0.8]
+    without = [0.5, 0.5, 0.7]  # differences 0.1, 0.2, 0.1
+    runs = {}
+    for s in seeds:
+        runs['with_pose', s] = dict(sa_sor=with_pose[s])
+        runs['without_pose', s] = dict(sa_sor=without[s])
+    keys = (('sa_sor', 'SA-SOR', 3), )
+    table = ablation.aggregate(runs, ['with_pose', 'without_pose'], seeds,
+                               keys)
+    assert table['with_pose']['sa_sor'] == pytest.approx((0.7, 0.1))
+    test = ablation.paired_tests(runs, ['with_pose', 'without_pose'], seeds,
+                                 keys)['without_pose']['sa_sor']
+    # mean difference 0.4 / 3, sample std sqrt(1/3) / 10
+    diff, diff_std = 0.4 / 3, (1 / 3)**0.5 / 10
+    assert test['diff'] == pytest.approx(diff)
+    assert test['diff_std'] == pytest.approx(diff_std)
+    assert test['t'] == pytest.approx(4.0)
+    # Student's t with 2 degrees of freedom: p = 1 - t / sqrt(t^2 + 2)
+    assert test['p'] == pytest.approx(1 - 4 / 18**0.5)
+    # the larger seed std is 0.115: 0.133 < 3 x 0.115 does not separate
+    assert not test['separated']

@@ -3,21 +3,27 @@
 
 Example (the README's table)::
 
-    python tools/analysis_tools/pose_ablation.py --seeds 0 1 2 \\
-        --max-iters 1500 --jobs 2 --out-dir work_dirs/pose_ablation
+    python tools/analysis_tools/pose_ablation.py --rule pose_order \\
+        --seeds 0 1 2 3 4 --max-iters 1500 3000 --num-test 500 --jobs 2
 
-Each run is ``tools/demo.py`` (same synthetic data, same procedure, same
-budget) on ``configs/posesor_tiny_synthetic.py`` (with pose) and
-``configs/posesor_tiny_synthetic_wo_pose.py`` (pose supervision and pose
-pathways off); only the training seed changes between repeats. Runs go in
-parallel ``--jobs`` at a time, each on ``cpu_count // jobs`` threads. The
-script prints and writes (``OUT_DIR/ablation.md``, ``OUT_DIR/ablation.json``)
-the mean and standard deviation of SA-SOR, SOR and MAE per variant, and the
-per-seed values, plus a diagnosis of each final checkpoint on the test
-split (predictions per image, precision at IoU > 0.5, and the recall of
-people and of objects at IoU > 0.5): on the synthetic data pose decides
-*which* objects are salient, which the ranking metrics reflect only
-weakly.
+Each run is ``tools/demo.py`` (same synthetic data, same procedure) on the
+rule's tiny config with pose (``configs/posesor_tiny_synthetic*.py``) and
+without pose (``*_wo_pose.py``: pose supervision and pose pathways off);
+only the training seed changes between repeats, and the data (its own
+root, generated once with ``--num-train`` / ``--num-test`` images and data
+seed 0) are the same for all runs. ``--variants`` adds ``pdr_wo_directions``
+(the with-pose model with only PDR's directional cues off), which tells
+whether PDR carries the pointing direction. Runs go in parallel ``--jobs``
+at a time, each on ``cpu_count // jobs`` threads.
+
+Per budget (``--max-iters``) the script prints and writes
+(``OUT_DIR/ablation.md``, ``OUT_DIR/ablation.json``) the mean and
+standard deviation over seeds of SA-SOR, SOR, MAE, the pose-order accuracy
+and, with ``--jae``, the joint error of the predicted poses; the per-seed
+values; and a paired t-test over seeds of each variant against
+``with_pose`` (mean difference, its standard deviation, t, two-sided p),
+flagging differences under three times the seed spread. ``--diagnose``
+adds detection statistics of each final checkpoint on the test split.
 """
 import argparse
 import json
@@ -29,17 +35,31 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
+from scipy import stats
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-VARIANTS = {
-    'with pose': 'configs/posesor_tiny_synthetic.py',
-    'without pose': 'configs/posesor_tiny_synthetic_wo_pose.py',
+#: rule -> (with-pose config, without-pose config)
+CONFIGS = {
+    'pointing': ('configs/posesor_tiny_synthetic.py',
+                 'configs/posesor_tiny_synthetic_wo_pose.py'),
+    'pose_order': ('configs/posesor_tiny_synthetic_pose_order.py',
+                   'configs/posesor_tiny_synthetic_pose_order_wo_pose.py'),
 }
-METRICS = (('sa_sor', 'SA-SOR', 3), ('sor', 'SOR', 3), ('mae', 'MAE', 4))
+#: variant -> (index into the rule's CONFIGS pair, extra cfg options)
+VARIANTS = {
+    'with_pose': (0, []),
+    'without_pose': (1, []),
+    'pdr_wo_directions': (0, ['model.pdr.use_directions=False']),
+}
+REFERENCE = 'with_pose'
+METRICS = (('sa_sor', 'SA-SOR', 3), ('sor', 'SOR', 3), ('mae', 'MAE', 4),
+           ('pose_order_accuracy', 'pose-order acc.', 3), ('jae', 'JAE', 2))
 DIAGNOSIS = (('preds_per_image', 'predictions / image', 2),
              ('precision', 'precision', 3), ('recall_person', 'recall people',
                                              3), ('recall_object',
                                                   'recall objects', 3))
+#: A gap under this many seed standard deviations does not separate.
+SEPARATION_STDS = 3.0
 PERSON_CLASS_ID = 1
 MATCH_IOU = 0.5
 SUMMARY_FILE = 'demo_summary.json'
@@ -47,51 +67,102 @@ SUMMARY_FILE = 'demo_summary.json'
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
-    parser.add_argument('--max-iters', type=int, default=1500)
+    parser.add_argument(
+        '--rule', choices=sorted(CONFIGS), default='pose_order')
+    parser.add_argument(
+        '--variants',
+        nargs='+',
+        choices=list(VARIANTS),
+        default=['with_pose', 'without_pose'])
+    parser.add_argument(
+        '--seeds', type=int, nargs='+', default=[0, 1, 2, 3, 4])
+    parser.add_argument(
+        '--max-iters',
+        type=int,
+        nargs='+',
+        default=[1500, 3000],
+        help='training budgets (the demo\'s and twice it)')
+    parser.add_argument('--num-train', type=int, default=500)
+    parser.add_argument('--num-test', type=int, default=500)
     parser.add_argument('--jobs', type=int, default=2)
-    parser.add_argument('--data-root', default='data/synthetic')
+    parser.add_argument(
+        '--data-root',
+        default=None,
+        help='default: data/synthetic_<rule>_ablation')
     parser.add_argument('--out-dir', default='work_dirs/pose_ablation')
+    parser.add_argument(
+        '--jae', action='store_true', help='also score the poses (JAE)')
+    parser.add_argument(
+        '--diagnose',
+        action='store_true',
+        help='detection statistics of every final checkpoint')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
         default=[],
-        help='overrides passed to every run (e.g. a smaller test set)')
-    return parser.parse_args(argv)
+        help='overrides passed to every run (e.g. a smaller batch)')
+    args = parser.parse_args(argv)
+    if REFERENCE not in args.variants:
+        parser.error(f'--variants must include {REFERENCE!r}')
+    if args.data_root is None:
+        args.data_root = f'data/synthetic_{args.rule}_ablation'
+    return args
 
 
-def run_one(variant: str, seed: int, args: argparse.Namespace,
+def _work_dir(args: argparse.Namespace, max_iters: int, variant: str,
+              seed: int) -> str:
+    return osp.join(args.out_dir, f'iters{max_iters}', variant, f'seed{seed}')
+
+
+def _demo_args(args: argparse.Namespace,
+               variant: str) -> Tuple[List[str], List[str]]:
+    """tools/demo.py's arguments and ``--cfg-options`` of a variant."""
+    config, options = VARIANTS[variant]
+    return [
+        '--config',
+        osp.join(ROOT, CONFIGS[args.rule][config]), '--data-root',
+        args.data_root, '--num-train',
+        str(args.num_train), '--num-test',
+        str(args.num_test)
+    ], [*options, *args.cfg_options]
+
+
+def run_one(variant: str, seed: int, max_iters: int, args: argparse.Namespace,
             threads: int) -> Dict[str, float]:
     """Train and test one variant with one seed; return its metrics."""
-    work_dir = osp.join(args.out_dir, variant.replace(' ', '_'), f'seed{seed}')
+    work_dir = _work_dir(args, max_iters, variant, seed)
     summary = osp.join(work_dir, SUMMARY_FILE)
     if osp.isfile(summary):  # finished earlier: reuse (rerun = delete it)
         with open(summary) as f:
             done = json.load(f)
-        if done['max_iters'] == args.max_iters:
+        if done['max_iters'] == max_iters:
             return done['model']
+    demo_args, options = _demo_args(args, variant)
     cmd = [
         sys.executable,
-        osp.join(ROOT, 'tools', 'demo.py'), '--config',
-        osp.join(ROOT, VARIANTS[variant]), '--work-dir', work_dir,
-        '--data-root', args.data_root, '--seed',
+        osp.join(ROOT, 'tools', 'demo.py'), *demo_args, '--work-dir', work_dir,
+        '--seed',
         str(seed), '--max-iters',
-        str(args.max_iters), '--no-overlays', '--no-baselines', '--no-plot'
+        str(max_iters), '--no-overlays', '--no-baselines', '--no-plot'
     ]
-    if args.cfg_options:
-        cmd += ['--cfg-options', *args.cfg_options]
+    if args.jae:
+        cmd.append('--jae')
+    if options:
+        cmd += ['--cfg-options', *options]
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
     os.makedirs(work_dir, exist_ok=True)
     with open(osp.join(work_dir, 'run.log'), 'w') as log:
         print(
-            f'[ablation] {variant}, seed {seed}: {" ".join(cmd)}', flush=True)
+            f'[ablation] {variant}, seed {seed}, {max_iters} iterations: '
+            f'{" ".join(cmd)}',
+            flush=True)
         subprocess.run(
             cmd, stdout=log, stderr=subprocess.STDOUT, env=env, check=True)
     with open(summary) as f:
         return json.load(f)['model']
 
 
-def diagnose(variant: str, seed: int,
+def diagnose(variant: str, seed: int, max_iters: int,
              args: argparse.Namespace) -> Dict[str, float]:
     """Detection statistics of one run's final checkpoint on the test set.
 
@@ -106,19 +177,21 @@ def diagnose(variant: str, seed: int,
 
     import posesor  # noqa: F401
     from posesor.evaluation import SORMetric
-    from posesor.evaluation.functional import mask_iou
+    from posesor.evaluation.pose_order import match_predictions
 
-    work_dir = osp.join(args.out_dir, variant.replace(' ', '_'), f'seed{seed}')
-    cfg = Config.fromfile(osp.join(ROOT, VARIANTS[variant]))
+    work_dir = _work_dir(args, max_iters, variant, seed)
+    config, _ = VARIANTS[variant]
+    cfg = Config.fromfile(osp.join(ROOT, CONFIGS[args.rule][config]))
     cfg.work_dir = osp.join(work_dir, 'diagnosis')
     data_root = args.data_root.rstrip('/') + '/'
     cfg.test_dataloader.dataset.data_root = data_root
-    cfg.test_evaluator.ann_file = data_root + 'synthetic_test.json'
+    cfg.test_evaluator = dict(
+        type='SORMetric', ann_file=data_root + 'synthetic_test.json')
     runner = Runner.from_cfg(cfg)
     model = runner.model.eval()
     load_checkpoint(
         model,
-        osp.join(work_dir, f'iter_{args.max_iters}.pth'),
+        osp.join(work_dir, f'iter_{max_iters}.pth'),
         map_location='cpu',
         logger='silent')
     metric = SORMetric(ann_file=cfg.test_evaluator.ann_file)
@@ -130,15 +203,14 @@ def diagnose(variant: str, seed: int,
         for sample in samples:
             gt = metric.load_gt(sample.img_id)
             preds = sample.pred_instances.masks.cpu().numpy()
-            ious = mask_iou(preds, gt['masks'])  # (m, n)
-            hits = ious > MATCH_IOU
+            position = match_predictions(preds, gt['masks'], MATCH_IOU)
             num_images += 1
             num_preds += preds.shape[0]
-            matched_preds += int(hits.any(axis=0).sum())
+            matched_preds += int((position >= 0).sum())
             anns = metric.gt[sample.img_id]['annotations']
-            for ann, hit in zip(anns, hits.any(axis=1)):
+            for ann, pos in zip(anns, position):
                 is_person = ann.get('class_id') == PERSON_CLASS_ID
-                found[is_person][0] += int(hit)
+                found[is_person][0] += int(pos >= 0)
                 found[is_person][1] += 1
     return dict(
         preds_per_image=num_preds / max(num_images, 1),
@@ -147,17 +219,55 @@ def diagnose(variant: str, seed: int,
         recall_object=found[False][0] / max(found[False][1], 1))
 
 
+def _keys(runs: Dict, keys=METRICS) -> Tuple:
+    """The metric keys that every run reported."""
+    return tuple(k for k in keys if all(k[0] in m for m in runs.values()))
+
+
 def aggregate(runs: Dict[Tuple[str, int], Dict[str, float]],
-              seeds: List[int],
-              keys=METRICS) -> Dict[str, Dict[str, Tuple[float, float]]]:
-    """Mean and (population) standard deviation per variant and key."""
+              variants: List[str], seeds: List[int],
+              keys) -> Dict[str, Dict[str, Tuple[float, float]]]:
+    """Mean and sample standard deviation (ddof 1) per variant and key."""
     table = {}
-    for variant in VARIANTS:
+    for variant in variants:
         table[variant] = {}
         for key, _, _ in keys:
-            values = np.array([runs[variant, s][key] for s in seeds])
-            table[variant][key] = (float(values.mean()), float(values.std()))
+            values = np.array([runs[variant, s][key] for s in seeds], float)
+            std = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+            table[variant][key] = (float(values.mean()), std)
     return table
+
+
+def paired_tests(runs: Dict, variants: List[str], seeds: List[int],
+                 keys) -> Dict[str, Dict[str, Dict[str, float]]]:
+    """Paired t-tests over seeds of each variant against ``with_pose``.
+
+    Returns:
+        dict: variant -> key -> ``diff`` (mean of with_pose - variant),
+        ``diff_std``, ``t``, ``p`` (two-sided; NaN under 2 seeds) and
+        ``separated`` (|diff| >= SEPARATION_STDS x the larger seed std).
+    """
+    out = {}
+    for variant in variants:
+        if variant == REFERENCE:
+            continue
+        out[variant] = {}
+        for key, _, _ in keys:
+            ref = np.array([runs[REFERENCE, s][key] for s in seeds], float)
+            other = np.array([runs[variant, s][key] for s in seeds], float)
+            diff = ref - other
+            t = p = float('nan')
+            if len(seeds) > 1 and diff.std() > 0:
+                t, p = (float(v) for v in stats.ttest_rel(ref, other))
+            spread = max(ref.std(ddof=1), other.std(ddof=1)) \
+                if len(seeds) > 1 else float('nan')
+            out[variant][key] = dict(
+                diff=float(diff.mean()),
+                diff_std=float(diff.std(ddof=1)) if len(seeds) > 1 else 0.0,
+                t=t,
+                p=p,
+                separated=bool(abs(diff.mean()) >= SEPARATION_STDS * spread))
+    return out
 
 
 def _mean_std_rows(table: Dict, keys) -> List[str]:
@@ -175,60 +285,105 @@ def _mean_std_rows(table: Dict, keys) -> List[str]:
     return lines
 
 
-def to_markdown(table: Dict, runs: Dict, seeds: List[int], max_iters: int,
-                diagnosis: Dict) -> str:
-    """The README's ablation tables plus the per-seed values."""
+def to_markdown(args: argparse.Namespace, max_iters: int, result: Dict,
+                keys) -> str:
+    """The README's ablation tables for one budget."""
+    seeds = args.seeds
     lines = [
-        f'{len(seeds)} seeds ({", ".join(map(str, seeds))}), '
-        f'{max_iters} iterations each; mean ± std', ''
+        f'**{max_iters} iterations** — rule `{args.rule}`, '
+        f'{args.num_train} train / {args.num_test} test images, '
+        f'{len(seeds)} training seeds ({", ".join(map(str, seeds))}); '
+        'mean ± std (ddof 1) over seeds', ''
     ]
-    lines += _mean_std_rows(table, METRICS)
-    lines += ['', 'Detection on the test split (IoU > 0.5):', '']
-    lines += _mean_std_rows(diagnosis, DIAGNOSIS)
+    lines += _mean_std_rows(result['mean_std'], keys)
     lines += [
-        '',
-        '| variant | seed | ' + ' | '.join(n for _, n, _ in METRICS) + ' |',
-        '|---|---:|' + '---:|' * len(METRICS)
+        '', f'Paired t-test over seeds ({REFERENCE} - variant; '
+        f'"separated": |difference| >= {SEPARATION_STDS:g} x the larger '
+        'seed std):', '', '| variant | metric | difference | std | t | p | '
+        'separated |', '|---|---|---:|---:|---:|---:|---|'
     ]
-    for variant in VARIANTS:
+    for variant, tests in result['paired'].items():
+        for key, name, d in keys:
+            r = tests[key]
+            lines.append(f'| {variant} | {name} | {r["diff"]:+.{d}f} | '
+                         f'{r["diff_std"]:.{d}f} | {r["t"]:.2f} | '
+                         f'{r["p"]:.3f} | {"yes" if r["separated"] else "no"}'
+                         ' |')
+    if 'diagnosis' in result:
+        lines += ['', 'Detection on the test split (IoU > 0.5):', '']
+        lines += _mean_std_rows(result['diagnosis'], DIAGNOSIS)
+    lines += [
+        '', '| variant | seed | ' + ' | '.join(n for _, n, _ in keys) + ' |',
+        '|---|---:|' + '---:|' * len(keys)
+    ]
+    for variant in args.variants:
         for seed in seeds:
-            cells = [f'{runs[variant, seed][k]:.{d}f}' for k, _, d in METRICS]
+            run = result['runs'][f'{variant}/seed{seed}']
+            cells = [f'{run[k]:.{d}f}' for k, _, d in keys]
             lines.append(f'| {variant} | {seed} | ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines)
+
+
+def prepare_data(args: argparse.Namespace) -> None:
+    """Generate the ablation's dataset once, before the parallel runs."""
+    sys.path.insert(0, osp.join(ROOT, 'tools'))
+    try:
+        import demo
+    finally:
+        sys.path.pop(0)
+    demo_args, _ = _demo_args(args, REFERENCE)
+    demo.ensure_dataset(demo.parse_args(demo_args), args.rule)
 
 
 def main(argv: Optional[List[str]] = None) -> Dict:
     args = parse_args(argv)
     os.makedirs(args.out_dir, exist_ok=True)
+    prepare_data(args)
     jobs = max(1, args.jobs)
     threads = max(1, (os.cpu_count() or 1) // jobs)
-    tasks = [(v, s) for s in args.seeds for v in VARIANTS]
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = {
-            task: pool.submit(run_one, task[0], task[1], args, threads)
-            for task in tasks
-        }
-        runs = {task: future.result() for task, future in futures.items()}
-    table = aggregate(runs, args.seeds)
-    diagnoses = {task: diagnose(task[0], task[1], args) for task in tasks}
-    diagnosis = aggregate(diagnoses, args.seeds, DIAGNOSIS)
-    markdown = to_markdown(table, runs, args.seeds, args.max_iters, diagnosis)
+    results, markdown = {}, []
+    for max_iters in args.max_iters:
+        tasks = [(v, s) for s in args.seeds for v in args.variants]
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            futures = {
+                task:
+                pool.submit(run_one, task[0], task[1], max_iters, args,
+                            threads)
+                for task in tasks
+            }
+            runs = {task: future.result() for task, future in futures.items()}
+        keys = _keys(runs)
+        result = dict(
+            runs={
+                f'{v}/seed{s}': m
+                for (v, s), m in runs.items()
+            },
+            mean_std=aggregate(runs, args.variants, args.seeds, keys),
+            paired=paired_tests(runs, args.variants, args.seeds, keys))
+        if args.diagnose:
+            diagnoses = {
+                task: diagnose(task[0], task[1], max_iters, args)
+                for task in tasks
+            }
+            result['diagnosis'] = aggregate(diagnoses, args.variants,
+                                            args.seeds, DIAGNOSIS)
+        results[str(max_iters)] = result
+        markdown.append(to_markdown(args, max_iters, result, keys))
+    text = '\n\n'.join(markdown)
     with open(osp.join(args.out_dir, 'ablation.md'), 'w') as f:
-        f.write(markdown + '\n')
+        f.write(text + '\n')
     with open(osp.join(args.out_dir, 'ablation.json'), 'w') as f:
         json.dump(
             dict(
+                rule=args.rule,
                 seeds=args.seeds,
-                max_iters=args.max_iters,
-                runs={
-                    f'{v}/seed{s}': m
-                    for (v, s), m in runs.items()
-                },
-                mean_std=table),
+                num_train=args.num_train,
+                num_test=args.num_test,
+                budgets=results),
             f,
             indent=2)
-    print(markdown)
-    return table
+    print(text)
+    return results
 
 
 if __name__ == '__main__':

@@ -30,8 +30,10 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Dict]:
     results = score_baselines(args.ann_file, args.seed, BASELINES,
                               args.rank_key)
     for name, res in results.items():
-        print(f'{name:<11} SA-SOR {res["sa_sor"]:.3f}  SOR {res["sor"]:.3f}  '
-              f'MAE {res["mae"]:.4f}')
+        print(f'{name:<14} SA-SOR {res["sa_sor"]:.3f}  SOR {res["sor"]:.3f}  '
+              f'MAE {res["mae"]:.4f}  pose-order accuracy '
+              f'{res["pose_order_accuracy"]:.3f} '
+              f'(chance {res["pose_order_chance"]:.3f})')
     if args.out:
         with open(args.out, 'w') as f:
             json.dump(results, f, indent=2)

@@ -1,17 +1,20 @@
 # Copyright (c) PoseSOR-OpenMMLab contributors. All rights reserved.
-"""Generate the synthetic pose-driven SOR dataset (the embedded default).
+"""Generate a synthetic pose-driven SOR dataset (the embedded default).
 
 Example::
 
-    python tools/dataset_converters/make_synthetic_sor.py \
-        --out data/synthetic --num-train 500 --num-test 100 --size 192
+    python tools/dataset_converters/make_synthetic_sor.py --rule pose_order \
+        --out data/synthetic_pose_order --num-train 500 --num-test 100
 
-The ranking rule is documented in :mod:`posesor.datasets.synthetic`.
+The ranking rules are documented in :mod:`posesor.datasets.synthetic`. The
+script ends by printing a short hash of the annotation files, identical
+for the same options on every machine.
 """
 import argparse
 import time
 
-from posesor.datasets.synthetic import generate_synthetic_sor
+from posesor.datasets.synthetic import (RULES, annotation_digest,
+                                        generate_synthetic_sor)
 
 
 def parse_args() -> argparse.Namespace:
@@ -26,6 +29,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         '--size', type=int, default=192, help='image side in pixels')
     parser.add_argument('--seed', type=int, default=0, help='random seed')
+    parser.add_argument(
+        '--rule',
+        choices=RULES,
+        default='pointing',
+        help='ranking rule: "pointing" (pose decides which objects are '
+        'salient) or "pose_order" (every object salient, pose decides the '
+        'order)')
     return parser.parse_args()
 
 
@@ -37,11 +47,14 @@ def main() -> None:
         num_train=args.num_train,
         num_test=args.num_test,
         size=args.size,
-        seed=args.seed)
+        seed=args.seed,
+        rule=args.rule)
     elapsed = time.perf_counter() - start
     for split, info in out.items():
         print(f'{split}: {info["num_images"]} images, '
               f'{info["num_annotations"]} instances -> {info["ann_file"]}')
+    digest = annotation_digest([info['ann_file'] for info in out.values()])
+    print(f'annotation hash: {digest}')
     print(f'done in {elapsed:.1f} s')
 
 

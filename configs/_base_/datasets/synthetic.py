@@ -1,8 +1,11 @@
-# Synthetic pose-driven SOR dataset (the embedded default, see
-# posesor/datasets/synthetic.py for the ranking rule). Generate it with
+# Synthetic pose-driven SOR dataset, rule 'pointing' (pose decides which
+# look-alike objects are salient; see posesor/datasets/synthetic.py).
+# Generate it with
 #   python tools/dataset_converters/make_synthetic_sor.py --out data/synthetic
 # Layout: synthetic_{train,test}.json, images/{train,test}/*.jpg
 dataset_type = 'SORDataset'
+# the generator's rule (tools/demo.py generates the data with it)
+synthetic_rule = 'pointing'
 data_root = 'data/synthetic/'
 # network input size (the generator's default images are 192 x 192)
 image_size = 128

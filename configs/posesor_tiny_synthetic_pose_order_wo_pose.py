@@ -1,0 +1,11 @@
+# The pose ablation on the 'pose_order' synthetic data
+# (tools/analysis_tools/pose_ablation.py --rule pose_order): the model of
+# posesor_tiny_synthetic_pose_order.py with the switches of
+# posesor_tiny_synthetic_wo_pose.py (no pose losses, no pose pathways in PAI,
+# no directional cues in PDR).
+_base_ = './posesor_tiny_synthetic_pose_order.py'
+
+model = dict(
+    criterion=dict(enable_pose_losses=False),
+    pai=dict(use_joint_interaction=False, use_sub_pose=False),
+    pdr=dict(use_directions=False))
