@@ -42,7 +42,6 @@ from typing import (Dict, Iterable, List, NamedTuple, Optional, Sequence,
                     Tuple, Union)
 
 import numpy as np
-from scipy import stats
 from scipy.optimize import linear_sum_assignment
 
 try:  # torch is optional for these pure functions
@@ -330,17 +329,36 @@ def _pearson(x: Sequence[float], y: Sequence[float]) -> float:
     return float(np.corrcoef(x, y)[0, 1])
 
 
+def _average_ranks(values: Sequence[float]) -> np.ndarray:
+    """1-based ranks, ties sharing their mean rank (``rankdata``'s
+    ``'average'``); exact half-integers in float64."""
+    v = np.asarray(values)
+    less = (v[None, :] < v[:, None]).sum(axis=1)
+    equal = (v[None, :] == v[:, None]).sum(axis=1)
+    return less + (equal + 1) / 2.0
+
+
 def _spearman(x: Sequence[float], y: Sequence[float]) -> float:
-    """Spearman's rho (scipy); NaN (without warnings) when undefined."""
+    """Spearman's rho; NaN (without warnings) when undefined.
+
+    Bit-identical to ``scipy.stats.spearmanr(x, y)[0]``, which ranks the
+    columns of ``column_stack((x, y))`` and takes element ``[1, 0]`` of
+    their ``np.corrcoef``; the ranks are computed directly here (scipy's
+    per-call overhead was most of the SOR time).
+    """
     if _is_constant(x) or _is_constant(y):
         return math.nan
-    return float(stats.spearmanr(x, y)[0])
+    ranked = np.column_stack((_average_ranks(x), _average_ranks(y)))
+    return float(np.corrcoef(ranked, rowvar=False)[1, 0])
 
 
 # --------------------------------------------------------------------------
 # SA-SOR
 # --------------------------------------------------------------------------
-def _sa_sor_posesor(ious: np.ndarray) -> float:
+def _sa_sor_posesor(
+        ious: np.ndarray,
+        match: Optional[Tuple[np.ndarray, np.ndarray,
+                              np.ndarray]] = None) -> float:
     """SA-SOR of PoseSOR's ``Metrics.sa_sor`` from an IoU matrix.
 
     Hungarian pairs with IoU > 0.5 contribute ``(m - i, n - j)`` (rank
@@ -351,7 +369,9 @@ def _sa_sor_posesor(ious: np.ndarray) -> float:
     point), and so is an image where nothing is matched.
     """
     m, n = ious.shape
-    gt_inds, pred_inds, matched = hungarian_match(ious)
+    if match is None:
+        match = hungarian_match(ious)
+    gt_inds, pred_inds, matched = match
     keep = matched > MATCH_IOU_THRESHOLD
     gt_ranks = (m - gt_inds[keep]).astype(int).tolist()
     pred_ranks = (n - pred_inds[keep]).astype(int).tolist()
@@ -880,11 +900,14 @@ def evaluate_image(
         raise ValueError('gt_masks is empty (m == 0): SOR metrics are '
                          'undefined for an image without salient objects')
     ious = inter / (union + IOU_EPS)
+    match = None
+    if ('sa_sor', 'posesor') in pairs or ('jae', 'posesor') in pairs:
+        match = hungarian_match(ious)
     results: Dict[str, float] = {}
     for metric, conv in pairs:
         key = metric_key(metric, conv)
         if (metric, conv) == ('sa_sor', 'posesor'):
-            results[key] = _sa_sor_posesor(ious)
+            results[key] = _sa_sor_posesor(ious, match)
         elif (metric, conv) == ('sa_sor', 'irsr'):
             results[key] = _sa_sor_irsr(
                 inter, union, _scores_or_default(pred_scores, num_pred))
@@ -901,7 +924,7 @@ def evaluate_image(
                     num_pred > 0 and pred_keypoints is None):
                 raise ValueError('jae needs pred_keypoints, gt_keypoints '
                                  'and gt_keypoints_visible')
-            gt_inds, pred_inds, _ = hungarian_match(ious)
+            gt_inds, pred_inds, _ = match
             results[key] = _jae_from_match(gt_inds, pred_inds, pred_keypoints,
                                            gt_keypoints, gt_keypoints_visible,
                                            overlaps.image_size)

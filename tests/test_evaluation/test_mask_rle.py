@@ -1,17 +1,18 @@
 # Copyright (c) PoseSOR-OpenMMLab contributors. All rights reserved.
-"""Overlap counts on row-major RLEs equal the dense bit-packed counts."""
+"""Overlap counts on COCO RLEs equal the dense bit-packed counts."""
 import numpy as np
 import pytest
+from pycocotools import mask as mask_utils
 
 from posesor.evaluation import functional as F
 from posesor.evaluation import mask_rle
 
 
 def rle_counts(preds, gts):
-    gt_rles = mask_rle.encode_row_major(gts)
+    gt_rles = mask_rle.encode(gts)
     return mask_rle.rle_overlaps(
-        mask_rle.encode_row_major(preds), gt_rles, mask_rle.areas(gt_rles),
-        mask_rle.union_rle(gt_rles), *gts.shape[1:])
+        mask_rle.encode(preds), gt_rles, mask_rle.areas(gt_rles),
+        mask_rle.union(gt_rles), *gts.shape[1:])
 
 
 def assert_same_counts(got, want):
@@ -21,17 +22,39 @@ def assert_same_counts(got, want):
     assert tuple(got.image_size) == tuple(want.image_size)
 
 
-def test_row_major_round_trip_without_copies():
+def test_encode_equals_pycocotools_and_round_trips():
     rng = np.random.default_rng(0)
-    masks = rng.random((3, 7, 11)) < 0.4
-    rles = mask_rle.encode_row_major(masks)
-    # the RLE describes the transposed mask: size is (W, H)
-    assert [list(r['size']) for r in rles] == [[11, 7]] * 3
-    assert np.array_equal(mask_rle.decode_row_major(rles, 7, 11), masks)
+    masks = rng.random((4, 7, 11)) < 0.4
+    masks[1] = False
+    masks[2] = True
+    rles = mask_rle.encode(masks)
+    for mask, rle in zip(masks, rles):
+        want = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+        assert rle['counts'] == want['counts']
+        assert list(rle['size']) == [7, 11]
+    decoded = mask_rle.decode(rles, 7, 11)
+    assert decoded.dtype == bool and np.array_equal(decoded, masks)
     assert np.array_equal(mask_rle.areas(rles), masks.sum(axis=(1, 2)))
-    assert mask_rle.decode_row_major([], 7, 11).shape == (0, 7, 11)
-    # uint8 {0, 1} input encodes the same
-    assert mask_rle.encode_row_major(masks.astype(np.uint8)) == rles
+    assert mask_rle.decode([], 7, 11).shape == (0, 7, 11)
+    assert mask_rle.encode(masks.astype(np.uint8)) == rles
+    assert mask_rle.encode(np.zeros((0, 7, 11), bool)) == []
+
+
+def test_counts_total_without_decoding():
+    rng = np.random.default_rng(1)
+    for _ in range(100):
+        h, w = (int(v) for v in rng.integers(1, 60, 2))
+        mask = rng.random((h, w)) < rng.random()
+        rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+        assert mask_rle.counts_total(rle) == h * w
+    # counts that run past the image (pycocotools cannot decode them)
+    long = mask_utils.frPyObjects(dict(size=[4, 4], counts=[3, 20]), 4, 4)
+    assert mask_rle.counts_total(long) == 23
+    with pytest.raises(ValueError):
+        mask_utils.decode(long)
+    assert mask_rle.counts_total(dict(size=[4, 4], counts='1')) == 1
+    # a continuation character without its last chunk
+    assert mask_rle.counts_total(dict(size=[4, 4], counts='P')) == -1
 
 
 @pytest.mark.parametrize('seed', range(4))

@@ -18,12 +18,12 @@ from posesor.datasets.sor_parsing import (NUM_KEYPOINTS, RANK_KEYS,
                                           SORAnnotationError,
                                           decode_segmentation, group_by_image,
                                           image_name, keypoints_array,
+                                          segmentation_to_rle,
                                           validate_sor_dict)
 from ..functional import (DENSE_PAIRS, NAN_POLICY, MaskOverlaps, aggregate,
                           evaluate_image, metric_key, normalize_conventions,
                           to_binary_masks)
-from ..mask_rle import (areas, decode_row_major, encode_row_major,
-                        rle_overlaps, union_rle)
+from .. import mask_rle
 
 #: ``format`` tag of the JSON result files written by :class:`SORMetric`.
 RESULT_FORMAT = 'posesor_sor_results'
@@ -48,13 +48,12 @@ class SORResultError(ValueError):
 
 
 class GTEntry(NamedTuple):
-    """Ground truth of one image as the metric keeps it (decoded once).
+    """Ground truth of one image as the metric keeps it (encoded once).
 
     Attributes:
-        rles (list[dict]): ``m`` row-major RLEs, most salient first
-            (:func:`~posesor.evaluation.mask_rle.encode_row_major`).
+        rles (list[dict]): ``m`` COCO RLEs, most salient first.
         areas (np.ndarray): ``(m, )`` int64 areas.
-        union (dict | None): Row-major RLE of the union (None if m == 0).
+        union (dict | None): RLE of the union (None if m == 0).
         keypoints (np.ndarray): ``(m, 17, 2)`` float32 pixels.
         keypoints_visible (np.ndarray): ``(m, 17)`` float32, 1 where the
             COCO flag is > 0.
@@ -138,14 +137,11 @@ def encode_masks(masks: np.ndarray) -> List[Dict[str, Any]]:
     Returns:
         list[dict]: ``n`` JSON-serialisable RLE dicts.
     """
-    if masks.shape[0] == 0:
-        return []
-    rles = mask_utils.encode(
-        np.asfortranarray(masks.transpose(1, 2, 0).astype(np.uint8)))
     return [
         dict(
             size=[int(s) for s in r['size']],
-            counts=r['counts'].decode('ascii')) for r in rles
+            counts=r['counts'].decode('ascii'))
+        for r in mask_rle.encode(masks)
     ]
 
 
@@ -338,20 +334,14 @@ class SORMetric(BaseMetric):
         img = group['image']
         height, width = int(img['height']), int(img['width'])
         anns = group['annotations']
-        rles = []
+        rles = self._encode_gt(img_id, anns, height, width)
         kpts = np.zeros((len(anns), NUM_KEYPOINTS, 3), dtype=np.float32)
         for k, ann in enumerate(anns):
-            mask = decode_segmentation(
-                ann['segmentation'],
-                height,
-                width,
-                polygon_backend=self.polygon_backend)
-            rles.extend(encode_row_major(mask[None] > 0))
             kpts[k] = keypoints_array(ann)
         entry = GTEntry(
             rles=rles,
-            areas=areas(rles),
-            union=union_rle(rles) if rles else None,
+            areas=mask_rle.areas(rles),
+            union=mask_rle.union(rles) if rles else None,
             keypoints=kpts[..., :2],
             keypoints_visible=(kpts[..., 2] > 0).astype(np.float32),
             height=height,
@@ -359,6 +349,40 @@ class SORMetric(BaseMetric):
             image_name=image_name(img['file_name']))
         self._gt_cache[img_id] = entry
         return entry
+
+    def _encode_gt(self, img_id: Any, anns: List[dict], height: int,
+                   width: int) -> List[Dict[str, Any]]:
+        """COCO RLEs of the GT masks of one image, in order.
+
+        RLE annotations are used as they are (after checking their size and
+        length); polygons are rasterised (``polygon_backend``) and encoded.
+        """
+        rles = []
+        for ann in anns:
+            segm = ann['segmentation']
+            where = (f'annotation file {self.ann_file!r}, image id '
+                     f'{img_id!r}, annotation id {ann.get("id")!r}')
+            if isinstance(segm, list) and self.polygon_backend == 'cv2':
+                mask = decode_segmentation(
+                    segm, height, width, polygon_backend='cv2')
+                rles.append(mask_rle.encode(mask[None])[0])
+                continue
+            try:
+                rle = segmentation_to_rle(segm, height, width)
+            except (ValueError, TypeError) as err:
+                raise SORAnnotationError(
+                    f'{where}: invalid segmentation ({err})') from err
+            if [int(v) for v in rle['size']] != [height, width]:
+                raise SORAnnotationError(
+                    f'{where}: RLE size {list(rle["size"])} differs from '
+                    f'the image size {[height, width]}')
+            total = mask_rle.counts_total(rle)
+            if total < 0 or total > height * width:
+                raise SORAnnotationError(
+                    f'{where}: invalid RLE counts (they cover {total} '
+                    f'pixels of an image of {height * width})')
+            rles.append(rle)
+        return rles
 
     def load_gt(self, img_id: Any) -> Dict[str, Any]:
         """Decode the GT of one image at its original resolution.
@@ -376,7 +400,7 @@ class SORMetric(BaseMetric):
         """
         entry = self.gt_entry(img_id)
         return dict(
-            masks=decode_row_major(entry.rles, entry.height, entry.width),
+            masks=mask_rle.decode(entry.rles, entry.height, entry.width),
             keypoints=entry.keypoints,
             keypoints_visible=entry.keypoints_visible,
             height=entry.height,
@@ -461,8 +485,8 @@ class SORMetric(BaseMetric):
 
     @staticmethod
     def _overlaps(gt: GTEntry, masks: np.ndarray) -> MaskOverlaps:
-        return rle_overlaps(
-            encode_row_major(masks), gt.rles, gt.areas, gt.union, gt.height,
+        return mask_rle.rle_overlaps(
+            mask_rle.encode(masks), gt.rles, gt.areas, gt.union, gt.height,
             gt.width)
 
     def _score(self, gt: GTEntry, masks: np.ndarray,
@@ -475,7 +499,7 @@ class SORMetric(BaseMetric):
         overlaps = self._overlaps(gt, masks)
         gt_masks = None
         if self._dense:
-            gt_masks = decode_row_major(gt.rles, gt.height, gt.width)
+            gt_masks = mask_rle.decode(gt.rles, gt.height, gt.width)
         out['values'] = evaluate_image(
             masks,
             gt_masks,
