@@ -318,8 +318,9 @@ def hungarian_match(
 # correlation helpers
 # --------------------------------------------------------------------------
 def _is_constant(values: Sequence[float]) -> bool:
-    values = np.asarray(values, dtype=np.float64)
-    return values.size < 2 or bool(np.all(values == values[0]))
+    """Fewer than two values, or all equal (short lists: plain Python)."""
+    values = list(values)
+    return len(values) < 2 or all(v == values[0] for v in values)
 
 
 def _pearson(x: Sequence[float], y: Sequence[float]) -> float:

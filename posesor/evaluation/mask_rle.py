@@ -1,21 +1,17 @@
 # Copyright (c) PoseSOR-OpenMMLab contributors. All rights reserved.
-"""Exact mask overlap counts on COCO run-length encodings (pycocotools).
+"""Exact mask overlap counts from COCO run-length encodings.
 
 SOR metrics need, per image, the pixel counts of intersection and union of
 every (ground truth, prediction) pair and of the unions of all predictions
-and all ground truths. Counting them on run-length encodings (RLE) in
-pycocotools' C code needs no decoding of the ground truth at all (COCO RLE
-annotations are used as they are) and no scan of full-resolution masks per
-pair: only the predictions are encoded, once.
-
-COCO RLEs run down the columns, while masks are C-ordered ``(n, H, W)``
-arrays; :func:`encode` transposes each mask with OpenCV's blocked
-transpose (an order of magnitude faster than a strided numpy copy) into a
-buffer that *is* the Fortran-ordered ``(H, W, n)`` stack pycocotools
-encodes.
+and all ground truths. Here the ground truth (GT) is never decoded: COCO RLE
+annotations are turned once into the pixel ranges of their foreground runs
+(:class:`GTRuns`). Predictions are transposed to the column order of COCO
+RLEs (OpenCV's blocked transpose) and bit-packed; the number of predicted
+pixels inside every GT run then comes from prefix popcounts of the packed
+words, for all pairs at once. All counts are exact integers.
 """
 import warnings
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, NamedTuple, Sequence
 
 import cv2
 import numpy as np
@@ -24,14 +20,224 @@ from pycocotools import mask as mask_utils
 from .functional import MaskOverlaps
 
 RLE = Dict[str, Any]
+
+
 #: First character of the compressed COCO counts alphabet.
-_RLE_CHAR_OFFSET = 48
+_CHAR_OFFSET = 48
 #: Bits carried by one character of the compressed counts.
-_RLE_CHUNK_BITS = 5
+_CHUNK_BITS = 5
+#: Payload bits of a character.
+_CHUNK_MASK = 0x1f
 #: Continuation flag of a character (more chunks follow).
-_RLE_MORE = 0x20
+_MORE = 0x20
 #: Sign flag of the last chunk of a count.
-_RLE_SIGN = 0x10
+_SIGN = 0x10
+#: Bits per packed word.
+_WORD_BITS = 64
+
+
+class GTRuns(NamedTuple):
+    """Foreground runs of the GT masks of one image, in COCO (column-major)
+    pixel order.
+
+    Attributes:
+        starts (np.ndarray): ``(R, )`` int64 first pixel of each run.
+        ends (np.ndarray): ``(R, )`` int64 pixel after each run.
+        offsets (np.ndarray): ``(m + 1, )`` runs of GT ``i`` are
+            ``offsets[i]:offsets[i + 1]``.
+        areas (np.ndarray): ``(m, )`` int64 GT areas.
+        union_starts (np.ndarray): Runs of the union of the GTs.
+        union_ends (np.ndarray): Ends of those runs.
+        union_area (int): Area of the union.
+    """
+    starts: np.ndarray
+    ends: np.ndarray
+    offsets: np.ndarray
+    areas: np.ndarray
+    union_starts: np.ndarray
+    union_ends: np.ndarray
+    union_area: int
+
+
+def rle_counts(rle: RLE) -> np.ndarray:
+    """Run lengths of a compressed COCO RLE, decoded in numpy.
+
+    Each count is stored in 5-bit chunks (with a continuation and, in the
+    last chunk, a sign flag); counts from the fourth on are differences to
+    the count two before.
+
+    Args:
+        rle (dict): Compressed RLE (``counts`` bytes or str).
+
+    Returns:
+        np.ndarray: int64 run lengths, background first.
+
+    Raises:
+        ValueError: If the string is truncated or a count is negative.
+    """
+    counts = rle['counts']
+    if isinstance(counts, str):
+        counts = counts.encode('ascii')
+    chars = np.frombuffer(counts, dtype=np.uint8).astype(np.int64)
+    if chars.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    chars -= _CHAR_OFFSET
+    last = (chars & _MORE) == 0
+    if not last[-1]:
+        raise ValueError('RLE counts string is truncated')
+    ends = np.nonzero(last)[0]
+    starts = np.concatenate([[0], ends[:-1] + 1])
+    first = np.repeat(starts, ends - starts + 1)
+    shift = _CHUNK_BITS * (np.arange(len(chars)) - first)
+    values = np.bitwise_or.reduceat((chars & _CHUNK_MASK) << shift, starts)
+    negative = (chars[ends] & _SIGN) != 0
+    values[negative] |= -1 << (shift[ends][negative] + _CHUNK_BITS)
+    values[1::2] = np.cumsum(values[1::2])
+    values[2::2] = np.cumsum(values[2::2])
+    if np.any(values < 0):
+        raise ValueError('RLE has a negative run length')
+    return values
+
+
+def foreground_runs(rle: RLE, num_pixels: int) -> tuple:
+    """``(starts, ends)`` of the foreground runs of a compressed RLE.
+
+    Args:
+        rle (dict): Compressed RLE.
+        num_pixels (int): ``H * W``.
+
+    Returns:
+        tuple[np.ndarray, np.ndarray]: int64 run starts and ends.
+
+    Raises:
+        ValueError: If the RLE is malformed or runs past ``num_pixels``.
+    """
+    counts = rle_counts(rle)
+    stops = np.cumsum(counts)
+    if stops.size and stops[-1] > num_pixels:
+        raise ValueError(f'RLE counts cover {int(stops[-1])} pixels of an '
+                         f'image of {num_pixels}')
+    ends = stops[1::2]
+    return ends - counts[1::2], ends
+
+
+def gt_runs(rles: Sequence[RLE], height: int, width: int) -> GTRuns:
+    """Foreground runs of the GT masks of one image and of their union.
+
+    Args:
+        rles (Sequence[dict]): ``m > 0`` compressed RLEs of size (H, W).
+        height (int): ``H``.
+        width (int): ``W``.
+
+    Returns:
+        GTRuns: The runs.
+
+    Raises:
+        ValueError: If an RLE is malformed or runs past the image.
+    """
+    num_pixels = height * width
+    runs = [foreground_runs(rle, num_pixels) for rle in rles]
+    sizes = [len(starts) for starts, _ in runs]
+    union_starts, union_ends = foreground_runs(union(rles), num_pixels)
+    return GTRuns(
+        starts=np.concatenate([starts for starts, _ in runs]),
+        ends=np.concatenate([ends for _, ends in runs]),
+        offsets=np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
+        areas=np.array([int((e - s).sum()) for s, e in runs],
+                       dtype=np.int64),
+        union_starts=union_starts,
+        union_ends=union_ends,
+        union_area=int((union_ends - union_starts).sum()))
+
+
+def pack_columns(masks: np.ndarray) -> np.ndarray:
+    """Bit-pack masks in COCO (column-major) pixel order.
+
+    Args:
+        masks (np.ndarray): ``(n, H, W)`` bool masks.
+
+    Returns:
+        np.ndarray: ``(n, L)`` uint64, bit ``b`` of word ``w`` is pixel
+        ``64 w + b`` in column-major order; one zero word is appended so
+        that the end position ``H * W`` can be looked up.
+    """
+    n, height, width = masks.shape
+    columns = _transposed(masks)
+    packed = np.packbits(
+        columns.reshape(n, -1), axis=1, bitorder='little')
+    words = -(-packed.shape[1] // 8) + 1
+    out = np.zeros((n, words * 8), dtype=np.uint8)
+    out[:, :packed.shape[1]] = packed
+    return out.view('<u8')
+
+
+def _transposed(masks: np.ndarray) -> np.ndarray:
+    """``(n, W, H)`` uint8 C-ordered transposes of ``(n, H, W)`` masks."""
+    n, height, width = masks.shape
+    if masks.dtype == bool:
+        masks = masks.view(np.uint8)
+    elif masks.dtype != np.uint8:
+        masks = (masks > 0).astype(np.uint8)
+    columns = np.empty((n, width, height), dtype=np.uint8)
+    for k in range(n):
+        cv2.transpose(np.ascontiguousarray(masks[k]), dst=columns[k])
+    return columns
+
+
+def _set_bits_before(words: np.ndarray, prefix: np.ndarray,
+                     positions: np.ndarray) -> np.ndarray:
+    """``(n, P)`` number of set bits of each row before each position."""
+    index = positions >> 6
+    low = (positions & (_WORD_BITS - 1)).astype(np.uint64)
+    partial = words[:, index] & ((np.uint64(1) << low) - np.uint64(1))
+    return prefix[:, index] + _popcount(partial)
+
+
+def _popcount(words: np.ndarray) -> np.ndarray:
+    if hasattr(np, 'bitwise_count'):  # numpy >= 2.0
+        return np.bitwise_count(words).astype(np.int64)
+    as_bytes = words[..., None].view(np.uint8)  # pragma: no cover
+    return np.unpackbits(as_bytes, axis=-1).sum(axis=-1, dtype=np.int64)
+
+
+def _counts_in_runs(words: np.ndarray, starts: np.ndarray,
+                    ends: np.ndarray) -> np.ndarray:
+    """``(n, R)`` set bits of each row inside each run."""
+    prefix = np.zeros((words.shape[0], words.shape[1] + 1), dtype=np.int64)
+    np.cumsum(_popcount(words), axis=1, out=prefix[:, 1:])
+    return (_set_bits_before(words, prefix, ends) -
+            _set_bits_before(words, prefix, starts))
+
+
+def overlaps_with_runs(masks: np.ndarray, gt: GTRuns) -> MaskOverlaps:
+    """All counts of :class:`~posesor.evaluation.functional.MaskOverlaps`
+    of predicted masks against GT runs.
+
+    Args:
+        masks (np.ndarray): ``(n, H, W)`` bool predicted masks.
+        gt (GTRuns): Runs of the ``m`` GTs of the same image.
+
+    Returns:
+        MaskOverlaps: The counts.
+    """
+    n, height, width = masks.shape
+    m = len(gt.areas)
+    if n == 0:
+        inter = np.zeros((m, 0), dtype=np.int64)
+        return MaskOverlaps(inter, inter.copy(), gt.union_area,
+                            (height, width))
+    words = pack_columns(masks)
+    per_run = _counts_in_runs(words, gt.starts, gt.ends)  # (n, R)
+    cum = np.zeros((n, per_run.shape[1] + 1), dtype=np.int64)
+    np.cumsum(per_run, axis=1, out=cum[:, 1:])
+    inter = (cum[:, gt.offsets[1:]] - cum[:, gt.offsets[:-1]]).T
+    pred_areas = _popcount(words).sum(axis=1)
+    unions = gt.areas[:, None] + pred_areas[None, :] - inter
+    pred_union = np.bitwise_or.reduce(words, axis=0, keepdims=True)
+    both = int(
+        _counts_in_runs(pred_union, gt.union_starts, gt.union_ends).sum())
+    num_diff = int(_popcount(pred_union).sum()) + gt.union_area - 2 * both
+    return MaskOverlaps(inter, unions, num_diff, (height, width))
 
 
 def encode(masks: np.ndarray) -> List[RLE]:
@@ -43,18 +249,10 @@ def encode(masks: np.ndarray) -> List[RLE]:
     Returns:
         list[dict]: ``n`` RLEs (``size`` ``[H, W]``, ``counts`` bytes).
     """
-    n, height, width = masks.shape
-    if n == 0:
+    if masks.shape[0] == 0:
         return []
-    if masks.dtype == bool:
-        masks = masks.view(np.uint8)
-    elif masks.dtype != np.uint8:
-        masks = (masks > 0).astype(np.uint8)
     # (n, W, H) in C order == (H, W, n) in Fortran order
-    columns = np.empty((n, width, height), dtype=np.uint8)
-    for k in range(n):
-        columns[k] = cv2.transpose(np.ascontiguousarray(masks[k]))
-    return mask_utils.encode(columns.transpose(2, 1, 0))
+    return mask_utils.encode(_transposed(masks).transpose(2, 1, 0))
 
 
 def decode(rles: Sequence[RLE], height: int, width: int) -> np.ndarray:
@@ -77,48 +275,8 @@ def decode(rles: Sequence[RLE], height: int, width: int) -> np.ndarray:
         columns = mask_utils.decode(list(rles))  # (H, W, n), Fortran
     out = np.empty((len(rles), height, width), dtype=np.uint8)
     for k in range(len(rles)):
-        out[k] = cv2.transpose(columns[:, :, k].T)
+        cv2.transpose(columns[:, :, k].T, dst=out[k])
     return out.view(bool)
-
-
-def counts_total(rle: RLE) -> int:
-    """Sum of the run lengths of a compressed RLE (``H * W`` when valid).
-
-    The counts string is decoded in numpy (5-bit chunks, sign extension,
-    counts after the second stored as differences), without decoding the
-    mask.
-
-    Args:
-        rle (dict): Compressed RLE (``counts`` bytes or str).
-
-    Returns:
-        int: The total; -1 if the string is truncated or a count is
-        negative.
-    """
-    counts = rle['counts']
-    if isinstance(counts, str):
-        counts = counts.encode('ascii')
-    chars = np.frombuffer(counts, dtype=np.uint8).astype(np.int64)
-    chars -= _RLE_CHAR_OFFSET
-    if chars.size == 0:
-        return 0
-    last = (chars & _RLE_MORE) == 0
-    if not last[-1]:
-        return -1
-    ends = np.nonzero(last)[0]
-    starts = np.concatenate([[0], ends[:-1] + 1])
-    group = np.repeat(np.arange(len(ends)), ends - starts + 1)
-    shift = _RLE_CHUNK_BITS * (np.arange(len(chars)) - starts[group])
-    values = np.bitwise_or.reduceat((chars & 0x1f) << shift, starts)
-    negative = (chars[ends] & _RLE_SIGN) != 0
-    values[negative] |= -1 << (shift[ends][negative] + _RLE_CHUNK_BITS)
-    # counts from the fourth on are stored as differences to the count two
-    # before: two running sums, over odd and over even (from 2) positions
-    values[1::2] = np.cumsum(values[1::2])
-    values[2::2] = np.cumsum(values[2::2])
-    if np.any(values < 0):
-        return -1
-    return int(values.sum())
 
 
 def areas(rles: Sequence[RLE]) -> np.ndarray:
@@ -138,61 +296,3 @@ def areas(rles: Sequence[RLE]) -> np.ndarray:
 def union(rles: Sequence[RLE]) -> RLE:
     """Union of one or more RLEs of the same size."""
     return mask_utils.merge(list(rles), intersect=False)
-
-
-def intersections(pred_rles: Sequence[RLE], gt_rles: Sequence[RLE],
-                  pred_areas: np.ndarray) -> np.ndarray:
-    """Exact intersection counts of every (GT, prediction) pair.
-
-    pycocotools' ``iou`` with every GT flagged as a crowd returns
-    ``|p & g| / |p|`` (0 when they do not meet) for all pairs in one C
-    call; multiplying by the integer ``|p|`` and rounding recovers
-    ``|p & g|`` exactly (the quotient is correctly rounded and both counts
-    are far below 2**52).
-
-    Args:
-        pred_rles (Sequence[dict]): ``n`` prediction RLEs.
-        gt_rles (Sequence[dict]): ``m`` GT RLEs of the same size.
-        pred_areas (np.ndarray): ``(n, )`` areas of the predictions.
-
-    Returns:
-        np.ndarray: ``(m, n)`` int64.
-    """
-    m, n = len(gt_rles), len(pred_rles)
-    if m == 0 or n == 0:
-        return np.zeros((m, n), dtype=np.int64)
-    ratio = np.asarray(
-        mask_utils.iou(list(pred_rles), list(gt_rles), [1] * m),
-        dtype=np.float64).reshape(n, m)
-    return np.rint(ratio * pred_areas[:, None]).astype(np.int64).T
-
-
-def rle_overlaps(pred_rles: Sequence[RLE], gt_rles: Sequence[RLE],
-                 gt_areas: np.ndarray, gt_union: RLE, height: int,
-                 width: int) -> MaskOverlaps:
-    """All counts of :class:`~posesor.evaluation.functional.MaskOverlaps`
-    from RLEs.
-
-    Args:
-        pred_rles (Sequence[dict]): ``n`` prediction RLEs.
-        gt_rles (Sequence[dict]): ``m`` GT RLEs (``m > 0``).
-        gt_areas (np.ndarray): ``(m, )`` GT areas.
-        gt_union (dict): Union of the GT RLEs.
-        height (int): ``H``.
-        width (int): ``W``.
-
-    Returns:
-        MaskOverlaps: The counts.
-    """
-    pred_areas = areas(pred_rles)
-    inter = intersections(pred_rles, gt_rles, pred_areas)
-    unions = gt_areas[:, None] + pred_areas[None, :] - inter
-    gt_union_area = int(mask_utils.area(gt_union))
-    if len(pred_rles) == 0:
-        num_diff = gt_union_area
-    else:
-        pred_union = union(pred_rles)
-        both = mask_utils.merge([pred_union, gt_union], intersect=True)
-        num_diff = (int(mask_utils.area(pred_union)) + gt_union_area -
-                    2 * int(mask_utils.area(both)))
-    return MaskOverlaps(inter, unions, num_diff, (height, width))

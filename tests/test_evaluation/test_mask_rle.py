@@ -1,5 +1,5 @@
 # Copyright (c) PoseSOR-OpenMMLab contributors. All rights reserved.
-"""Overlap counts on COCO RLEs equal the dense bit-packed counts."""
+"""Overlap counts from GT runs equal the dense bit-packed counts."""
 import numpy as np
 import pytest
 from pycocotools import mask as mask_utils
@@ -9,10 +9,8 @@ from posesor.evaluation import mask_rle
 
 
 def rle_counts(preds, gts):
-    gt_rles = mask_rle.encode(gts)
-    return mask_rle.rle_overlaps(
-        mask_rle.encode(preds), gt_rles, mask_rle.areas(gt_rles),
-        mask_rle.union(gt_rles), *gts.shape[1:])
+    runs = mask_rle.gt_runs(mask_rle.encode(gts), *gts.shape[1:])
+    return mask_rle.overlaps_with_runs(preds, runs)
 
 
 def assert_same_counts(got, want):
@@ -40,21 +38,27 @@ def test_encode_equals_pycocotools_and_round_trips():
     assert mask_rle.encode(np.zeros((0, 7, 11), bool)) == []
 
 
-def test_counts_total_without_decoding():
+def test_runs_are_read_from_the_counts_string():
     rng = np.random.default_rng(1)
     for _ in range(100):
         h, w = (int(v) for v in rng.integers(1, 60, 2))
         mask = rng.random((h, w)) < rng.random()
         rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
-        assert mask_rle.counts_total(rle) == h * w
-    # counts that run past the image (pycocotools cannot decode them)
+        assert mask_rle.rle_counts(rle).sum() == h * w
+        starts, ends = mask_rle.foreground_runs(rle, h * w)
+        # the runs are the foreground pixels in column-major order
+        flat = np.zeros(h * w, dtype=bool)
+        for s, e in zip(starts, ends):
+            flat[s:e] = True
+        assert np.array_equal(flat, mask.ravel(order='F'))
+    # 3 background + 20 foreground pixels in a 4 x 4 image
     long = mask_utils.frPyObjects(dict(size=[4, 4], counts=[3, 20]), 4, 4)
-    assert mask_rle.counts_total(long) == 23
     with pytest.raises(ValueError):
         mask_utils.decode(long)
-    assert mask_rle.counts_total(dict(size=[4, 4], counts='1')) == 1
-    # a continuation character without its last chunk
-    assert mask_rle.counts_total(dict(size=[4, 4], counts='P')) == -1
+    with pytest.raises(ValueError, match='cover 23 pixels of an image'):
+        mask_rle.foreground_runs(long, 16)
+    with pytest.raises(ValueError, match='truncated'):
+        mask_rle.rle_counts(dict(size=[4, 4], counts='P'))
 
 
 @pytest.mark.parametrize('seed', range(4))

@@ -52,8 +52,7 @@ class GTEntry(NamedTuple):
 
     Attributes:
         rles (list[dict]): ``m`` COCO RLEs, most salient first.
-        areas (np.ndarray): ``(m, )`` int64 areas.
-        union (dict | None): RLE of the union (None if m == 0).
+        runs (GTRuns | None): Their foreground runs (None if m == 0).
         keypoints (np.ndarray): ``(m, 17, 2)`` float32 pixels.
         keypoints_visible (np.ndarray): ``(m, 17)`` float32, 1 where the
             COCO flag is > 0.
@@ -62,8 +61,7 @@ class GTEntry(NamedTuple):
         image_name (str): File name without directory and extension.
     """
     rles: List[Dict[str, Any]]
-    areas: np.ndarray
-    union: Optional[Dict[str, Any]]
+    runs: Optional[mask_rle.GTRuns]
     keypoints: np.ndarray
     keypoints_visible: np.ndarray
     height: int
@@ -340,8 +338,7 @@ class SORMetric(BaseMetric):
             kpts[k] = keypoints_array(ann)
         entry = GTEntry(
             rles=rles,
-            areas=mask_rle.areas(rles),
-            union=mask_rle.union(rles) if rles else None,
+            runs=mask_rle.gt_runs(rles, height, width) if rles else None,
             keypoints=kpts[..., :2],
             keypoints_visible=(kpts[..., 2] > 0).astype(np.float32),
             height=height,
@@ -376,11 +373,11 @@ class SORMetric(BaseMetric):
                 raise SORAnnotationError(
                     f'{where}: RLE size {list(rle["size"])} differs from '
                     f'the image size {[height, width]}')
-            total = mask_rle.counts_total(rle)
-            if total < 0 or total > height * width:
+            try:
+                mask_rle.foreground_runs(rle, height * width)
+            except ValueError as err:
                 raise SORAnnotationError(
-                    f'{where}: invalid RLE counts (they cover {total} '
-                    f'pixels of an image of {height * width})')
+                    f'{where}: invalid RLE counts ({err})') from err
             rles.append(rle)
         return rles
 
@@ -485,9 +482,7 @@ class SORMetric(BaseMetric):
 
     @staticmethod
     def _overlaps(gt: GTEntry, masks: np.ndarray) -> MaskOverlaps:
-        return mask_rle.rle_overlaps(
-            mask_rle.encode(masks), gt.rles, gt.areas, gt.union, gt.height,
-            gt.width)
+        return mask_rle.overlaps_with_runs(masks, gt.runs)
 
     def _score(self, gt: GTEntry, masks: np.ndarray,
                keypoints: Optional[np.ndarray]) -> dict:
