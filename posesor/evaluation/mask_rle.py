@@ -135,16 +135,27 @@ def gt_runs(rles: Sequence[RLE], height: int, width: int) -> GTRuns:
     Raises:
         ValueError: If an RLE is malformed or runs past the image.
     """
-    num_pixels = height * width
-    runs = [foreground_runs(rle, num_pixels) for rle in rles]
-    sizes = [len(starts) for starts, _ in runs]
-    union_starts, union_ends = foreground_runs(union(rles), num_pixels)
+    runs = [foreground_runs(rle, height * width) for rle in rles]
+    starts = np.concatenate([s for s, _ in runs])
+    ends = np.concatenate([e for _, e in runs])
+    offsets = np.zeros(len(runs) + 1, dtype=np.int64)
+    np.cumsum([len(s) for s, _ in runs], out=offsets[1:])
+    lengths = np.concatenate([[0], np.cumsum(ends - starts)])
+    # union: merge the runs of all GTs, sorted by start
+    order = np.argsort(starts, kind='stable')
+    sorted_starts, sorted_ends = starts[order], ends[order]
+    reach = np.maximum.accumulate(sorted_ends)
+    new = np.ones(len(order), dtype=bool)
+    new[1:] = sorted_starts[1:] > reach[:-1]
+    firsts = np.nonzero(new)[0]
+    union_starts = sorted_starts[firsts]
+    union_ends = np.maximum.reduceat(sorted_ends, firsts) if len(
+        firsts) else sorted_ends[:0]
     return GTRuns(
-        starts=np.concatenate([starts for starts, _ in runs]),
-        ends=np.concatenate([ends for _, ends in runs]),
-        offsets=np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
-        areas=np.array([int((e - s).sum()) for s, e in runs],
-                       dtype=np.int64),
+        starts=starts,
+        ends=ends,
+        offsets=offsets,
+        areas=lengths[offsets[1:]] - lengths[offsets[:-1]],
         union_starts=union_starts,
         union_ends=union_ends,
         union_area=int((union_ends - union_starts).sum()))
@@ -161,14 +172,12 @@ def pack_columns(masks: np.ndarray) -> np.ndarray:
         ``64 w + b`` in column-major order; one zero word is appended so
         that the end position ``H * W`` can be looked up.
     """
-    n, height, width = masks.shape
-    columns = _transposed(masks)
+    n = masks.shape[0]
     packed = np.packbits(
-        columns.reshape(n, -1), axis=1, bitorder='little')
-    words = -(-packed.shape[1] // 8) + 1
-    out = np.zeros((n, words * 8), dtype=np.uint8)
-    out[:, :packed.shape[1]] = packed
-    return out.view('<u8')
+        _transposed(masks).reshape(n, -1), axis=1, bitorder='little')
+    word_bytes = _WORD_BITS // 8
+    pad = word_bytes + (-packed.shape[1]) % word_bytes
+    return np.pad(packed, ((0, 0), (0, pad))).view('<u8')
 
 
 def _transposed(masks: np.ndarray) -> np.ndarray:
@@ -227,16 +236,21 @@ def overlaps_with_runs(masks: np.ndarray, gt: GTRuns) -> MaskOverlaps:
         return MaskOverlaps(inter, inter.copy(), gt.union_area,
                             (height, width))
     words = pack_columns(masks)
-    per_run = _counts_in_runs(words, gt.starts, gt.ends)  # (n, R)
-    cum = np.zeros((n, per_run.shape[1] + 1), dtype=np.int64)
-    np.cumsum(per_run, axis=1, out=cum[:, 1:])
+    # the predictions and their union, counted inside the GT runs followed
+    # by the runs of the GT union, in one pass
+    rows = np.concatenate(
+        [words, np.bitwise_or.reduce(words, axis=0, keepdims=True)])
+    num_runs = len(gt.starts)
+    per_run = _counts_in_runs(rows, np.concatenate([gt.starts,
+                                                    gt.union_starts]),
+                              np.concatenate([gt.ends, gt.union_ends]))
+    cum = np.zeros((n, num_runs + 1), dtype=np.int64)
+    np.cumsum(per_run[:n, :num_runs], axis=1, out=cum[:, 1:])
     inter = (cum[:, gt.offsets[1:]] - cum[:, gt.offsets[:-1]]).T
-    pred_areas = _popcount(words).sum(axis=1)
-    unions = gt.areas[:, None] + pred_areas[None, :] - inter
-    pred_union = np.bitwise_or.reduce(words, axis=0, keepdims=True)
-    both = int(
-        _counts_in_runs(pred_union, gt.union_starts, gt.union_ends).sum())
-    num_diff = int(_popcount(pred_union).sum()) + gt.union_area - 2 * both
+    areas_ = _popcount(rows).sum(axis=1)
+    unions = gt.areas[:, None] + areas_[None, :n] - inter
+    both = int(per_run[n, num_runs:].sum())
+    num_diff = int(areas_[n]) + gt.union_area - 2 * both
     return MaskOverlaps(inter, unions, num_diff, (height, width))
 
 

@@ -338,7 +338,7 @@ class SORMetric(BaseMetric):
             kpts[k] = keypoints_array(ann)
         entry = GTEntry(
             rles=rles,
-            runs=mask_rle.gt_runs(rles, height, width) if rles else None,
+            runs=self._gt_runs(img_id, anns, rles, height, width),
             keypoints=kpts[..., :2],
             keypoints_visible=(kpts[..., 2] > 0).astype(np.float32),
             height=height,
@@ -373,13 +373,28 @@ class SORMetric(BaseMetric):
                 raise SORAnnotationError(
                     f'{where}: RLE size {list(rle["size"])} differs from '
                     f'the image size {[height, width]}')
-            try:
-                mask_rle.foreground_runs(rle, height * width)
-            except ValueError as err:
-                raise SORAnnotationError(
-                    f'{where}: invalid RLE counts ({err})') from err
             rles.append(rle)
         return rles
+
+    def _gt_runs(self, img_id: Any, anns: List[dict],
+                 rles: List[Dict[str, Any]], height: int,
+                 width: int) -> Optional[mask_rle.GTRuns]:
+        """Foreground runs of the GT RLEs; a malformed RLE is an error
+        naming its annotation."""
+        if not rles:
+            return None
+        try:
+            return mask_rle.gt_runs(rles, height, width)
+        except ValueError:
+            for ann, rle in zip(anns, rles):  # find the culprit
+                try:
+                    mask_rle.foreground_runs(rle, height * width)
+                except ValueError as err:
+                    raise SORAnnotationError(
+                        f'annotation file {self.ann_file!r}, image id '
+                        f'{img_id!r}, annotation id {ann.get("id")!r}: '
+                        f'invalid RLE counts ({err})') from err
+            raise
 
     def load_gt(self, img_id: Any) -> Dict[str, Any]:
         """Decode the GT of one image at its original resolution.
