@@ -40,8 +40,10 @@ CAPTION_FRACTION = 0.08
 MIN_CAPTION = 24
 #: Caption text colour (RGB) on the dark strip.
 CAPTION_COLOUR = (255, 255, 255)
-#: Per-image keys that are not metric values.
-NAME_KEYS = ('img_id', 'image_name')
+#: Caption font, its pixel height at scale 1 (with room) and the margin.
+CAPTION_FONT = cv2.FONT_HERSHEY_SIMPLEX
+CAPTION_TEXT_HEIGHT = 40
+CAPTION_MARGIN = 6
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -119,9 +121,12 @@ def _caption(panel: np.ndarray, text: str) -> np.ndarray:
     """Add a dark strip with ``text`` above an RGB panel."""
     height = max(MIN_CAPTION, int(panel.shape[0] * CAPTION_FRACTION))
     strip = np.zeros((height, panel.shape[1], 3), dtype=np.uint8)
-    scale = height / 40
-    cv2.putText(strip, text, (6, int(height * 0.7)),
-                cv2.FONT_HERSHEY_SIMPLEX, scale, CAPTION_COLOUR,
+    (text_width, _), _ = cv2.getTextSize(text, CAPTION_FONT, 1.0, 1)
+    # as large as the strip allows, shrunk to fit the panel's width
+    scale = min(height / CAPTION_TEXT_HEIGHT,
+                (panel.shape[1] - 2 * CAPTION_MARGIN) / text_width)
+    cv2.putText(strip, text, (CAPTION_MARGIN, int(height * 0.7)),
+                CAPTION_FONT, scale, CAPTION_COLOUR,
                 max(1, int(round(scale * 2))), cv2.LINE_AA)
     return np.concatenate([strip, panel], axis=0)
 
@@ -138,10 +143,10 @@ def draw_panel(metric: SORMetric, sample: dict, image: np.ndarray,
         keypoints_visible=gt['keypoints_visible'])
     right = draw_sor_overlay(
         image, pred['masks'], keypoints=pred.get('keypoints'))
-    left = _caption(left, f'ground truth ({len(gt["masks"])})')
+    left = _caption(left, f'ground truth: {len(gt["masks"])}')
     right = _caption(
-        right, f'prediction ({len(pred["masks"])}): '
-        f'{key} = {row[key]:.3f}')
+        right, f'predicted: {len(pred["masks"])}, '
+        f'{key} {row[key]:.3f}')
     gap = np.full((left.shape[0], 8, 3), 255, dtype=np.uint8)
     return np.concatenate([left, gap, right], axis=1)
 
