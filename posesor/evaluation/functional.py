@@ -103,7 +103,6 @@ NAN_POLICY = {
     ('mae', 'assr'): 'zero',
 }
 
-
 #: (metric, convention) pairs that need the dense masks themselves (rank
 #: maps); all others are computed from :class:`MaskOverlaps` alone.
 DENSE_PAIRS = (('sor', 'assr'), ('mae', 'assr'))
@@ -289,8 +288,7 @@ def overlap_counts(pred: np.ndarray, gt: np.ndarray) -> MaskOverlaps:
         diff = union_gt
     else:
         diff = np.bitwise_or.reduce(pack_masks(pred), axis=0) ^ union_gt
-    return MaskOverlaps(inter, union, int(popcount(diff)),
-                        tuple(gt.shape[1:]))
+    return MaskOverlaps(inter, union, int(popcount(diff)), tuple(gt.shape[1:]))
 
 
 def hungarian_match(
@@ -357,9 +355,9 @@ def _spearman(x: Sequence[float], y: Sequence[float]) -> float:
 # SA-SOR
 # --------------------------------------------------------------------------
 def _sa_sor_posesor(
-        ious: np.ndarray,
-        match: Optional[Tuple[np.ndarray, np.ndarray,
-                              np.ndarray]] = None) -> float:
+    ious: np.ndarray,
+    match: Optional[Tuple[np.ndarray, np.ndarray,
+                          np.ndarray]] = None) -> float:
     """SA-SOR of PoseSOR's ``Metrics.sa_sor`` from an IoU matrix.
 
     Hungarian pairs with IoU > 0.5 contribute ``(m - i, n - j)`` (rank

@@ -21,7 +21,6 @@ from .functional import MaskOverlaps
 
 RLE = Dict[str, Any]
 
-
 #: First character of the compressed COCO counts alphabet.
 _CHAR_OFFSET = 48
 #: Bits carried by one character of the compressed counts.
@@ -149,8 +148,8 @@ def gt_runs(rles: Sequence[RLE], height: int, width: int) -> GTRuns:
     new[1:] = sorted_starts[1:] > reach[:-1]
     firsts = np.nonzero(new)[0]
     union_starts = sorted_starts[firsts]
-    union_ends = np.maximum.reduceat(sorted_ends, firsts) if len(
-        firsts) else sorted_ends[:0]
+    union_ends = np.maximum.reduceat(
+        sorted_ends, firsts) if len(firsts) else sorted_ends[:0]
     return GTRuns(
         starts=starts,
         ends=ends,
@@ -241,8 +240,8 @@ def overlaps_with_runs(masks: np.ndarray, gt: GTRuns) -> MaskOverlaps:
     rows = np.concatenate(
         [words, np.bitwise_or.reduce(words, axis=0, keepdims=True)])
     num_runs = len(gt.starts)
-    per_run = _counts_in_runs(rows, np.concatenate([gt.starts,
-                                                    gt.union_starts]),
+    per_run = _counts_in_runs(rows,
+                              np.concatenate([gt.starts, gt.union_starts]),
                               np.concatenate([gt.ends, gt.union_ends]))
     cum = np.zeros((n, num_runs + 1), dtype=np.int64)
     np.cumsum(per_run[:n, :num_runs], axis=1, out=cum[:, 1:])

@@ -117,7 +117,7 @@ def load_result_entries(
 
 
 def sample_from_entry(entry: dict, img_id: Any, height: int, width: int,
-                       path: str) -> dict:
+                      path: str) -> dict:
     """Build the data-sample dict that :class:`SORMetric` consumes.
 
     Args:
@@ -159,24 +159,6 @@ def check_unique_entries(entries: Sequence[dict], key_kind: str,
                          path: str) -> None:
     """Refuse a result file with more than one entry for an image.
 
-    Raises:
-        ResultFileError: Naming the file and the repeated images.
-    """
-    counts = Counter(entry[key_kind] for entry in entries)
-    repeated = [(key, c) for key, c in counts.items() if c > 1]
-    if repeated:
-        shown = ', '.join(f'{key!r} ({c} entries)' for key, c in repeated[:10])
-        more = f' and {len(repeated) - 10} more' if len(repeated) > 10 else ''
-        label = 'image id' if key_kind == 'img_id' else 'image name'
-        raise ResultFileError(
-            f'result file {path!r}: {len(repeated)} image(s) have more than '
-            f'one entry: {label} {shown}{more}; keep one entry per image')
-
-
-def check_unique_entries(entries: Sequence[dict], key_kind: str,
-                         path: str) -> None:
-    """Refuse a result file with more than one entry for an image.
-
     Args:
         entries (Sequence[dict]): Entries of :func:`load_result_entries`.
         key_kind (str): ``'img_id'`` or ``'image_name'``.
@@ -198,11 +180,10 @@ def check_unique_entries(entries: Sequence[dict], key_kind: str,
             f'one entry: {label} {shown}{more}; keep one entry per image')
 
 
-def read_result_samples(
-        path: str,
-        metric: SORMetric,
-        backend_args: Optional[dict] = None
-) -> Tuple[List[Tuple[Any, dict]], int]:
+def read_result_samples(path: str,
+                        metric: SORMetric,
+                        backend_args: Optional[dict] = None
+                        ) -> Tuple[List[Tuple[Any, dict]], int]:
     """Entries of a result file matched to the images of a metric's GT.
 
     Args:

@@ -145,8 +145,9 @@ def test_irsr_float32_ties_go_to_the_later_prediction():
     # GT0 -> prediction 2 (score 0.5), GT1 -> prediction 1 (0.75):
     # predicted indices [1, 2] against GT indices [2, 1]; IRSR's script
     # (np.corrcoef through pandas) gives -0.9999999999999999 here
-    assert sa_sor(preds, gt, 'irsr', pred_scores=scores) == pytest.approx(
-        -1.0, abs=1e-12)
+    assert sa_sor(
+        preds, gt, 'irsr', pred_scores=scores) == pytest.approx(
+            -1.0, abs=1e-12)
     # the posesor convention (float64, Hungarian) keeps prediction 0
     assert sa_sor(preds, gt) == pytest.approx(1.0)
     inter, union = F.mask_overlaps(preds, gt)
@@ -567,4 +568,3 @@ def test_spearman_is_bit_identical_to_scipy():
             want = stats.spearmanr(x, y)[0]
         got = F._spearman(x, y)
         assert (math.isnan(got) and math.isnan(want)) or got == want
-

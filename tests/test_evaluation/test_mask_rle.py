@@ -96,5 +96,4 @@ def test_evaluate_image_from_counts_needs_masks_only_for_rank_maps():
     dense = F.evaluate_image(preds, gts, pairs)
     assert F.evaluate_image(None, None, pairs, overlaps=counts) == dense
     with pytest.raises(ValueError, match='needs pred_masks'):
-        F.evaluate_image(
-            None, None, [('sor', 'assr')], overlaps=counts)
+        F.evaluate_image(None, None, [('sor', 'assr')], overlaps=counts)

@@ -318,8 +318,7 @@ def _mark_ran():
 @pytest.mark.filterwarnings('ignore::UserWarning')
 def test_empty_predictions_of_any_shape(ann_file):
     for masks in (torch.zeros(0), torch.zeros(0, 1, 1, dtype=torch.bool)):
-        metric = SORMetric(
-            ann_file=ann_file, metric=['sa_sor', 'sor', 'mae'])
+        metric = SORMetric(ann_file=ann_file, metric=['sa_sor', 'sor', 'mae'])
         metric.process({}, [dict(img_id=1, pred_instances=dict(masks=masks))])
         res = metric.evaluate(size=1)
         # nothing detected on image 1, image 2 missing (scored the same):

@@ -68,7 +68,8 @@ def test_rank_confusion_counts_missing_images_as_missed(
     empty.write_text(
         json.dumps(dict(format='posesor_sor_results', version=1, results=[])))
     confusion = load_tool('analysis_tools/rank_confusion_matrix.py').main(
-        [str(empty), ann_file, '--out', str(tmp_path / 'e.png')])
+        [str(empty), ann_file, '--out',
+         str(tmp_path / 'e.png')])
     assert confusion.matrix.sum() == confusion.matrix[:, -1].sum() > 0
 
 

@@ -110,8 +110,7 @@ def score_images(metric: SORMetric, results: str,
     return rows
 
 
-def order_images(rows: List[Dict[str, Any]],
-                 key: str) -> List[Dict[str, Any]]:
+def order_images(rows: List[Dict[str, Any]], key: str) -> List[Dict[str, Any]]:
     """Rows with a defined value, best first (MAE: lowest first)."""
     defined = [r for r in rows if not math.isnan(r[key])]
     return sorted(defined, key=lambda r: r[key], reverse=key != 'mae')

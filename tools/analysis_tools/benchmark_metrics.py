@@ -117,8 +117,7 @@ def load_reference(folder: str) -> ModuleType:
     if not osp.isfile(path):
         raise FileNotFoundError(
             f'--reference {folder!r}: no evaluation/metrics.py there')
-    spec = importlib.util.spec_from_file_location('posesor_ref_metrics',
-                                                  path)
+    spec = importlib.util.spec_from_file_location('posesor_ref_metrics', path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -127,8 +126,7 @@ def load_reference(folder: str) -> ModuleType:
 # --------------------------------------------------------------------------
 # data
 # --------------------------------------------------------------------------
-def ellipse(height: int, width: int,
-            rng: np.random.Generator) -> np.ndarray:
+def ellipse(height: int, width: int, rng: np.random.Generator) -> np.ndarray:
     yy, xx = np.ogrid[:height, :width]
     cy, cx = rng.uniform(0.1, 0.9) * height, rng.uniform(0.1, 0.9) * width
     ry = rng.uniform(0.05, 0.25) * height
@@ -151,8 +149,10 @@ def make_predictions(rng: np.random.Generator, gts: np.ndarray,
     """Shifted copies of the GTs in a shuffled order plus false positives."""
     height, width = gts.shape[1:]
     preds = [
-        np.roll(g, tuple(rng.integers(-MAX_SHIFT, MAX_SHIFT + 1, size=2)),
-                axis=(0, 1)) for g in gts[:num_pred]
+        np.roll(
+            g,
+            tuple(rng.integers(-MAX_SHIFT, MAX_SHIFT + 1, size=2)),
+            axis=(0, 1)) for g in gts[:num_pred]
     ]
     while len(preds) < num_pred:
         preds.append(ellipse(height, width, rng))
@@ -218,7 +218,7 @@ def data_sample(img_id: int, pred: Dict[str, np.ndarray]) -> Dict[str, Any]:
 # comparison
 # --------------------------------------------------------------------------
 def check_image(img_id: int, ref: Dict[str, Any], ours: Dict[str,
-                                                            Any]) -> None:
+                                                             Any]) -> None:
     """Per-image values must be bit-identical (None == NaN)."""
     for key in METRICS:
         a = ref[key]
@@ -248,8 +248,7 @@ def check_summary(ref_summary: dict, our_images: list,
             raise AssertionError(f'{key}_count differs')
 
 
-def run_once(ref: ModuleType, ann_file: str, gts: List[Dict[str,
-                                                            np.ndarray]],
+def run_once(ref: ModuleType, ann_file: str, gts: List[Dict[str, np.ndarray]],
              args: argparse.Namespace) -> Tuple[float, float]:
     """One pass over the set, alternating per image; returns the seconds
     of the reference and of SORMetric."""
@@ -315,8 +314,8 @@ def main(argv=None) -> Dict[str, float]:
           f'metrics {", ".join(METRICS)}')
     print(f'timed {num_timed} images, {args.repeat} pass(es) alternating '
           f'per image, torch threads {torch.get_num_threads()}' +
-          (f'; full-set times extrapolated x{scale:.2f}'
-           if num_timed < args.num_images else ''))
+          (f'; full-set times extrapolated x{scale:.2f}' if num_timed <
+           args.num_images else ''))
     print('per-image values identical to the last bit; the reference\'s '
           'rounded means reproduced')
     print(f'reference Metrics : {t_ref / num_timed * 1e3:8.2f} ms/image, '

@@ -149,8 +149,7 @@ def evaluate_file(results: str,
         polygon_backend=polygon_backend,
         missing=missing,
         backend_args=backend_args)
-    known, num_unknown = read_result_samples(results, metric_obj,
-                                             backend_args)
+    known, num_unknown = read_result_samples(results, metric_obj, backend_args)
     per_image = []
     bar = ProgressBar(len(known)) if progress and known else None
     for sample in iter_samples(results, metric_obj, known):
@@ -185,7 +184,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, float]:
         print(f'{key}: {value}')
     if args.out:
         fileio.put_text(
-            json.dumps(out, indent=2), args.out,
+            json.dumps(out, indent=2),
+            args.out,
             backend_args=args.backend_args)
     return out
 

@@ -76,8 +76,7 @@ def confusion_from_file(results: str,
                         max_rank: int = 5,
                         rank_key: str = 'category_id',
                         polygon_backend: str = 'cv2',
-                        backend_args: Optional[dict] = None
-                        ) -> RankConfusion:
+                        backend_args: Optional[dict] = None) -> RankConfusion:
     """Accumulate the rank confusion of a result file.
 
     Images with ranked ground truth but without an entry count as "nothing
@@ -109,8 +108,7 @@ def confusion_from_file(results: str,
         if not gt.rles:
             continue
         masks = to_binary_masks(
-            sample['pred_instances']['masks'],
-            shape=(gt.height, gt.width))
+            sample['pred_instances']['masks'], shape=(gt.height, gt.width))
         confusion.update(
             matched_pred_ranks(metric.image_overlaps(img_id, masks)))
     for img_id in metric.gt:

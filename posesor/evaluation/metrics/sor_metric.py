@@ -4,7 +4,8 @@ import json
 import logging
 import warnings
 from collections import Counter, OrderedDict
-from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import (Any, Dict, List, NamedTuple, Optional, Sequence, Tuple,
+                    Union)
 
 import numpy as np
 import torch
@@ -20,10 +21,10 @@ from posesor.datasets.sor_parsing import (NUM_KEYPOINTS, RANK_KEYS,
                                           image_name, keypoints_array,
                                           segmentation_to_rle,
                                           validate_sor_dict)
+from .. import mask_rle
 from ..functional import (DENSE_PAIRS, NAN_POLICY, MaskOverlaps, aggregate,
                           evaluate_image, metric_key, normalize_conventions,
                           to_binary_masks)
-from .. import mask_rle
 
 #: ``format`` tag of the JSON result files written by :class:`SORMetric`.
 RESULT_FORMAT = 'posesor_sor_results'
@@ -41,6 +42,8 @@ DUMP_FIELDS = ('rank_scores', 'scores', 'ranks', 'keypoints',
 #: them out. Either way their number is reported as
 #: ``num_images_missing``.
 MISSING_POLICIES = ('no_prediction', 'skip')
+#: At most this many repeated images are named in an error message.
+MAX_NAMED = 10
 
 
 class SORResultError(ValueError):
@@ -69,11 +72,11 @@ class GTEntry(NamedTuple):
     image_name: str
 
 
-def load_annotations(ann_file: str,
-                     rank_key: str = 'category_id',
-                     keep_unranked: bool = False,
-                     backend_args: Optional[dict] = None
-                     ) -> 'OrderedDict[Any, dict]':
+def load_annotations(
+        ann_file: str,
+        rank_key: str = 'category_id',
+        keep_unranked: bool = False,
+        backend_args: Optional[dict] = None) -> 'OrderedDict[Any, dict]':
     """Read, validate and group a SOR annotation file through mmengine's
     file backends.
 
@@ -100,8 +103,7 @@ def load_annotations(ann_file: str,
         raise SORAnnotationError(
             f'annotation file {ann_file!r} does not exist')
     try:
-        data = json.loads(fileio.get_text(ann_file,
-                                          backend_args=backend_args))
+        data = json.loads(fileio.get_text(ann_file, backend_args=backend_args))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise SORAnnotationError(
             f'annotation file {ann_file!r} is not valid JSON: {err}') from err
@@ -138,8 +140,7 @@ def encode_masks(masks: np.ndarray) -> List[Dict[str, Any]]:
     return [
         dict(
             size=[int(s) for s in r['size']],
-            counts=r['counts'].decode('ascii'))
-        for r in mask_rle.encode(masks)
+            counts=r['counts'].decode('ascii')) for r in mask_rle.encode(masks)
     ]
 
 
@@ -376,9 +377,9 @@ class SORMetric(BaseMetric):
             rles.append(rle)
         return rles
 
-    def _gt_runs(self, img_id: Any, anns: List[dict],
-                 rles: List[Dict[str, Any]], height: int,
-                 width: int) -> Optional[mask_rle.GTRuns]:
+    def _gt_runs(self, img_id: Any, anns: List[dict], rles: List[Dict[str,
+                                                                      Any]],
+                 height: int, width: int) -> Optional[mask_rle.GTRuns]:
         """Foreground runs of the GT RLEs; a malformed RLE is an error
         naming its annotation."""
         if not rles:
@@ -628,8 +629,8 @@ class SORMetric(BaseMetric):
         lines.append(f'{len(results)} images, '
                      f'{len(results) - len(with_gt)} without ranked GT '
                      f'(skipped)')
-        rule = ('scored as no prediction' if self.missing == 'no_prediction'
-                else 'left out')
+        rule = ('scored as no prediction'
+                if self.missing == 'no_prediction' else 'left out')
         lines.append(f'{num_missing} annotated images without a prediction '
                      f'({rule})')
         print_log('SOR evaluation:\n' + '\n'.join(lines), logger)
@@ -680,8 +681,9 @@ def check_unique_images(results: Sequence[dict]) -> None:
     repeated = [(img_id, c) for img_id, c in counts.items() if c > 1]
     if repeated:
         shown = ', '.join(f'{img_id!r} ({c} times)'
-                          for img_id, c in repeated[:10])
-        more = f' and {len(repeated) - 10} more' if len(repeated) > 10 else ''
+                          for img_id, c in repeated[:MAX_NAMED])
+        more = (f' and {len(repeated) - MAX_NAMED} more'
+                if len(repeated) > MAX_NAMED else '')
         raise SORResultError(
             f'SORMetric: {len(repeated)} image(s) have more than one '
             f'prediction: image id {shown}{more}; each image must be '
