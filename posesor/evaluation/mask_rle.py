@@ -31,8 +31,9 @@ _CHUNK_MASK = 0x1f
 _MORE = 0x20
 #: Sign flag of the last chunk of a count.
 _SIGN = 0x10
-#: Bits per packed word.
+#: Bits per packed word and per byte.
 _WORD_BITS = 64
+_BYTE_BITS = 8
 
 
 class GTRuns(NamedTuple):
@@ -48,6 +49,11 @@ class GTRuns(NamedTuple):
         union_starts (np.ndarray): Runs of the union of the GTs.
         union_ends (np.ndarray): Ends of those runs.
         union_area (int): Area of the union.
+        word_index (np.ndarray): ``(2 R + 2 U, )`` packed word holding
+            each of ``starts``, ``ends``, ``union_starts``, ``union_ends``
+            (in that order).
+        low_bits (np.ndarray): ``(2 R + 2 U, )`` uint64 masks of the bits
+            of that word before the position.
     """
     starts: np.ndarray
     ends: np.ndarray
@@ -56,6 +62,8 @@ class GTRuns(NamedTuple):
     union_starts: np.ndarray
     union_ends: np.ndarray
     union_area: int
+    word_index: np.ndarray
+    low_bits: np.ndarray
 
 
 def rle_counts(rle: RLE) -> np.ndarray:
@@ -150,6 +158,8 @@ def gt_runs(rles: Sequence[RLE], height: int, width: int) -> GTRuns:
     union_starts = sorted_starts[firsts]
     union_ends = np.maximum.reduceat(
         sorted_ends, firsts) if len(firsts) else sorted_ends[:0]
+    positions = np.concatenate([starts, ends, union_starts, union_ends])
+    low = (positions % _WORD_BITS).astype(np.uint64)
     return GTRuns(
         starts=starts,
         ends=ends,
@@ -157,11 +167,17 @@ def gt_runs(rles: Sequence[RLE], height: int, width: int) -> GTRuns:
         areas=lengths[offsets[1:]] - lengths[offsets[:-1]],
         union_starts=union_starts,
         union_ends=union_ends,
-        union_area=int((union_ends - union_starts).sum()))
+        union_area=int((union_ends - union_starts).sum()),
+        word_index=positions // _WORD_BITS,
+        low_bits=(np.uint64(1) << low) - np.uint64(1))
 
 
 def pack_columns(masks: np.ndarray) -> np.ndarray:
     """Bit-pack masks in COCO (column-major) pixel order.
+
+    Only the bounding box of each mask is transposed (OpenCV's blocked
+    transpose), widened to columns whose first bit starts a byte, and
+    packed into its place; the rest stays zero.
 
     Args:
         masks (np.ndarray): ``(n, H, W)`` bool masks.
@@ -171,12 +187,30 @@ def pack_columns(masks: np.ndarray) -> np.ndarray:
         ``64 w + b`` in column-major order; one zero word is appended so
         that the end position ``H * W`` can be looked up.
     """
-    n = masks.shape[0]
-    packed = np.packbits(
-        _transposed(masks).reshape(n, -1), axis=1, bitorder='little')
+    n, height, width = masks.shape
+    if masks.dtype == bool:
+        masks = masks.view(np.uint8)
+    elif masks.dtype != np.uint8:
+        masks = (masks > 0).astype(np.uint8)
     word_bytes = _WORD_BITS // 8
-    pad = word_bytes + (-packed.shape[1]) % word_bytes
-    return np.pad(packed, ((0, 0), (0, pad))).view('<u8')
+    num_words = -(-height * width // _WORD_BITS) + 1
+    out = np.zeros((n, num_words * word_bytes), dtype=np.uint8)
+    rows, cols = masks.any(axis=2), masks.any(axis=1)
+    for k in range(n):
+        ys, xs = np.flatnonzero(rows[k]), np.flatnonzero(cols[k])
+        if ys.size == 0:
+            continue
+        y0, y1, x0, x1 = ys[0], ys[-1] + 1, xs[0], xs[-1] + 1
+        # columns from a multiple of 8 start on a byte boundary
+        first = x0 - x0 % _BYTE_BITS
+        last = min(width, x1 + (-x1) % _BYTE_BITS)
+        block = np.zeros((last - first, height), dtype=np.uint8)
+        block[x0 - first:x1 - first, y0:y1] = cv2.transpose(
+            np.ascontiguousarray(masks[k, y0:y1, x0:x1]))
+        packed = np.packbits(block.reshape(-1), bitorder='little')
+        start = first * height // _BYTE_BITS
+        out[k, start:start + packed.size] = packed
+    return out.view('<u8')
 
 
 def _transposed(masks: np.ndarray) -> np.ndarray:
@@ -192,34 +226,22 @@ def _transposed(masks: np.ndarray) -> np.ndarray:
     return columns
 
 
-def _set_bits_before(words: np.ndarray, prefix: np.ndarray,
-                     positions: np.ndarray) -> np.ndarray:
-    """``(n, P)`` number of set bits of each row before each position."""
-    index = positions >> 6
-    low = (positions & (_WORD_BITS - 1)).astype(np.uint64)
-    partial = words[:, index] & ((np.uint64(1) << low) - np.uint64(1))
-    return prefix[:, index] + _popcount(partial)
-
-
 def _popcount(words: np.ndarray) -> np.ndarray:
+    """Set bits of each uint64 word (uint8)."""
     if hasattr(np, 'bitwise_count'):  # numpy >= 2.0
-        return np.bitwise_count(words).astype(np.int64)
+        return np.bitwise_count(words)
     as_bytes = words[..., None].view(np.uint8)  # pragma: no cover
-    return np.unpackbits(as_bytes, axis=-1).sum(axis=-1, dtype=np.int64)
-
-
-def _counts_in_runs(words: np.ndarray, starts: np.ndarray,
-                    ends: np.ndarray) -> np.ndarray:
-    """``(n, R)`` set bits of each row inside each run."""
-    prefix = np.zeros((words.shape[0], words.shape[1] + 1), dtype=np.int64)
-    np.cumsum(_popcount(words), axis=1, out=prefix[:, 1:])
-    return (_set_bits_before(words, prefix, ends) -
-            _set_bits_before(words, prefix, starts))
+    return np.unpackbits(as_bytes, axis=-1).sum(axis=-1, dtype=np.uint8)
 
 
 def overlaps_with_runs(masks: np.ndarray, gt: GTRuns) -> MaskOverlaps:
     """All counts of :class:`~posesor.evaluation.functional.MaskOverlaps`
     of predicted masks against GT runs.
+
+    The predictions and their union are bit-packed in column order; the
+    set bits before every run boundary are a prefix sum of word popcounts
+    plus the popcount of the masked boundary word, for all rows and
+    boundaries at once.
 
     Args:
         masks (np.ndarray): ``(n, H, W)`` bool predicted masks.
@@ -235,20 +257,22 @@ def overlaps_with_runs(masks: np.ndarray, gt: GTRuns) -> MaskOverlaps:
         return MaskOverlaps(inter, inter.copy(), gt.union_area,
                             (height, width))
     words = pack_columns(masks)
-    # the predictions and their union, counted inside the GT runs followed
-    # by the runs of the GT union, in one pass
     rows = np.concatenate(
         [words, np.bitwise_or.reduce(words, axis=0, keepdims=True)])
-    num_runs = len(gt.starts)
-    per_run = _counts_in_runs(rows,
-                              np.concatenate([gt.starts, gt.union_starts]),
-                              np.concatenate([gt.ends, gt.union_ends]))
+    prefix = np.zeros((n + 1, rows.shape[1] + 1), dtype=np.int64)
+    np.cumsum(_popcount(rows), axis=1, dtype=np.int64, out=prefix[:, 1:])
+    before = prefix[:, gt.word_index] + _popcount(rows[:, gt.word_index]
+                                                  & gt.low_bits)
+    num_runs, num_union = len(gt.starts), len(gt.union_starts)
+    per_run = before[:n, num_runs:2 * num_runs] - before[:n, :num_runs]
     cum = np.zeros((n, num_runs + 1), dtype=np.int64)
-    np.cumsum(per_run[:n, :num_runs], axis=1, out=cum[:, 1:])
+    np.cumsum(per_run, axis=1, out=cum[:, 1:])
     inter = (cum[:, gt.offsets[1:]] - cum[:, gt.offsets[:-1]]).T
-    areas_ = _popcount(rows).sum(axis=1)
+    areas_ = prefix[:, -1]
     unions = gt.areas[:, None] + areas_[None, :n] - inter
-    both = int(per_run[n, num_runs:].sum())
+    union_first = 2 * num_runs
+    both = int((before[n, union_first + num_union:] -
+                before[n, union_first:union_first + num_union]).sum())
     num_diff = int(areas_[n]) + gt.union_area - 2 * both
     return MaskOverlaps(inter, unions, num_diff, (height, width))
 
