@@ -195,18 +195,18 @@ def pack_columns(masks: np.ndarray) -> np.ndarray:
     word_bytes = _WORD_BITS // 8
     num_words = -(-height * width // _WORD_BITS) + 1
     out = np.zeros((n, num_words * word_bytes), dtype=np.uint8)
-    rows, cols = masks.any(axis=2), masks.any(axis=1)
     for k in range(n):
-        ys, xs = np.flatnonzero(rows[k]), np.flatnonzero(cols[k])
-        if ys.size == 0:
+        mask = np.ascontiguousarray(masks[k])
+        x0, y0, box_w, box_h = cv2.boundingRect(mask)  # of non-zero pixels
+        if box_w == 0:
             continue
-        y0, y1, x0, x1 = ys[0], ys[-1] + 1, xs[0], xs[-1] + 1
+        x1, y1 = x0 + box_w, y0 + box_h
         # columns from a multiple of 8 start on a byte boundary
         first = x0 - x0 % _BYTE_BITS
         last = min(width, x1 + (-x1) % _BYTE_BITS)
         block = np.zeros((last - first, height), dtype=np.uint8)
         block[x0 - first:x1 - first, y0:y1] = cv2.transpose(
-            np.ascontiguousarray(masks[k, y0:y1, x0:x1]))
+            np.ascontiguousarray(mask[y0:y1, x0:x1]))
         packed = np.packbits(block.reshape(-1), bitorder='little')
         start = first * height // _BYTE_BITS
         out[k, start:start + packed.size] = packed
