@@ -507,3 +507,26 @@ def test_backend_args_are_honoured(ann_file, tmp_path):
     # without the backend the same paths do not exist
     with pytest.raises(ValueError, match='does not exist'):
         SORMetric(ann_file='/virtual/ann.json')
+
+
+@pytest.mark.filterwarnings('ignore::UserWarning')
+def test_bad_ground_truth_rles_name_the_annotation(tmp_path):
+    path = str(tmp_path / 'bad.json')
+    write_annotations(path)
+    data = json.loads(open(path).read())
+    # counts that run past the 20 x 30 image (pycocotools cannot decode it)
+    data['annotations'][1]['segmentation'] = dict(
+        size=[H, W],
+        counts=mask_utils.frPyObjects(
+            dict(size=[H, W], counts=[10, H * W]), H, W)['counts'].decode())
+    # an RLE of another size
+    data['annotations'][4]['segmentation'] = rle(box(0, 2, 0, 2, h=H + 1))
+    with open(path, 'w') as f:
+        json.dump(data, f)
+    metric = SORMetric(ann_file=path, metric=['sa_sor'])
+    with pytest.raises(
+            ValueError, match=r'image id 1, annotation id 10: invalid RLE'):
+        metric.process({}, [sample(1, [A])])
+    with pytest.raises(
+            ValueError, match=r'image id 2, annotation id 20: RLE size'):
+        metric.process({}, [sample(2, [A])])

@@ -26,10 +26,11 @@ Both evaluators get what they get in their own test loops:
 
 Every per-image value of the two must be equal to the last bit (the script
 stops otherwise), and the reference's rounded means must equal ours
-rounded the same way. Repetitions alternate between the two; the ratio is
-that of the medians. With ``--subset K`` only the first ``K`` images are
-timed and the time of the full set is extrapolated linearly (printed as
-such).
+rounded the same way. The two alternate image by image within a pass, so
+that both see the same load on a shared machine; with ``--repeat R`` the
+medians of ``R`` passes are compared. With ``--subset K`` only the first
+``K`` images are generated and timed and the time of the full set is
+extrapolated linearly (printed as such).
 
 Example::
 

@@ -189,10 +189,12 @@ class SORMetric(BaseMetric):
     ``(n, 17, 2)`` in pixels and ``keypoint_scores``, ``bboxes`` (used by
     JAE and the result file).
 
-    Each GT mask is decoded once, when its image is first scored, and kept
-    as a run-length encoding; the pixel counts of every image (all
-    intersections and unions, the MAE difference) are then computed on
-    RLEs (:mod:`~posesor.evaluation.mask_rle`), exactly. Per-image values
+    The GT of an image is read once, when the image is first scored, and
+    kept as the pixel ranges of its runs (COCO RLE annotations are never
+    decoded; polygons are rasterised once); the pixel counts of every image
+    (all intersections and unions, the MAE difference) then come from the
+    bit-packed predictions (:mod:`~posesor.evaluation.mask_rle`), exactly.
+    Per-image values
     are computed by :func:`~posesor.evaluation.functional.evaluate_image`;
     dataset means follow :data:`~posesor.evaluation.functional.NAN_POLICY`
     (for the ``posesor`` convention an image whose SA-SOR/SOR is NaN counts
@@ -318,7 +320,7 @@ class SORMetric(BaseMetric):
             img_id: Image id of the annotation file.
 
         Returns:
-            GTEntry: Row-major RLEs, areas, union and keypoints.
+            GTEntry: COCO RLEs, their runs and the keypoints.
 
         Raises:
             KeyError: If ``img_id`` is not in the annotation file.
