@@ -382,15 +382,36 @@ def _sa_sor_posesor(
     return _pearson(gt_ranks, pred_ranks)
 
 
-def _last_argmax(values: np.ndarray) -> np.ndarray:
-    """Index of the maximum along the last axis, the last one on ties.
+def _irsr_best(values: np.ndarray) -> np.ndarray:
+    """Index of the largest value along the last axis, picked as IRSR
+    picks it: the last entry of numpy's default ``argsort``.
 
-    IRSR picks ``argsort()[..., -1]``; numpy's sort of a short row keeps
-    equal values in index order, so the later of equal maxima wins. This
-    states that rule explicitly instead of relying on the sort kind.
+    Among equal maxima the winner is whatever numpy's default sort puts
+    last; it is kept as it is because it decides IRSR's matching (for the
+    three predictions of the issue's float32 tie it is the later one, for
+    other rows it can be an earlier one).
     """
-    flipped = values[..., ::-1].argmax(axis=-1)
-    return values.shape[-1] - 1 - flipped
+    return values.argsort()[..., -1]
+
+
+def _pearson_irsr(x: np.ndarray, y: np.ndarray) -> float:
+    """Pearson's r as IRSR's script gets it from ``pandas.Series.corr``
+    (pandas >= 3): both sides centred, divided by their largest absolute
+    value, then ``dot(x, y) / (n - 1)`` divided by the two standard
+    deviations in turn, clipped to [-1, 1]. Bit-identical to that call
+    (``np.corrcoef`` can differ in the last bit)."""
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    x = x - x.mean()
+    y = y - y.mean()
+    x_scale, y_scale = np.max(np.abs(x)), np.max(np.abs(y))
+    if x_scale == 0 or y_scale == 0:
+        return math.nan
+    x = x / x_scale
+    y = y / y_scale
+    dof = len(x) - 1
+    value = np.dot(x, y) / dof / np.sqrt(np.dot(x, x) / dof)
+    return float(np.clip(value / np.sqrt(np.dot(y, y) / dof), -1.0, 1.0))
 
 
 def _irsr_match(ious: np.ndarray) -> np.ndarray:
@@ -399,8 +420,9 @@ def _irsr_match(ious: np.ndarray) -> np.ndarray:
     A prediction claimed by several GTs stays with the GT of highest IoU;
     the others become unmatched (-1). When there are more predictions than
     GTs, the unclaimed predictions are appended after the ``m`` GT entries
-    (they take part in the re-ranking of :func:`_sa_sor_irsr`). On equal
-    IoUs the later prediction (and the later GT) wins, as in IRSR.
+    (they take part in the re-ranking of :func:`_sa_sor_irsr`). Equal IoUs
+    are resolved by numpy's default ``argsort``, as in IRSR (see
+    :func:`_irsr_best`).
 
     Args:
         ious (np.ndarray): ``(m, n)`` IoU matrix, ``n > 0``.
@@ -410,12 +432,12 @@ def _irsr_match(ious: np.ndarray) -> np.ndarray:
         the unclaimed prediction indices when ``m < n``.
     """
     m, n = ious.shape
-    matched = _last_argmax(ious)
+    matched = _irsr_best(ious)
     matched[ious[np.arange(m), matched] < MATCH_IOU_THRESHOLD] = -1
     for pred_idx in set(matched[matched >= 0].tolist()):
         claimants = np.nonzero(matched == pred_idx)[0]
         if len(claimants) > 1:
-            winner = claimants[_last_argmax(ious[claimants, pred_idx])]
+            winner = claimants[_irsr_best(ious[claimants, pred_idx])]
             matched[claimants[claimants != winner]] = -1
     if m < n:
         claimed = set(matched.tolist())
@@ -456,10 +478,9 @@ def _sa_sor_irsr(inter: np.ndarray, union: np.ndarray,
     the 1-based position of their score among the scores of all matched
     and appended predictions (ascending; equal scores share the lowest
     position), i.e. predictions are re-ranked by score; unmatched GTs get
-    0. The result is Pearson's r of GT and predicted indices
-    (``np.corrcoef``, which pandas' ``Series.corr`` calls), 0 when the
-    predicted indices are constant (including "nothing matched" and
-    ``n == 0``).
+    0. The result is Pearson's r of GT and predicted indices computed as
+    IRSR's pandas call does (:func:`_pearson_irsr`), 0 when the predicted
+    indices are constant (including "nothing matched" and ``n == 0``).
 
     Differences from the published script, all in degenerate inputs: an
     empty union gives IoU 0 instead of NaN (the script then matches two
@@ -486,7 +507,7 @@ def _sa_sor_irsr(inter: np.ndarray, union: np.ndarray,
         pred_index = pred_index[:m]
     if _is_constant(pred_index):
         return 0.0
-    return _pearson(gt_index, pred_index)
+    return _pearson_irsr(gt_index, pred_index)
 
 
 def default_rank_scores(num_preds: int) -> np.ndarray:

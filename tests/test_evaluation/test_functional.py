@@ -157,8 +157,31 @@ def test_irsr_float32_ties_go_to_the_later_prediction():
         np.float32(4141) / np.float32(4142))
 
 
+def test_irsr_ties_follow_numpy_argsort_like_irsr():
+    # GT0 has the same IoU with predictions 0 and 1 (copies); IRSR takes
+    # the last entry of np.argsort, which for a row [a, a, 0, b] need not
+    # be the later copy (it is not with numpy's AVX-512 sort)
+    gt = np.stack([
+        row_major_range(823, 4409),
+        row_major_range(4384, 8704),
+        row_major_range(4473, 6610)
+    ])
+    preds = np.stack([
+        row_major_range(824, 4407),
+        row_major_range(824, 4407),
+        row_major_range(4471, 6611),
+        row_major_range(4382, 8704)
+    ])
+    scores = [0.81551041, 0.50597263, 0.21706718, 0.07513269]
+    assert same(
+        sa_sor(preds, gt, 'irsr', pred_scores=scores),
+        ref_irsr(preds, gt, scores),
+        tol=1e-12)
+
+
 def test_irsr_exact_ties_between_predictions_and_between_gts():
-    # two predictions with the same IoU (0.6) with GT0: the later one wins
+    # two predictions with the same IoU (0.6) with GT0: np.argsort puts the
+    # later one last for three values
     gt = np.stack([row_major_range(0, 100), row_major_range(5000, 5100)])
     preds = np.stack([
         row_major_range(0, 60),
