@@ -314,22 +314,3 @@ def decode(rles: Sequence[RLE], height: int, width: int) -> np.ndarray:
     for k in range(len(rles)):
         cv2.transpose(columns[:, :, k].T, dst=out[k])
     return out.view(bool)
-
-
-def areas(rles: Sequence[RLE]) -> np.ndarray:
-    """Foreground pixel counts of RLEs.
-
-    Args:
-        rles (Sequence[dict]): ``n`` RLEs.
-
-    Returns:
-        np.ndarray: ``(n, )`` int64.
-    """
-    if len(rles) == 0:
-        return np.zeros(0, dtype=np.int64)
-    return mask_utils.area(list(rles)).astype(np.int64)
-
-
-def union(rles: Sequence[RLE]) -> RLE:
-    """Union of one or more RLEs of the same size."""
-    return mask_utils.merge(list(rles), intersect=False)

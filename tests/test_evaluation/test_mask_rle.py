@@ -32,7 +32,9 @@ def test_encode_equals_pycocotools_and_round_trips():
         assert list(rle['size']) == [7, 11]
     decoded = mask_rle.decode(rles, 7, 11)
     assert decoded.dtype == bool and np.array_equal(decoded, masks)
-    assert np.array_equal(mask_rle.areas(rles), masks.sum(axis=(1, 2)))
+    runs = mask_rle.gt_runs(rles, 7, 11)
+    assert np.array_equal(runs.areas, masks.sum(axis=(1, 2)))
+    assert runs.union_area == masks.any(axis=0).sum()
     assert mask_rle.decode([], 7, 11).shape == (0, 7, 11)
     assert mask_rle.encode(masks.astype(np.uint8)) == rles
     assert mask_rle.encode(np.zeros((0, 7, 11), bool)) == []
