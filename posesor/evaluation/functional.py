@@ -31,15 +31,17 @@ definitions. Each function therefore takes a ``convention``:
     153).
 
 IoU, everywhere except the ``irsr`` convention, is
-``|p & g| / (|p | g| + 1e-6)``; the IoU matrix is computed in one
-vectorised step (a matrix product of the flattened masks).
+``|p & g| / (|p | g| + 1e-6)`` from exact integer pixel counts
+(:class:`MaskOverlaps`), computed for all pairs at once on bit-packed masks
+here, or on run-length encodings by :mod:`posesor.evaluation.mask_rle`;
+the ``irsr`` convention divides the same counts in float32 as IRSR does.
 """
 import math
 import warnings
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import (Dict, Iterable, List, NamedTuple, Optional, Sequence,
+                    Tuple, Union)
 
 import numpy as np
-from scipy import stats
 from scipy.optimize import linear_sum_assignment
 
 try:  # torch is optional for these pure functions
@@ -74,6 +76,10 @@ MAX_GREY = 255
 #: :func:`mask_overlaps` before it is split over GT rows.
 MAX_OVERLAP_BYTES = 64 * 2**20
 
+#: IRSR's script counts pixels and divides in float32; integer counts up
+#: to this value are exact in float32.
+FLOAT32_EXACT_INT = 2**24
+
 METRICS = ('sa_sor', 'sor', 'mae', 'jae')
 CONVENTIONS = ('posesor', 'irsr', 'assr')
 #: Conventions implemented for each metric (the first is the default).
@@ -96,6 +102,26 @@ NAN_POLICY = {
     ('sor', 'assr'): 'skip',
     ('mae', 'assr'): 'zero',
 }
+
+#: (metric, convention) pairs that need the dense masks themselves (rank
+#: maps); all others are computed from :class:`MaskOverlaps` alone.
+DENSE_PAIRS = (('sor', 'assr'), ('mae', 'assr'))
+
+
+class MaskOverlaps(NamedTuple):
+    """Pixel counts that the mask-based SOR metrics are computed from.
+
+    Attributes:
+        inter (np.ndarray): ``(m, n)`` int64 intersections (row = GT).
+        union (np.ndarray): ``(m, n)`` int64 unions.
+        num_diff (int): Pixels where the union of all predictions differs
+            from the union of all GTs (PoseSOR's MAE numerator).
+        image_size (tuple[int, int]): ``(H, W)``.
+    """
+    inter: np.ndarray
+    union: np.ndarray
+    num_diff: int
+    image_size: Tuple[int, int]
 
 
 # --------------------------------------------------------------------------
@@ -246,6 +272,25 @@ def mask_iou(pred_masks: ArrayLike, gt_masks: ArrayLike) -> np.ndarray:
     return inter / (union + IOU_EPS)
 
 
+def overlap_counts(pred: np.ndarray, gt: np.ndarray) -> MaskOverlaps:
+    """All counts of :class:`MaskOverlaps` from dense boolean masks.
+
+    Args:
+        pred (np.ndarray): ``(n, H, W)`` bool masks.
+        gt (np.ndarray): ``(m, H, W)`` bool masks.
+
+    Returns:
+        MaskOverlaps: The counts (bit-packed, exact).
+    """
+    inter, union = mask_overlaps(pred, gt)
+    union_gt = np.bitwise_or.reduce(pack_masks(gt), axis=0)
+    if pred.shape[0] == 0:
+        diff = union_gt
+    else:
+        diff = np.bitwise_or.reduce(pack_masks(pred), axis=0) ^ union_gt
+    return MaskOverlaps(inter, union, int(popcount(diff)), tuple(gt.shape[1:]))
+
+
 def hungarian_match(
         ious: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One-to-one matching minimising ``1 - IoU`` (all pairs, no threshold).
@@ -271,8 +316,9 @@ def hungarian_match(
 # correlation helpers
 # --------------------------------------------------------------------------
 def _is_constant(values: Sequence[float]) -> bool:
-    values = np.asarray(values, dtype=np.float64)
-    return values.size < 2 or bool(np.all(values == values[0]))
+    """Fewer than two values, or all equal (short lists: plain Python)."""
+    values = list(values)
+    return len(values) < 2 or all(v == values[0] for v in values)
 
 
 def _pearson(x: Sequence[float], y: Sequence[float]) -> float:
@@ -282,17 +328,36 @@ def _pearson(x: Sequence[float], y: Sequence[float]) -> float:
     return float(np.corrcoef(x, y)[0, 1])
 
 
+def _average_ranks(values: Sequence[float]) -> np.ndarray:
+    """1-based ranks, ties sharing their mean rank (``rankdata``'s
+    ``'average'``); exact half-integers in float64."""
+    v = np.asarray(values)
+    less = (v[None, :] < v[:, None]).sum(axis=1)
+    equal = (v[None, :] == v[:, None]).sum(axis=1)
+    return less + (equal + 1) / 2.0
+
+
 def _spearman(x: Sequence[float], y: Sequence[float]) -> float:
-    """Spearman's rho (scipy); NaN (without warnings) when undefined."""
+    """Spearman's rho; NaN (without warnings) when undefined.
+
+    Bit-identical to ``scipy.stats.spearmanr(x, y)[0]``, which ranks the
+    columns of ``column_stack((x, y))`` and takes element ``[1, 0]`` of
+    their ``np.corrcoef``; the ranks are computed directly here (scipy's
+    per-call overhead was most of the SOR time).
+    """
     if _is_constant(x) or _is_constant(y):
         return math.nan
-    return float(stats.spearmanr(x, y)[0])
+    ranked = np.column_stack((_average_ranks(x), _average_ranks(y)))
+    return float(np.corrcoef(ranked, rowvar=False)[1, 0])
 
 
 # --------------------------------------------------------------------------
 # SA-SOR
 # --------------------------------------------------------------------------
-def _sa_sor_posesor(ious: np.ndarray) -> float:
+def _sa_sor_posesor(
+    ious: np.ndarray,
+    match: Optional[Tuple[np.ndarray, np.ndarray,
+                          np.ndarray]] = None) -> float:
     """SA-SOR of PoseSOR's ``Metrics.sa_sor`` from an IoU matrix.
 
     Hungarian pairs with IoU > 0.5 contribute ``(m - i, n - j)`` (rank
@@ -303,7 +368,9 @@ def _sa_sor_posesor(ious: np.ndarray) -> float:
     point), and so is an image where nothing is matched.
     """
     m, n = ious.shape
-    gt_inds, pred_inds, matched = hungarian_match(ious)
+    if match is None:
+        match = hungarian_match(ious)
+    gt_inds, pred_inds, matched = match
     keep = matched > MATCH_IOU_THRESHOLD
     gt_ranks = (m - gt_inds[keep]).astype(int).tolist()
     pred_ranks = (n - pred_inds[keep]).astype(int).tolist()
@@ -315,14 +382,47 @@ def _sa_sor_posesor(ious: np.ndarray) -> float:
     return _pearson(gt_ranks, pred_ranks)
 
 
+def _irsr_best(values: np.ndarray) -> np.ndarray:
+    """Index of the largest value along the last axis, picked as IRSR
+    picks it: the last entry of numpy's default ``argsort``.
+
+    Among equal maxima the winner is whatever numpy's default sort puts
+    last; it is kept as it is because it decides IRSR's matching (for the
+    three predictions of the issue's float32 tie it is the later one, for
+    other rows it can be an earlier one).
+    """
+    return values.argsort()[..., -1]
+
+
+def _pearson_irsr(x: np.ndarray, y: np.ndarray) -> float:
+    """Pearson's r as IRSR's script gets it from ``pandas.Series.corr``
+    (pandas >= 3): both sides centred, divided by their largest absolute
+    value, then ``dot(x, y) / (n - 1)`` divided by the two standard
+    deviations in turn, clipped to [-1, 1]. Bit-identical to that call
+    (``np.corrcoef`` can differ in the last bit)."""
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    x = x - x.mean()
+    y = y - y.mean()
+    x_scale, y_scale = np.max(np.abs(x)), np.max(np.abs(y))
+    if x_scale == 0 or y_scale == 0:
+        return math.nan
+    x = x / x_scale
+    y = y / y_scale
+    dof = len(x) - 1
+    value = np.dot(x, y) / dof / np.sqrt(np.dot(x, x) / dof)
+    return float(np.clip(value / np.sqrt(np.dot(y, y) / dof), -1.0, 1.0))
+
+
 def _irsr_match(ious: np.ndarray) -> np.ndarray:
     """IRSR's greedy ``match``: per GT its best prediction if IoU >= 0.5.
 
     A prediction claimed by several GTs stays with the GT of highest IoU;
     the others become unmatched (-1). When there are more predictions than
     GTs, the unclaimed predictions are appended after the ``m`` GT entries
-    (they take part in the re-ranking of :func:`_sa_sor_irsr`). Ties follow
-    ``np.argsort`` like the original (the last of equal maxima wins).
+    (they take part in the re-ranking of :func:`_sa_sor_irsr`). Equal IoUs
+    are resolved by numpy's default ``argsort``, as in IRSR (see
+    :func:`_irsr_best`).
 
     Args:
         ious (np.ndarray): ``(m, n)`` IoU matrix, ``n > 0``.
@@ -332,12 +432,12 @@ def _irsr_match(ious: np.ndarray) -> np.ndarray:
         the unclaimed prediction indices when ``m < n``.
     """
     m, n = ious.shape
-    matched = ious.argsort()[:, -1]
+    matched = _irsr_best(ious)
     matched[ious[np.arange(m), matched] < MATCH_IOU_THRESHOLD] = -1
     for pred_idx in set(matched[matched >= 0].tolist()):
         claimants = np.nonzero(matched == pred_idx)[0]
         if len(claimants) > 1:
-            winner = claimants[ious[claimants, pred_idx].argsort()[-1]]
+            winner = claimants[_irsr_best(ious[claimants, pred_idx])]
             matched[claimants[claimants != winner]] = -1
     if m < n:
         claimed = set(matched.tolist())
@@ -346,22 +446,47 @@ def _irsr_match(ious: np.ndarray) -> np.ndarray:
     return matched
 
 
+def irsr_iou(inter: np.ndarray, union: np.ndarray) -> np.ndarray:
+    """IoU as IRSR's ``calc_iou`` computes it: float32 pixel counts and a
+    float32 division.
+
+    Float32 IoUs of different pairs can be equal where float64 ones are
+    not (e.g. 4141/4142 and 4140/4141), which changes IRSR's matching; the
+    counts are exact in float32 up to :data:`FLOAT32_EXACT_INT` pixels.
+
+    Args:
+        inter (np.ndarray): ``(m, n)`` intersection counts.
+        union (np.ndarray): ``(m, n)`` union counts.
+
+    Returns:
+        np.ndarray: ``(m, n)`` float64 holding the float32 IoUs; 0 where
+        the union is empty (IRSR divides 0 by 0 there).
+    """
+    inter32 = np.asarray(inter).astype(np.float32)
+    union32 = np.asarray(union).astype(np.float32)
+    with np.errstate(divide='ignore', invalid='ignore'):
+        ious = np.where(union32 > 0, inter32 / union32, np.float32(0))
+    return ious.astype(np.float64)
+
+
 def _sa_sor_irsr(inter: np.ndarray, union: np.ndarray,
                  pred_scores: np.ndarray) -> float:
     """SA-SOR of IRSR's ``metric/SA-SOR.py`` (per image).
 
     GT rank indices are ``m - i`` (1 = least salient). Matched predictions
-    (see :func:`_irsr_match`) get the 1-based position of their score among
-    the scores of all matched and appended predictions (ascending), i.e.
-    predictions are re-ranked by score; unmatched GTs get 0. The result
-    is Pearson's r of GT and predicted indices, 0 when the predicted
+    (see :func:`_irsr_match`, on the float32 IoUs of :func:`irsr_iou`) get
+    the 1-based position of their score among the scores of all matched
+    and appended predictions (ascending; equal scores share the lowest
+    position), i.e. predictions are re-ranked by score; unmatched GTs get
+    0. The result is Pearson's r of GT and predicted indices computed as
+    IRSR's pandas call does (:func:`_pearson_irsr`), 0 when the predicted
     indices are constant (including "nothing matched" and ``n == 0``).
 
-    Differences from the published script, all in degenerate inputs: the
-    IoU is ``inter / union`` as in IRSR but an empty union gives 0 instead
-    of NaN (the script then matches two empty masks); the image-level
-    exclusion of single-GT images is returned as NaN here and applied by
-    the dataset mean (:data:`NAN_POLICY` ``'skip'``).
+    Differences from the published script, all in degenerate inputs: an
+    empty union gives IoU 0 instead of NaN (the script then matches two
+    empty masks); the image-level exclusion of single-GT images is
+    returned as NaN here and applied by the dataset mean
+    (:data:`NAN_POLICY` ``'skip'``).
     """
     m, n = inter.shape
     if m == 1:
@@ -370,9 +495,7 @@ def _sa_sor_irsr(inter: np.ndarray, union: np.ndarray,
     if n == 0:
         pred_index = np.zeros(m, dtype=int)
     else:
-        with np.errstate(divide='ignore', invalid='ignore'):
-            ious = np.where(union > 0, inter / np.maximum(union, 1), 0.0)
-        matched = _irsr_match(ious)
+        matched = _irsr_match(irsr_iou(inter, union))
         unmatched_pos = np.nonzero(matched == -1)[0]
         used = matched[matched >= 0]
         scores = np.asarray(pred_scores, dtype=np.float64)[used]
@@ -384,7 +507,7 @@ def _sa_sor_irsr(inter: np.ndarray, union: np.ndarray,
         pred_index = pred_index[:m]
     if _is_constant(pred_index):
         return 0.0
-    return _pearson(gt_index, pred_index)
+    return _pearson_irsr(gt_index, pred_index)
 
 
 def default_rank_scores(num_preds: int) -> np.ndarray:
@@ -579,15 +702,14 @@ def sor(pred_masks: ArrayLike,
 # --------------------------------------------------------------------------
 # MAE
 # --------------------------------------------------------------------------
-def _mae_posesor(pred: np.ndarray, gt: np.ndarray) -> float:
-    """Fraction of pixels where the unions of predictions and GTs differ
-    (computed on bit-packed masks)."""
-    union_gt = np.bitwise_or.reduce(pack_masks(gt), axis=0)
-    if pred.shape[0] == 0:
-        diff = union_gt
-    else:
-        diff = np.bitwise_or.reduce(pack_masks(pred), axis=0) ^ union_gt
-    return int(popcount(diff)) / (gt.shape[1] * gt.shape[2])
+def _mae_posesor(overlaps: MaskOverlaps) -> float:
+    """Fraction of pixels where the unions of predictions and GTs differ.
+
+    The reference's ``np.mean`` of the 0/1 difference map sums exactly and
+    divides once, i.e. it is this correctly rounded quotient.
+    """
+    height, width = overlaps.image_size
+    return overlaps.num_diff / (height * width)
 
 
 def _mae_assr(pred: np.ndarray, gt: np.ndarray) -> float:
@@ -621,7 +743,7 @@ def mae(pred_masks: ArrayLike,
     _check_convention('mae', convention)
     pred, gt = _prepare(pred_masks, gt_masks)
     if convention == 'posesor':
-        return _mae_posesor(pred, gt)
+        return _mae_posesor(overlap_counts(pred, gt))
     return _mae_assr(pred, gt)
 
 
@@ -746,63 +868,86 @@ def normalize_conventions(
 
 
 def evaluate_image(
-        pred_masks: ArrayLike,
-        gt_masks: ArrayLike,
+        pred_masks: Optional[ArrayLike],
+        gt_masks: Optional[ArrayLike],
         pairs: Sequence[Tuple[str, str]],
         pred_scores: Optional[ArrayLike] = None,
         pred_keypoints: Optional[ArrayLike] = None,
         gt_keypoints: Optional[ArrayLike] = None,
-        gt_keypoints_visible: Optional[ArrayLike] = None) -> Dict[str, float]:
-    """Compute several metrics of one image sharing one IoU matrix.
+        gt_keypoints_visible: Optional[ArrayLike] = None,
+        overlaps: Optional[MaskOverlaps] = None) -> Dict[str, float]:
+    """Compute several metrics of one image sharing one set of overlaps.
 
     Args:
-        pred_masks (np.ndarray | torch.Tensor): ``(n, H, W)``, most salient
-            first.
-        gt_masks (np.ndarray | torch.Tensor): ``(m, H, W)``, most salient
-            first.
+        pred_masks (np.ndarray | torch.Tensor, optional): ``(n, H, W)``,
+            most salient first. May be ``None`` when ``overlaps`` is given
+            and no pair of :data:`DENSE_PAIRS` is asked.
+        gt_masks (np.ndarray | torch.Tensor, optional): ``(m, H, W)``,
+            most salient first; same rule as ``pred_masks``.
         pairs (Sequence[tuple[str, str]]): (metric, convention) pairs, e.g.
             from :func:`normalize_conventions`.
         pred_scores: ``(n,)`` rank scores for the ``irsr`` SA-SOR.
         pred_keypoints: ``(n, 17, 2)`` pixels, for JAE.
         gt_keypoints: ``(m, 17, 2)`` pixels, for JAE.
         gt_keypoints_visible: ``(m, 17)``, for JAE.
+        overlaps (MaskOverlaps, optional): Precomputed pixel counts (e.g.
+            from run-length encodings, :mod:`posesor.evaluation.mask_rle`);
+            computed from the masks when omitted.
 
     Returns:
         dict[str, float]: :func:`metric_key` -> value (NaN where the
         metric is undefined for the image).
 
     Raises:
-        ValueError: If ``m == 0``, or JAE is asked without keypoints.
+        ValueError: If ``m == 0``, JAE is asked without keypoints, or masks
+            are missing where they are needed.
     """
-    pred, gt = _prepare(pred_masks, gt_masks)
-    inter, union = mask_overlaps(pred, gt)
-    ious = inter / (union + IOU_EPS)
-    results: Dict[str, float] = {}
     for metric, conv in pairs:
         _check_convention(metric, conv)
+    need_dense = any(pair in DENSE_PAIRS for pair in pairs)
+    pred = gt = None
+    if overlaps is None or need_dense:
+        if pred_masks is None or gt_masks is None:
+            raise ValueError(f'evaluate_image needs pred_masks and gt_masks '
+                             f'for {list(pairs)} (dense metrics or no '
+                             f'overlaps given)')
+        pred, gt = _prepare(pred_masks, gt_masks)
+    if overlaps is None:
+        overlaps = overlap_counts(pred, gt)
+    inter, union = overlaps.inter, overlaps.union
+    num_gt, num_pred = inter.shape
+    if num_gt == 0:
+        raise ValueError('gt_masks is empty (m == 0): SOR metrics are '
+                         'undefined for an image without salient objects')
+    ious = inter / (union + IOU_EPS)
+    match = None
+    if ('sa_sor', 'posesor') in pairs or ('jae', 'posesor') in pairs:
+        match = hungarian_match(ious)
+    results: Dict[str, float] = {}
+    for metric, conv in pairs:
         key = metric_key(metric, conv)
         if (metric, conv) == ('sa_sor', 'posesor'):
-            results[key] = _sa_sor_posesor(ious)
+            results[key] = _sa_sor_posesor(ious, match)
         elif (metric, conv) == ('sa_sor', 'irsr'):
             results[key] = _sa_sor_irsr(
-                inter, union, _scores_or_default(pred_scores, pred.shape[0]))
+                inter, union, _scores_or_default(pred_scores, num_pred))
         elif (metric, conv) == ('sor', 'posesor'):
             results[key] = _sor_posesor(ious)
         elif (metric, conv) == ('sor', 'assr'):
             results[key] = _sor_assr(pred, gt)
         elif (metric, conv) == ('mae', 'posesor'):
-            results[key] = _mae_posesor(pred, gt)
+            results[key] = _mae_posesor(overlaps)
         elif (metric, conv) == ('mae', 'assr'):
             results[key] = _mae_assr(pred, gt)
         else:  # ('jae', 'posesor')
             if gt_keypoints is None or gt_keypoints_visible is None or (
-                    pred.shape[0] > 0 and pred_keypoints is None):
+                    num_pred > 0 and pred_keypoints is None):
                 raise ValueError('jae needs pred_keypoints, gt_keypoints '
                                  'and gt_keypoints_visible')
-            gt_inds, pred_inds, _ = hungarian_match(ious)
+            gt_inds, pred_inds, _ = match
             results[key] = _jae_from_match(gt_inds, pred_inds, pred_keypoints,
                                            gt_keypoints, gt_keypoints_visible,
-                                           gt.shape[1:])
+                                           overlaps.image_size)
     return results
 
 

@@ -122,6 +122,82 @@ def test_irsr_rank_scores_and_appended_predictions():
     assert same(sa_sor(stack(A, X, x2, C), GT), 9 / math.sqrt(156))
 
 
+def row_major_range(start, stop, h=100, w=100):
+    """Mask of the pixels ``[start, stop)`` in row-major order."""
+    m = np.zeros(h * w, dtype=bool)
+    m[start:stop] = True
+    return m.reshape(h, w)
+
+
+def test_irsr_float32_ties_go_to_the_later_prediction():
+    # the issue's reproducer: 4141/4142 and 4140/4141 differ in float64
+    # but are equal in float32, where IRSR keeps the later prediction
+    gt = np.stack([row_major_range(0, 4141), row_major_range(6000, 7000)])
+    preds = np.stack([
+        row_major_range(0, 4142),
+        row_major_range(6000, 7000),
+        row_major_range(0, 4140)
+    ])
+    assert np.float32(4141) / np.float32(4142) == \
+        np.float32(4140) / np.float32(4141)
+    assert 4141 / 4142 != 4140 / 4141
+    scores = [1.0, 0.75, 0.5]
+    # GT0 -> prediction 2 (score 0.5), GT1 -> prediction 1 (0.75):
+    # predicted indices [1, 2] against GT indices [2, 1]; IRSR's script
+    # (np.corrcoef through pandas) gives -0.9999999999999999 here
+    assert sa_sor(
+        preds, gt, 'irsr', pred_scores=scores) == pytest.approx(
+            -1.0, abs=1e-12)
+    # the posesor convention (float64, Hungarian) keeps prediction 0
+    assert sa_sor(preds, gt) == pytest.approx(1.0)
+    inter, union = F.mask_overlaps(preds, gt)
+    ious = F.irsr_iou(inter, union)
+    assert ious.dtype == np.float64
+    assert ious[0, 0] == ious[0, 2] == float(
+        np.float32(4141) / np.float32(4142))
+
+
+def test_irsr_ties_follow_numpy_argsort_like_irsr():
+    # GT0 has the same IoU with predictions 0 and 1 (copies); IRSR takes
+    # the last entry of np.argsort, which for a row [a, a, 0, b] need not
+    # be the later copy (it is not with numpy's AVX-512 sort)
+    gt = np.stack([
+        row_major_range(823, 4409),
+        row_major_range(4384, 8704),
+        row_major_range(4473, 6610)
+    ])
+    preds = np.stack([
+        row_major_range(824, 4407),
+        row_major_range(824, 4407),
+        row_major_range(4471, 6611),
+        row_major_range(4382, 8704)
+    ])
+    scores = [0.81551041, 0.50597263, 0.21706718, 0.07513269]
+    assert same(
+        sa_sor(preds, gt, 'irsr', pred_scores=scores),
+        ref_irsr(preds, gt, scores),
+        tol=1e-12)
+
+
+def test_irsr_exact_ties_between_predictions_and_between_gts():
+    # two predictions with the same IoU (0.6) with GT0: np.argsort puts the
+    # later one last for three values
+    gt = np.stack([row_major_range(0, 100), row_major_range(5000, 5100)])
+    preds = np.stack([
+        row_major_range(0, 60),
+        row_major_range(5000, 5100),
+        row_major_range(40, 100)
+    ])
+    # GT0 -> pred 2 (score 0.5), GT1 -> pred 1: indices [1, 2] -> -1
+    assert sa_sor(preds, gt, 'irsr') == pytest.approx(-1.0, abs=1e-12)
+    # one prediction claimed by two GTs with equal IoU (60 / 100): the
+    # later GT keeps it, the earlier one becomes unmatched
+    gt = np.stack([row_major_range(0, 60), row_major_range(40, 100)])
+    preds = row_major_range(0, 100)[None]
+    # predicted indices [0, 1] against GT indices [2, 1]
+    assert sa_sor(preds, gt, 'irsr') == pytest.approx(-1.0, abs=1e-12)
+
+
 def test_irsr_iou_threshold_is_inclusive():
     # IoU exactly 0.5 matches in IRSR (>= 0.5, no epsilon) but not in
     # PoseSOR (> 0.5 with +1e-6 in the union).
@@ -313,8 +389,10 @@ def ref_irsr(preds, gts, scores):
         iou = np.zeros((len(gts), len(preds)))
         for i, g in enumerate(gts):
             for j, p in enumerate(preds):
-                union = np.logical_or(g, p).sum()
-                iou[i, j] = np.logical_and(g, p).sum() / union if union else 0
+                # IRSR's calc_iou: float32 counts, float32 quotient
+                union = np.logical_or(g, p).astype(np.float32).sum()
+                inter = np.logical_and(g, p).astype(np.float32).sum()
+                iou[i, j] = inter / union if union else 0
         best = iou.argsort()[:, -1]
         for i in range(len(gts)):
             if iou[i, best[i]] < 0.5:
@@ -501,3 +579,15 @@ def test_overlaps_chunked_and_popcount_fallback(monkeypatch):
     words = rng.integers(0, 2**63, (3, 5), dtype=np.uint64)
     table = F._BYTE_POPCOUNT[words.view(np.uint8)].sum(-1)
     assert np.array_equal(F.popcount(words), table)
+
+
+def test_spearman_is_bit_identical_to_scipy():
+    rng = np.random.default_rng(7)
+    for _ in range(300):
+        n = int(rng.integers(2, 12))
+        x = rng.integers(0, 6, n).tolist()  # ties included
+        y = rng.integers(0, 6, n).tolist()
+        with _quiet():
+            want = stats.spearmanr(x, y)[0]
+        got = F._spearman(x, y)
+        assert (math.isnan(got) and math.isnan(want)) or got == want

@@ -9,6 +9,7 @@ import pytest
 import torch
 from mmdet.registry import METRICS
 from mmdet.structures import DetDataSample
+from mmengine.fileio import BaseStorageBackend, register_backend
 from mmengine.structures import InstanceData
 from pycocotools import mask as mask_utils
 
@@ -206,13 +207,15 @@ def build_metric(ann_file, tmp_path):
 
 @pytest.mark.filterwarnings('ignore::UserWarning')
 def test_sor_metric_accepts_det_data_samples(ann_file):
-    metric = SORMetric(ann_file=ann_file, polygon_backend='cv2')
+    metric = SORMetric(
+        ann_file=ann_file, polygon_backend='cv2', missing='skip')
     ds = DetDataSample(metainfo=dict(img_id=1, ori_shape=(H, W)))
     ds.pred_instances = InstanceData(
         masks=torch.from_numpy(np.stack([A, B, C])), scores=torch.ones(3))
     metric.process({}, [ds.to_dict()])
     res = metric.evaluate(size=1)
     assert res['sor/sa_sor'] == 1.0 and res['sor/sor'] == 1.0
+    assert res['sor/num_images_missing'] == 2
 
 
 @pytest.mark.filterwarnings('ignore::UserWarning')
@@ -314,16 +317,18 @@ def _mark_ran():
 
 @pytest.mark.filterwarnings('ignore::UserWarning')
 def test_empty_predictions_of_any_shape(ann_file):
-    metric = SORMetric(ann_file=ann_file, metric=['sa_sor', 'sor', 'mae'])
     for masks in (torch.zeros(0), torch.zeros(0, 1, 1, dtype=torch.bool)):
+        metric = SORMetric(ann_file=ann_file, metric=['sa_sor', 'sor', 'mae'])
         metric.process({}, [dict(img_id=1, pred_instances=dict(masks=masks))])
-    res = metric.evaluate(size=2)
-    # nothing detected: SA-SOR and SOR NaN (counted as 0), MAE = GT area
-    assert res['sor/sa_sor'] == 0.0 and res['sor/sa_sor_nan'] == 2
-    assert res['sor/sor'] == 0.0 and res['sor/sor_count'] == 2
-    # (the default cv2 rasteriser fills C's polygon boundary inclusively:
-    # 7 x 8 = 56 px, pycocotools gives 42 px)
-    assert res['sor/mae'] == pytest.approx((25 + 30 + 56) / (H * W))
+        res = metric.evaluate(size=1)
+        # nothing detected on image 1, image 2 missing (scored the same):
+        # SA-SOR and SOR NaN (counted as 0), MAE = GT area
+        assert res['sor/sa_sor'] == 0.0 and res['sor/sa_sor_nan'] == 2
+        assert res['sor/sor'] == 0.0 and res['sor/sor_count'] == 2
+        # (the default cv2 rasteriser fills C's polygon boundary
+        # inclusively: 7 x 8 = 56 px, pycocotools gives 42 px)
+        assert res['sor/mae'] == pytest.approx(
+            ((25 + 30 + 56) / (H * W) + 25 / (H * W)) / 2)
 
 
 @pytest.mark.filterwarnings('ignore::UserWarning')
@@ -365,3 +370,163 @@ def test_oracle_predictions_on_synthetic_dataset(synthetic_dataset, tmp_path):
         progress=False)
     assert out['sa_sor'] == pytest.approx(res['sor/sa_sor'])
     assert out['mae'] == 0.0
+
+
+# --------------------------------------------------------------------------
+# one rule for images without a prediction, no duplicates
+# --------------------------------------------------------------------------
+@pytest.mark.filterwarnings('ignore::UserWarning')
+def test_missing_images_follow_one_rule(ann_file, tmp_path):
+    # only image 1 is predicted (as a dataloader on a subset would do)
+    metric = SORMetric(
+        ann_file=ann_file,
+        polygon_backend='pycocotools',
+        outfile_prefix=str(tmp_path / 'p'))
+    metric.process({}, [predictions()[0]])
+    res = metric.evaluate(size=1)
+    # image 2 (one GT) scored as nothing detected: SA-SOR NaN and SOR NaN
+    # count as 0; image 3 has no GT; both are missing
+    assert res['sor/num_images_missing'] == 2
+    assert res['sor/num_images'] == 3
+    assert res['sor/sa_sor'] == pytest.approx(-0.5)
+    assert res['sor/sor'] == pytest.approx(0.0)
+    assert res['sor/sor_nan'] == 1
+    assert res['sor/mae'] == pytest.approx(25 / (H * W) / 2)
+    assert all(
+        type(res[f'sor/{k}']) is int
+        for k in ('num_images', 'num_images_missing', 'sa_sor_count',
+                  'sa_sor_nan', 'num_images_without_gt'))
+    # eval_sor_results on the dump follows the same rule and agrees
+    out = load_tool().evaluate_file(
+        str(tmp_path / 'p.sor_results.json'),
+        ann_file,
+        polygon_backend='pycocotools',
+        progress=False)
+    for key in ('sa_sor', 'sor', 'mae', 'num_images', 'num_images_missing',
+                'sor_nan'):
+        assert out[key] == res[f'sor/{key}'], key
+    # 'skip' leaves them out, in both
+    metric = SORMetric(ann_file=ann_file, missing='skip')
+    metric.process({}, [predictions()[0]])
+    res = metric.evaluate(size=1)
+    assert res['sor/num_images_missing'] == 2
+    assert res['sor/num_images'] == 1
+    assert res['sor/sa_sor'] == -1.0 and res['sor/sor'] == 0.0
+    out = load_tool().evaluate_file(
+        str(tmp_path / 'p.sor_results.json'),
+        ann_file,
+        missing='skip',
+        progress=False)
+    assert out['sa_sor'] == -1.0 and out['num_images'] == 1
+    with pytest.raises(ValueError, match='missing must be one of'):
+        SORMetric(ann_file=ann_file, missing='zero')
+
+
+@pytest.mark.filterwarnings('ignore::UserWarning')
+def test_two_predictions_for_one_image_are_refused(ann_file, tmp_path):
+    metric = SORMetric(ann_file=ann_file, outfile_prefix=str(tmp_path / 'd'))
+    first, second = sample(2, [A]), sample(2, [])
+    metric.process({}, [predictions()[0], first, second])
+    with pytest.raises(ValueError, match=r'image id 2 \(2 times\)'):
+        metric.evaluate(size=3)
+    # a result file with two entries for one image names it
+    entry = dict(img_id=2, masks=[])
+    path = tmp_path / 'dup.sor_results.json'
+    path.write_text(
+        json.dumps(
+            dict(
+                format='posesor_sor_results',
+                version=1,
+                results=[entry, dict(img_id=1, masks=[]), entry])))
+    tool = load_tool()
+    with pytest.raises(
+            tool.ResultFileError, match=r'image id 2 \(2 entries\)'):
+        tool.evaluate_file(str(path), ann_file, progress=False)
+
+
+# --------------------------------------------------------------------------
+# backend_args: every file goes through mmengine's file backends
+# --------------------------------------------------------------------------
+class MemoryBackend(BaseStorageBackend):
+    """A file backend that keeps files in a dict (nothing on disk)."""
+    files = {}
+
+    def get(self, filepath):
+        if str(filepath) not in self.files:
+            raise FileNotFoundError(filepath)
+        return self.files[str(filepath)]
+
+    def get_text(self, filepath, encoding='utf-8'):
+        return self.get(filepath).decode(encoding)
+
+    def put(self, obj, filepath):
+        self.files[str(filepath)] = bytes(obj)
+
+    def put_text(self, obj, filepath, encoding='utf-8'):
+        self.put(obj.encode(encoding), filepath)
+
+    def exists(self, filepath):
+        return str(filepath) in self.files
+
+    def isfile(self, filepath):
+        return self.exists(filepath)
+
+    def join_path(self, filepath, *filepaths):
+        return '/'.join([str(filepath).rstrip('/')] + list(filepaths))
+
+
+register_backend('posesor_test_memory', MemoryBackend, force=True)
+MEMORY = dict(backend='posesor_test_memory')
+
+
+@pytest.mark.filterwarnings('ignore::UserWarning')
+def test_backend_args_are_honoured(ann_file, tmp_path):
+    with open(ann_file, 'rb') as f:
+        MemoryBackend.files['/virtual/ann.json'] = f.read()
+    metric = SORMetric(
+        ann_file='/virtual/ann.json',
+        metric=['sa_sor', 'sor', 'mae', 'jae'],
+        polygon_backend='pycocotools',
+        outfile_prefix='/virtual/out/test',
+        backend_args=MEMORY)
+    metric.process({}, predictions())
+    res = metric.evaluate(size=3)
+    assert res['sor/sa_sor'] == pytest.approx(-0.5)
+    dump = '/virtual/out/test.sor_results.json'
+    assert dump in MemoryBackend.files
+    assert not osp.exists(dump)
+    # eval_sor_results reads and writes through the same backend
+    out = load_tool().main([
+        dump, '/virtual/ann.json', '--metric', 'sa_sor', 'sor', 'mae', 'jae',
+        '--polygon-backend', 'pycocotools', '--backend-args',
+        json.dumps(MEMORY), '--out', '/virtual/metrics.json'
+    ])
+    assert out['jae'] == pytest.approx(res['sor/jae'])
+    saved = json.loads(MemoryBackend.files['/virtual/metrics.json'])
+    assert saved['sa_sor'] == pytest.approx(-0.5)
+    # without the backend the same paths do not exist
+    with pytest.raises(ValueError, match='does not exist'):
+        SORMetric(ann_file='/virtual/ann.json')
+
+
+@pytest.mark.filterwarnings('ignore::UserWarning')
+def test_bad_ground_truth_rles_name_the_annotation(tmp_path):
+    path = str(tmp_path / 'bad.json')
+    write_annotations(path)
+    data = json.loads(open(path).read())
+    # counts that run past the 20 x 30 image (pycocotools cannot decode it)
+    data['annotations'][1]['segmentation'] = dict(
+        size=[H, W],
+        counts=mask_utils.frPyObjects(
+            dict(size=[H, W], counts=[10, H * W]), H, W)['counts'].decode())
+    # an RLE of another size
+    data['annotations'][4]['segmentation'] = rle(box(0, 2, 0, 2, h=H + 1))
+    with open(path, 'w') as f:
+        json.dump(data, f)
+    metric = SORMetric(ann_file=path, metric=['sa_sor'])
+    with pytest.raises(
+            ValueError, match=r'image id 1, annotation id 10: invalid RLE'):
+        metric.process({}, [sample(1, [A])])
+    with pytest.raises(
+            ValueError, match=r'image id 2, annotation id 20: RLE size'):
+        metric.process({}, [sample(2, [A])])

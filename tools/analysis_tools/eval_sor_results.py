@@ -13,8 +13,13 @@ Two result formats are read:
   plain containers only); a file holding any other pickled object is
   refused.
 
-Images of the annotation file without an entry in the results count as
-"no prediction" (as the reference's ``misc/evaluate_instances.py`` does).
+Images of the annotation file without an entry in the results follow the
+rule of ``SORMetric`` (and so of ``tools/test.py``): by default they count
+as "no prediction" (as the reference's ``misc/evaluate_instances.py``
+does), with ``--missing skip`` they are left out; their number is printed
+either way. A result file with two entries for one image is refused,
+naming the image. Files are read through mmengine's file backends
+(``--backend-args``, a JSON dict such as ``'{"backend": "local"}'``).
 
 Example::
 
@@ -24,26 +29,22 @@ Example::
 """
 import argparse
 import json
-import os.path as osp
-import pickle
 import sys
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Optional, Sequence
 
-import numpy as np
-import torch
+from mmengine import fileio
 from mmengine.utils import ProgressBar
 
-from posesor.datasets.sor_parsing import image_name
 from posesor.evaluation.functional import CONVENTIONS, METRICS
-from posesor.evaluation.metrics.sor_metric import (RESULT_FORMAT, SORMetric,
-                                                   decode_masks)
+from posesor.evaluation.metrics.sor_metric import MISSING_POLICIES, SORMetric
+from posesor.evaluation.result_file import (ResultFileError, iter_samples,
+                                            load_result_entries,
+                                            read_result_samples)
 
-#: Number of coordinates per reference joint: x, y (normalised), visibility.
-REF_JOINT_DIMS = 3
-
-
-class ResultFileError(ValueError):
-    """A result file cannot be read (names the file and the entry)."""
+__all__ = [
+    'ResultFileError', 'evaluate_file', 'load_result_entries', 'main',
+    'parse_args'
+]
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -80,110 +81,33 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         action='store_true',
         help='keep GT objects whose rank is 0/missing')
     parser.add_argument(
+        '--missing',
+        default='no_prediction',
+        choices=MISSING_POLICIES,
+        help='annotated images without a result: score them as "nothing '
+        'detected" (default, as tools/test.py) or leave them out')
+    parser.add_argument(
+        '--backend-args',
+        type=_json_dict,
+        default=None,
+        help='mmengine file backend arguments as a JSON dict, used for the '
+        'result, annotation and --out files')
+    parser.add_argument(
         '--out', help='write the metric values to this JSON file')
     return parser.parse_args(argv)
 
 
-def _load_pth(path: str) -> Any:
-    """``torch.load`` restricted to tensors, numpy arrays and containers."""
+def _json_dict(text: str) -> dict:
+    """argparse type of ``--backend-args``: a JSON object."""
     try:
-        return torch.load(path, map_location='cpu', weights_only=True)
-    except pickle.UnpicklingError as err:
-        raise ResultFileError(
-            f'refusing to read {path!r}: it holds pickled objects other '
-            f'than tensors, numpy arrays and plain containers, and '
-            f'unpickling them could execute code ({err}). Convert it to '
-            f'plain data (dict of image name -> {{"masks": [RLE, ...]}}) '
-            f'first.') from err
-
-
-def _as_list(x: Any) -> list:
-    if isinstance(x, torch.Tensor):
-        return x.detach().cpu().tolist()
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    return list(x)
-
-
-def load_result_entries(path: str) -> Tuple[str, List[dict]]:
-    """Read a result file into a list of per-image entries.
-
-    Args:
-        path (str): ``.json`` (SORMetric) or ``.pth`` (reference) file.
-
-    Returns:
-        tuple[str, list[dict]]: The key kind (``'img_id'`` or
-        ``'image_name'``) and entries holding that key, ``masks`` (RLE
-        list) and optionally ``keypoints`` (pixels; for ``.pth`` the
-        normalised ``joints``, stored as ``joints``).
-
-    Raises:
-        ResultFileError: If the file is missing or malformed.
-    """
-    if not osp.isfile(path):
-        raise ResultFileError(f'result file {path!r} does not exist')
-    if path.endswith('.json'):
-        try:
-            with open(path, 'r', encoding='utf-8') as f:
-                data = json.load(f)
-        except json.JSONDecodeError as err:
-            raise ResultFileError(
-                f'result file {path!r} is not valid JSON: {err}') from err
-        if not isinstance(data, dict) or data.get(
-                'format') != RESULT_FORMAT or not isinstance(
-                    data.get('results'), list):
-            raise ResultFileError(
-                f'result file {path!r} is not a SORMetric dump (expected '
-                f'"format": "{RESULT_FORMAT}" and a "results" list)')
-        for k, entry in enumerate(data['results']):
-            if 'img_id' not in entry or 'masks' not in entry:
-                raise ResultFileError(
-                    f'result file {path!r}: results[{k}] misses "img_id" '
-                    f'or "masks"')
-        return 'img_id', data['results']
-    data = _load_pth(path)
-    if not isinstance(data, dict):
-        raise ResultFileError(
-            f'result file {path!r}: expected a dict of image name -> '
-            f'result, got {type(data).__name__}')
-    entries = []
-    for name, value in data.items():
-        if not isinstance(value, dict) or 'masks' not in value:
-            raise ResultFileError(
-                f'result file {path!r}: entry {name!r} has no "masks"')
-        entry = dict(image_name=str(name), masks=list(value['masks']))
-        joints = value.get('joints')
-        if joints is not None and len(joints):
-            entry['joints'] = _as_list(joints)
-        entries.append(entry)
-    return 'image_name', entries
-
-
-def _sample_from_entry(entry: Optional[dict], img_id: Any, height: int,
-                       width: int, path: str) -> dict:
-    """Build the data-sample dict that :class:`SORMetric` consumes."""
-    if entry is None:
-        return dict(
-            img_id=img_id,
-            pred_instances=dict(masks=np.zeros((0, height, width), bool)))
-    try:
-        masks = decode_masks(entry['masks'], height, width)
-    except (ValueError, KeyError, TypeError) as err:
-        raise ResultFileError(f'result file {path!r}, image id {img_id!r}: '
-                              f'bad masks ({err})') from err
-    pred: Dict[str, Any] = dict(masks=masks)
-    if 'keypoints' in entry:
-        pred['keypoints'] = np.asarray(
-            entry['keypoints'], dtype=np.float64).reshape(-1, 17, 2)
-    elif 'joints' in entry:
-        joints = np.asarray(entry['joints'], dtype=np.float64)
-        joints = joints.reshape(-1, 17, REF_JOINT_DIMS)[..., :2]
-        pred['keypoints'] = joints * np.array([width, height])
-    if 'keypoints' in pred and len(pred['keypoints']) != len(masks):
-        raise ResultFileError(
-            f'result file {path!r}, image id {img_id!r}: '
-            f'{len(pred["keypoints"])} keypoint sets for {len(masks)} masks')
-    return dict(img_id=img_id, pred_instances=pred)
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise argparse.ArgumentTypeError(
+            f'--backend-args must be a JSON dict: {err}') from err
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(
+            f'--backend-args must be a JSON dict, got {text!r}')
+    return value
 
 
 def evaluate_file(results: str,
@@ -193,21 +117,28 @@ def evaluate_file(results: str,
                   rank_key: str = 'category_id',
                   polygon_backend: str = 'cv2',
                   keep_unranked: bool = False,
+                  missing: str = 'no_prediction',
+                  backend_args: Optional[dict] = None,
                   progress: bool = True) -> Dict[str, float]:
     """Score a result file against an annotation file.
 
     Args:
         results (str): Result file (``.json`` or reference ``.pth``).
         ann_file (str): SOR annotation JSON.
-        metric, convention, rank_key, polygon_backend, keep_unranked: As
-            in :class:`~posesor.evaluation.SORMetric`.
+        metric, convention, rank_key, polygon_backend, keep_unranked,
+            missing, backend_args: As in
+            :class:`~posesor.evaluation.SORMetric`.
         progress (bool): Show a progress bar.
 
     Returns:
-        dict[str, float]: The metrics of :meth:`SORMetric.summarize` plus
-        ``num_images_missing`` (no entry in the results: scored as no
-        prediction) and ``num_results_unknown`` (entries for images that
-        are not in the annotation file: ignored).
+        dict[str, float]: The metrics of :meth:`SORMetric.summarize`
+        (including ``num_images_missing``: annotated images without an
+        entry) plus ``num_results_unknown`` (entries for images that are
+        not in the annotation file: ignored).
+
+    Raises:
+        ResultFileError: If the file cannot be read, an entry is malformed
+            or an image has more than one entry.
     """
     metric_obj = SORMetric(
         ann_file=ann_file,
@@ -215,33 +146,19 @@ def evaluate_file(results: str,
         convention=convention,
         rank_key=rank_key,
         keep_unranked=keep_unranked,
-        polygon_backend=polygon_backend)
-    key_kind, entries = load_result_entries(results)
-    gt = metric_obj.gt
-    if key_kind == 'img_id':
-        index = {entry['img_id']: entry for entry in entries}
-        known = set(gt.keys())
-    else:
-        index = {entry['image_name']: entry for entry in entries}
-        known = {image_name(g['image']['file_name']) for g in gt.values()}
-    num_unknown = sum(1 for key in index if key not in known)
+        polygon_backend=polygon_backend,
+        missing=missing,
+        backend_args=backend_args)
+    known, num_unknown = read_result_samples(results, metric_obj, backend_args)
     per_image = []
-    num_missing = 0
-    bar = ProgressBar(len(gt)) if progress else None
-    for img_id, group in gt.items():
-        img = group['image']
-        key = img_id if key_kind == 'img_id' else image_name(img['file_name'])
-        entry = index.get(key)
-        num_missing += entry is None
-        sample = _sample_from_entry(entry, img_id, int(img['height']),
-                                    int(img['width']), results)
+    bar = ProgressBar(len(known)) if progress and known else None
+    for sample in iter_samples(results, metric_obj, known):
         per_image.append(metric_obj.process_sample(sample))
         if bar is not None:
             bar.update()
     if bar is not None:
         sys.stdout.write('\n')
     out = metric_obj.summarize(per_image)
-    out['num_images_missing'] = num_missing
     out['num_results_unknown'] = num_unknown
     return out
 
@@ -255,15 +172,21 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, float]:
         convention=args.convention,
         rank_key=args.rank_key,
         polygon_backend=args.polygon_backend,
-        keep_unranked=args.keep_unranked)
+        keep_unranked=args.keep_unranked,
+        missing=args.missing,
+        backend_args=args.backend_args)
+    rule = ('scored as no prediction'
+            if args.missing == 'no_prediction' else 'left out')
     print(f'{out["num_images_missing"]} annotated images had no result '
-          f'(scored as no prediction); {out["num_results_unknown"]} results '
-          f'were for unknown images (ignored)')
+          f'({rule}); {out["num_results_unknown"]} results were for unknown '
+          f'images (ignored)')
     for key, value in out.items():
         print(f'{key}: {value}')
     if args.out:
-        with open(args.out, 'w', encoding='utf-8') as f:
-            json.dump(out, f, indent=2)
+        fileio.put_text(
+            json.dumps(out, indent=2),
+            args.out,
+            backend_args=args.backend_args)
     return out
 
 

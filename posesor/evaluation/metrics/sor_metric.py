@@ -1,23 +1,30 @@
 # Copyright (c) PoseSOR-OpenMMLab contributors. All rights reserved.
 """``SORMetric``: salient object ranking evaluation for ``tools/test.py``."""
 import json
-import os
-import os.path as osp
-from collections import OrderedDict
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+import logging
+import warnings
+from collections import Counter, OrderedDict
+from typing import (Any, Dict, List, NamedTuple, Optional, Sequence, Tuple,
+                    Union)
 
 import numpy as np
 import torch
 from mmdet.registry import METRICS
+from mmengine import fileio
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger, print_log
 from pycocotools import mask as mask_utils
 
-from posesor.datasets.sor_parsing import (NUM_KEYPOINTS, decode_segmentation,
+from posesor.datasets.sor_parsing import (NUM_KEYPOINTS, RANK_KEYS,
+                                          SORAnnotationError,
+                                          decode_segmentation, group_by_image,
                                           image_name, keypoints_array,
-                                          load_sor_gt)
-from ..functional import (NAN_POLICY, aggregate, evaluate_image, metric_key,
-                          normalize_conventions, to_binary_masks)
+                                          segmentation_to_rle,
+                                          validate_sor_dict)
+from .. import mask_rle
+from ..functional import (DENSE_PAIRS, NAN_POLICY, MaskOverlaps, aggregate,
+                          evaluate_image, metric_key, normalize_conventions,
+                          to_binary_masks)
 
 #: ``format`` tag of the JSON result files written by :class:`SORMetric`.
 RESULT_FORMAT = 'posesor_sor_results'
@@ -29,6 +36,83 @@ MAE_SCALE = 100.0
 #: Prediction fields copied (as lists) into the result file.
 DUMP_FIELDS = ('rank_scores', 'scores', 'ranks', 'keypoints',
                'keypoint_scores', 'bboxes')
+#: What happens to annotated images that received no prediction:
+#: ``'no_prediction'`` scores them as an image where nothing was detected
+#: (the reference's ``misc/evaluate_instances.py``), ``'skip'`` leaves
+#: them out. Either way their number is reported as
+#: ``num_images_missing``.
+MISSING_POLICIES = ('no_prediction', 'skip')
+#: At most this many repeated images are named in an error message.
+MAX_NAMED = 10
+
+
+class SORResultError(ValueError):
+    """Predictions that cannot be scored as given (names the image)."""
+
+
+class GTEntry(NamedTuple):
+    """Ground truth of one image as the metric keeps it (encoded once).
+
+    Attributes:
+        rles (list[dict]): ``m`` COCO RLEs, most salient first.
+        runs (GTRuns | None): Their foreground runs (None if m == 0).
+        keypoints (np.ndarray): ``(m, 17, 2)`` float32 pixels.
+        keypoints_visible (np.ndarray): ``(m, 17)`` float32, 1 where the
+            COCO flag is > 0.
+        height (int): Image height.
+        width (int): Image width.
+        image_name (str): File name without directory and extension.
+    """
+    rles: List[Dict[str, Any]]
+    runs: Optional[mask_rle.GTRuns]
+    keypoints: np.ndarray
+    keypoints_visible: np.ndarray
+    height: int
+    width: int
+    image_name: str
+
+
+def load_annotations(
+        ann_file: str,
+        rank_key: str = 'category_id',
+        keep_unranked: bool = False,
+        backend_args: Optional[dict] = None) -> 'OrderedDict[Any, dict]':
+    """Read, validate and group a SOR annotation file through mmengine's
+    file backends.
+
+    Args:
+        ann_file (str): Path or URI of the JSON file.
+        rank_key (str): ``'category_id'`` or ``'visiting_order'``.
+        keep_unranked (bool): See
+            :func:`posesor.datasets.sor_parsing.group_by_image`.
+        backend_args (dict, optional): mmengine file backend arguments.
+
+    Returns:
+        OrderedDict: image id -> ``dict(image, annotations, ...)`` with
+        annotations sorted by rank, as ``load_sor_gt`` returns it.
+
+    Raises:
+        SORAnnotationError: If the file is missing, is not JSON or fails
+            validation (the message names the file and the ids).
+    """
+    if rank_key not in RANK_KEYS:
+        raise SORAnnotationError(
+            f'rank_key must be one of {RANK_KEYS}, got {rank_key!r} '
+            f'(reading {ann_file!r})')
+    if not fileio.exists(ann_file, backend_args=backend_args):
+        raise SORAnnotationError(
+            f'annotation file {ann_file!r} does not exist')
+    try:
+        data = json.loads(fileio.get_text(ann_file, backend_args=backend_args))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise SORAnnotationError(
+            f'annotation file {ann_file!r} is not valid JSON: {err}') from err
+    validate_sor_dict(data, ann_file=ann_file, rank_key=rank_key)
+    return group_by_image(
+        data,
+        rank_key=rank_key,
+        keep_unranked=keep_unranked,
+        ann_file=ann_file)
 
 
 def _to_numpy(x: Any) -> np.ndarray:
@@ -53,14 +137,10 @@ def encode_masks(masks: np.ndarray) -> List[Dict[str, Any]]:
     Returns:
         list[dict]: ``n`` JSON-serialisable RLE dicts.
     """
-    if masks.shape[0] == 0:
-        return []
-    rles = mask_utils.encode(
-        np.asfortranarray(masks.transpose(1, 2, 0).astype(np.uint8)))
     return [
         dict(
             size=[int(s) for s in r['size']],
-            counts=r['counts'].decode('ascii')) for r in rles
+            counts=r['counts'].decode('ascii')) for r in mask_rle.encode(masks)
     ]
 
 
@@ -89,7 +169,11 @@ def decode_masks(rles: Sequence[Dict[str, Any]], height: int,
         if size != [height, width]:
             raise ValueError(f'mask {k} has size {size}, expected '
                              f'{[height, width]}')
-        masks[k] = mask_utils.decode(dict(size=size, counts=counts)) > 0
+        with warnings.catch_warnings():
+            # numpy 2's ``__array__(copy=...)`` deprecation inside
+            # pycocotools; the decoded mask is unaffected.
+            warnings.simplefilter('ignore', DeprecationWarning)
+            masks[k] = mask_utils.decode(dict(size=size, counts=counts)) > 0
     return masks
 
 
@@ -105,26 +189,40 @@ class SORMetric(BaseMetric):
     ``(n, 17, 2)`` in pixels and ``keypoint_scores``, ``bboxes`` (used by
     JAE and the result file).
 
-    Per-image values are computed by :func:`~posesor.evaluation.functional.
-    evaluate_image`; dataset means follow
-    :data:`~posesor.evaluation.functional.NAN_POLICY` (for the ``posesor``
-    convention an image whose SA-SOR/SOR is NaN counts as 0, as in the
-    paper). Images whose GT has no ranked object are skipped by every
-    metric and counted as ``num_images_without_gt``. The ``irsr`` SA-SOR
-    scores predictions by their order (``np.linspace(1, 0.5, n)``), as the
-    PoseSOR authors fed IRSR's script. Means are not rounded (the
-    reference rounds to 4 decimals) and are NaN when no image counts (the
-    reference then reports 1.0).
+    The GT of an image is read once, when the image is first scored, and
+    kept as the pixel ranges of its runs (COCO RLE annotations are never
+    decoded; polygons are rasterised once); the pixel counts of every image
+    (all intersections and unions, the MAE difference) then come from the
+    bit-packed predictions (:mod:`~posesor.evaluation.mask_rle`), exactly.
+    Per-image values
+    are computed by :func:`~posesor.evaluation.functional.evaluate_image`;
+    dataset means follow :data:`~posesor.evaluation.functional.NAN_POLICY`
+    (for the ``posesor`` convention an image whose SA-SOR/SOR is NaN counts
+    as 0, as in the paper). Images whose GT has no ranked object are
+    skipped by every metric and counted as ``num_images_without_gt``. The
+    ``irsr`` SA-SOR scores predictions by their order
+    (``np.linspace(1, 0.5, n)``), as the PoseSOR authors fed IRSR's
+    script. Means are not rounded (the reference rounds to 4 decimals) and
+    are NaN when no image counts (the reference then reports 1.0).
+
+    Every image of the annotation file takes part in the evaluation: an
+    image that received no prediction (e.g. a dataloader on a subset) is
+    scored as "nothing detected" (``missing='no_prediction'``, the rule of
+    the reference's ``misc/evaluate_instances.py`` and of
+    ``eval_sor_results.py``) or left out (``missing='skip'``); either way
+    it is counted in ``num_images_missing`` and logged. Two predictions for
+    one image are an error naming the image.
 
     Reported keys (with the ``sor/`` prefix): for each metric ``k``
     (``'sa_sor'``, ``'sor'``, ``'mae'``, ``'jae'`` for the ``posesor``
     convention, ``'sa_sor_irsr'``, ``'sor_assr'``, ``'mae_assr'`` for
     the others): ``k``, ``k_count`` (images in the mean), ``k_nan``
     (images where it is undefined); MAE also as ``k_x100``; plus
-    ``num_images`` and ``num_images_without_gt``.
+    ``num_images`` (images scored), ``num_images_without_gt`` and
+    ``num_images_missing``. Counts are Python ``int``.
 
     Args:
-        ann_file (str): Path of the SOR annotation JSON.
+        ann_file (str): Path or URI of the SOR annotation JSON.
         metric (str | Sequence[str]): Any of ``'sa_sor'``, ``'sor'``,
             ``'mae'``, ``'jae'``. Defaults to ``['sa_sor', 'sor', 'mae']``.
         convention (str | Sequence[str] | dict): ``'posesor'`` (default),
@@ -140,6 +238,8 @@ class SORMetric(BaseMetric):
             ``'cv2'`` (default; ``cv2.fillPoly`` as the reference's data
             loader, which produced the paper's numbers) or
             ``'pycocotools'``.
+        missing (str): Rule for annotated images without a prediction, one
+            of :data:`MISSING_POLICIES`. Default ``'no_prediction'``.
         outfile_prefix (str, optional): When given, write all predictions
             to ``f'{outfile_prefix}.sor_results.json'`` (per image: RLE
             masks in predicted rank order, rank scores, objectness, ranks,
@@ -147,6 +247,8 @@ class SORMetric(BaseMetric):
             ``tools/analysis_tools/eval_sor_results.py``.
         format_only (bool): Only write the result file (needs
             ``outfile_prefix``); no GT is read and no metric computed.
+        backend_args (dict, optional): mmengine file backend arguments for
+            reading ``ann_file`` and writing the result file.
         collect_device (str): ``'cpu'`` or ``'gpu'`` for distributed
             result collection.
         prefix (str, optional): Metric name prefix; default ``'sor'``.
@@ -161,8 +263,10 @@ class SORMetric(BaseMetric):
                  rank_key: str = 'category_id',
                  keep_unranked: bool = False,
                  polygon_backend: str = 'cv2',
+                 missing: str = 'no_prediction',
                  outfile_prefix: Optional[str] = None,
                  format_only: bool = False,
+                 backend_args: Optional[dict] = None,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
@@ -173,6 +277,9 @@ class SORMetric(BaseMetric):
         if polygon_backend not in ('cv2', 'pycocotools'):
             raise ValueError(f"SORMetric: polygon_backend must be 'cv2' or "
                              f"'pycocotools', got {polygon_backend!r}")
+        if missing not in MISSING_POLICIES:
+            raise ValueError(f'SORMetric: missing must be one of '
+                             f'{MISSING_POLICIES}, got {missing!r}')
         if format_only and outfile_prefix is None:
             raise ValueError('SORMetric: format_only=True needs '
                              'outfile_prefix')
@@ -180,15 +287,22 @@ class SORMetric(BaseMetric):
         self.rank_key = rank_key
         self.keep_unranked = keep_unranked
         self.polygon_backend = polygon_backend
+        self.missing = missing
         self.outfile_prefix = outfile_prefix
         self.format_only = format_only
+        self.backend_args = backend_args
+        self._dense = any(pair in DENSE_PAIRS for pair in self.pairs)
         self._gt: Optional['OrderedDict[Any, dict]'] = None
+        self._gt_cache: Dict[Any, GTEntry] = {}
         if not format_only:
             if ann_file is None:
                 raise ValueError('SORMetric: ann_file is required unless '
                                  'format_only=True')
-            self._gt = load_sor_gt(
-                ann_file, rank_key=rank_key, keep_unranked=keep_unranked)
+            self._gt = load_annotations(
+                ann_file,
+                rank_key=rank_key,
+                keep_unranked=keep_unranked,
+                backend_args=backend_args)
 
     # ------------------------------------------------------------------
     @property
@@ -199,7 +313,93 @@ class SORMetric(BaseMetric):
                                'and has no ground truth')
         return self._gt
 
-    def load_gt(self, img_id: Any) -> Dict[str, np.ndarray]:
+    def gt_entry(self, img_id: Any) -> GTEntry:
+        """The GT of one image, decoded on first use and then cached.
+
+        Args:
+            img_id: Image id of the annotation file.
+
+        Returns:
+            GTEntry: COCO RLEs, their runs and the keypoints.
+
+        Raises:
+            KeyError: If ``img_id`` is not in the annotation file.
+        """
+        entry = self._gt_cache.get(img_id)
+        if entry is not None:
+            return entry
+        if img_id not in self.gt:
+            raise KeyError(f'SORMetric: image id {img_id!r} is not in the '
+                           f'annotation file {self.ann_file!r}')
+        group = self.gt[img_id]
+        img = group['image']
+        height, width = int(img['height']), int(img['width'])
+        anns = group['annotations']
+        rles = self._encode_gt(img_id, anns, height, width)
+        kpts = np.zeros((len(anns), NUM_KEYPOINTS, 3), dtype=np.float32)
+        for k, ann in enumerate(anns):
+            kpts[k] = keypoints_array(ann)
+        entry = GTEntry(
+            rles=rles,
+            runs=self._gt_runs(img_id, anns, rles, height, width),
+            keypoints=kpts[..., :2],
+            keypoints_visible=(kpts[..., 2] > 0).astype(np.float32),
+            height=height,
+            width=width,
+            image_name=image_name(img['file_name']))
+        self._gt_cache[img_id] = entry
+        return entry
+
+    def _encode_gt(self, img_id: Any, anns: List[dict], height: int,
+                   width: int) -> List[Dict[str, Any]]:
+        """COCO RLEs of the GT masks of one image, in order.
+
+        RLE annotations are used as they are (after checking their size and
+        length); polygons are rasterised (``polygon_backend``) and encoded.
+        """
+        rles = []
+        for ann in anns:
+            segm = ann['segmentation']
+            where = (f'annotation file {self.ann_file!r}, image id '
+                     f'{img_id!r}, annotation id {ann.get("id")!r}')
+            if isinstance(segm, list) and self.polygon_backend == 'cv2':
+                mask = decode_segmentation(
+                    segm, height, width, polygon_backend='cv2')
+                rles.append(mask_rle.encode(mask[None])[0])
+                continue
+            try:
+                rle = segmentation_to_rle(segm, height, width)
+            except (ValueError, TypeError) as err:
+                raise SORAnnotationError(
+                    f'{where}: invalid segmentation ({err})') from err
+            if [int(v) for v in rle['size']] != [height, width]:
+                raise SORAnnotationError(
+                    f'{where}: RLE size {list(rle["size"])} differs from '
+                    f'the image size {[height, width]}')
+            rles.append(rle)
+        return rles
+
+    def _gt_runs(self, img_id: Any, anns: List[dict], rles: List[Dict[str,
+                                                                      Any]],
+                 height: int, width: int) -> Optional[mask_rle.GTRuns]:
+        """Foreground runs of the GT RLEs; a malformed RLE is an error
+        naming its annotation."""
+        if not rles:
+            return None
+        try:
+            return mask_rle.gt_runs(rles, height, width)
+        except ValueError:
+            for ann, rle in zip(anns, rles):  # find the culprit
+                try:
+                    mask_rle.foreground_runs(rle, height * width)
+                except ValueError as err:
+                    raise SORAnnotationError(
+                        f'annotation file {self.ann_file!r}, image id '
+                        f'{img_id!r}, annotation id {ann.get("id")!r}: '
+                        f'invalid RLE counts ({err})') from err
+            raise
+
+    def load_gt(self, img_id: Any) -> Dict[str, Any]:
         """Decode the GT of one image at its original resolution.
 
         Args:
@@ -213,29 +413,14 @@ class SORMetric(BaseMetric):
         Raises:
             KeyError: If ``img_id`` is not in the annotation file.
         """
-        if img_id not in self.gt:
-            raise KeyError(f'SORMetric: image id {img_id!r} is not in the '
-                           f'annotation file {self.ann_file!r}')
-        group = self.gt[img_id]
-        img = group['image']
-        height, width = int(img['height']), int(img['width'])
-        anns = group['annotations']
-        masks = np.zeros((len(anns), height, width), dtype=bool)
-        kpts = np.zeros((len(anns), NUM_KEYPOINTS, 3), dtype=np.float32)
-        for k, ann in enumerate(anns):
-            masks[k] = decode_segmentation(
-                ann['segmentation'],
-                height,
-                width,
-                polygon_backend=self.polygon_backend) > 0
-            kpts[k] = keypoints_array(ann)
+        entry = self.gt_entry(img_id)
         return dict(
-            masks=masks,
-            keypoints=kpts[..., :2],
-            keypoints_visible=(kpts[..., 2] > 0).astype(np.float32),
-            height=height,
-            width=width,
-            image_name=image_name(img['file_name']))
+            masks=mask_rle.decode(entry.rles, entry.height, entry.width),
+            keypoints=entry.keypoints,
+            keypoints_visible=entry.keypoints_visible,
+            height=entry.height,
+            width=entry.width,
+            image_name=entry.image_name)
 
     # ------------------------------------------------------------------
     def process(self, data_batch: Any, data_samples: Sequence[dict]) -> None:
@@ -272,44 +457,79 @@ class SORMetric(BaseMetric):
         if pred is None:
             raise KeyError(f'SORMetric: data sample of image id {img_id!r} '
                            f'has no pred_instances')
-        result: Dict[str, Any] = dict(img_id=img_id, values={}, num_gt=None)
         gt = None
         if not self.format_only:
-            gt = self.load_gt(img_id)
-            shape = (gt['height'], gt['width'])
+            gt = self.gt_entry(img_id)
+            shape = (gt.height, gt.width)
         else:
             shape = tuple(sample.get('ori_shape', ())) or None
         masks = _pred_masks_array(pred.get('masks'))
         if masks is None:
             raise KeyError(f'SORMetric: pred_instances of image id '
                            f'{img_id!r} has no masks')
+        if isinstance(masks, torch.Tensor):
+            masks = masks.detach().cpu()
         try:
             masks = to_binary_masks(masks, 'pred masks', shape=shape)
         except ValueError as err:
             raise ValueError(f'SORMetric: image id {img_id!r}: {err} (the '
                              f'original image size)') from err
+        result: Dict[str, Any] = dict(img_id=img_id, values={}, num_gt=None)
         if gt is not None:
-            result['num_gt'] = int(gt['masks'].shape[0])
-            if gt['masks'].shape[0] > 0:
-                kpts = pred.get('keypoints')
-                result['values'] = evaluate_image(
-                    masks,
-                    gt['masks'],
-                    self.pairs,
-                    pred_keypoints=None if kpts is None else _to_numpy(kpts),
-                    gt_keypoints=gt['keypoints'],
-                    gt_keypoints_visible=gt['keypoints_visible'])
+            kpts = pred.get('keypoints')
+            result.update(
+                self._score(gt, masks,
+                            None if kpts is None else _to_numpy(kpts)))
         if self.outfile_prefix is not None:
             result['dump'] = self._dump_entry(sample, masks, gt)
         return result
 
+    def image_overlaps(self, img_id: Any, masks: np.ndarray) -> MaskOverlaps:
+        """Pixel counts of predicted masks against the GT of an image.
+
+        Args:
+            img_id: Image id of the annotation file (with ``m > 0`` GTs).
+            masks (np.ndarray): ``(n, H, W)`` bool masks, most salient
+                first, at the original size.
+
+        Returns:
+            MaskOverlaps: ``(m, n)`` intersections and unions and the MAE
+            difference count.
+        """
+        return self._overlaps(self.gt_entry(img_id), masks)
+
+    @staticmethod
+    def _overlaps(gt: GTEntry, masks: np.ndarray) -> MaskOverlaps:
+        return mask_rle.overlaps_with_runs(masks, gt.runs)
+
+    def _score(self, gt: GTEntry, masks: np.ndarray,
+               keypoints: Optional[np.ndarray]) -> dict:
+        """``num_gt`` and ``values`` of one image (see
+        :meth:`process_sample`)."""
+        out: Dict[str, Any] = dict(num_gt=len(gt.rles), values={})
+        if not gt.rles:
+            return out
+        overlaps = self._overlaps(gt, masks)
+        gt_masks = None
+        if self._dense:
+            gt_masks = mask_rle.decode(gt.rles, gt.height, gt.width)
+        out['values'] = evaluate_image(
+            masks,
+            gt_masks,
+            self.pairs,
+            pred_keypoints=keypoints,
+            gt_keypoints=gt.keypoints,
+            gt_keypoints_visible=gt.keypoints_visible,
+            overlaps=overlaps)
+        return out
+
     def _dump_entry(self, sample: dict, masks: np.ndarray,
-                    gt: Optional[dict]) -> dict:
+                    gt: Optional[GTEntry]) -> dict:
         pred = sample['pred_instances']
         entry: Dict[str, Any] = dict(img_id=sample['img_id'])
         img_path = sample.get('img_path')
         if gt is not None:
-            entry['image_name'] = gt['image_name']
+            entry['image_name'] = gt.image_name
         elif img_path:
             entry['image_name'] = image_name(img_path)
         entry['height'], entry['width'] = (int(masks.shape[1]),
@@ -330,14 +550,45 @@ class SORMetric(BaseMetric):
 
         Returns:
             dict[str, float]: See the class docstring.
+
+        Raises:
+            SORResultError: If an image has more than one result.
         """
         logger = MMLogger.get_current_instance()
+        check_unique_images(results)
         if self.outfile_prefix is not None:
-            path = self.dump_results(results, self.outfile_prefix)
+            path = self.dump_results(results, self.outfile_prefix,
+                                     self.backend_args)
             print_log(f'SORMetric: results written to {path}', logger)
         if self.format_only:
             return dict()
         return self.summarize(results, logger=logger)
+
+    def complete_results(self, results: List[dict]) -> Tuple[List[dict], int]:
+        """Order results as the annotation file and apply the rule for
+        annotated images without a result (:attr:`missing`).
+
+        Args:
+            results (list[dict]): Per-image results, one per image.
+
+        Returns:
+            tuple[list[dict], int]: The results in annotation-file order
+            (with "nothing detected" results for missing images under
+            ``'no_prediction'``) and the number of missing images.
+        """
+        by_id = {r['img_id']: r for r in results}
+        ordered, num_missing = [], 0
+        for img_id in self.gt:
+            result = by_id.get(img_id)
+            if result is None:
+                num_missing += 1
+                if self.missing == 'skip':
+                    continue
+                gt = self.gt_entry(img_id)
+                empty = np.zeros((0, gt.height, gt.width), dtype=bool)
+                result = dict(img_id=img_id, **self._score(gt, empty, None))
+            ordered.append(result)
+        return ordered, num_missing
 
     def summarize(self,
                   results: List[dict],
@@ -345,12 +596,16 @@ class SORMetric(BaseMetric):
         """Aggregate per-image values into dataset metrics and log a table.
 
         Args:
-            results (list[dict]): Per-image results (``values`` dicts).
+            results (list[dict]): Per-image results (``values`` dicts), at
+                most one per image; annotated images without one follow
+                :attr:`missing`.
             logger: Logger for :func:`mmengine.logging.print_log`.
 
         Returns:
             dict[str, float]: Metric values and counts.
         """
+        check_unique_images(results)
+        results, num_missing = self.complete_results(results)
         with_gt = [r for r in results if r['values']]
         out: Dict[str, float] = OrderedDict()
         lines = []
@@ -372,33 +627,69 @@ class SORMetric(BaseMetric):
             lines.append(line)
         out['num_images'] = len(results)
         out['num_images_without_gt'] = len(results) - len(with_gt)
+        out['num_images_missing'] = num_missing
         lines.append(f'{len(results)} images, '
                      f'{len(results) - len(with_gt)} without ranked GT '
                      f'(skipped)')
+        rule = ('scored as no prediction'
+                if self.missing == 'no_prediction' else 'left out')
+        lines.append(f'{num_missing} annotated images without a prediction '
+                     f'({rule})')
         print_log('SOR evaluation:\n' + '\n'.join(lines), logger)
+        if num_missing:
+            print_log(
+                f'SORMetric: {num_missing} of {len(self.gt)} images of '
+                f'{self.ann_file!r} received no prediction ({rule})',
+                logger,
+                level=logging.WARNING)
         return out
 
     @staticmethod
-    def dump_results(results: List[dict], outfile_prefix: str) -> str:
+    def dump_results(results: List[dict],
+                     outfile_prefix: str,
+                     backend_args: Optional[dict] = None) -> str:
         """Write the predictions of all images to one JSON file.
 
         Args:
             results (list[dict]): Per-image results holding ``dump``.
-            outfile_prefix (str): Path prefix of the file.
+            outfile_prefix (str): Path (or URI) prefix of the file.
+            backend_args (dict, optional): mmengine file backend arguments.
 
         Returns:
             str: The written path.
         """
         path = f'{outfile_prefix}{RESULT_SUFFIX}'
-        out_dir = osp.dirname(osp.abspath(path))
-        os.makedirs(out_dir, exist_ok=True)
         payload = dict(
             format=RESULT_FORMAT,
             version=RESULT_VERSION,
             results=[r['dump'] for r in results if 'dump' in r])
-        with open(path, 'w', encoding='utf-8') as f:
-            json.dump(payload, f, default=_json_default)
+        fileio.put_text(
+            json.dumps(payload, default=_json_default),
+            path,
+            backend_args=backend_args)
         return path
+
+
+def check_unique_images(results: Sequence[dict]) -> None:
+    """Refuse more than one result for an image.
+
+    Args:
+        results (Sequence[dict]): Per-image results with ``img_id``.
+
+    Raises:
+        SORResultError: Naming the repeated image ids.
+    """
+    counts = Counter(r['img_id'] for r in results)
+    repeated = [(img_id, c) for img_id, c in counts.items() if c > 1]
+    if repeated:
+        shown = ', '.join(f'{img_id!r} ({c} times)'
+                          for img_id, c in repeated[:MAX_NAMED])
+        more = (f' and {len(repeated) - MAX_NAMED} more'
+                if len(repeated) > MAX_NAMED else '')
+        raise SORResultError(
+            f'SORMetric: {len(repeated)} image(s) have more than one '
+            f'prediction: image id {shown}{more}; each image must be '
+            f'predicted once')
 
 
 def _json_default(obj: Any) -> Any:
