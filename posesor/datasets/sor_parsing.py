@@ -13,8 +13,9 @@ stores one JSON file per split::
 level: 1 is attended first, 2 next, and so on. A rank of 0, ``None`` or a
 missing rank key marks an object that is *not ranked*.
 
-This module only depends on ``numpy`` and ``pycocotools`` (``cv2`` for the
-optional reference-style polygon filling). It is shared by
+This module only depends on ``numpy``, ``pycocotools`` and
+``mmengine.fileio`` (``cv2`` for the optional reference-style polygon
+filling). It is shared by
 :class:`posesor.datasets.SORDataset` and the SOR metrics, which read the
 ground truth at the original image resolution with
 :func:`load_sor_gt` and :func:`decode_segmentation`.
@@ -25,6 +26,7 @@ id at fault. Recoverable oddities (duplicate ranks in one image, unranked
 objects) are reported with :class:`SORDataWarning`.
 """
 import json
+import math
 import os
 import os.path as osp
 import warnings
@@ -32,6 +34,7 @@ from collections import OrderedDict
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
+from mmengine import fileio
 from pycocotools import mask as mask_utils
 
 NUM_KEYPOINTS = 17
@@ -41,6 +44,14 @@ TOP_LEVEL_KEYS = ('images', 'annotations')
 IMAGE_KEYS = ('id', 'file_name', 'height', 'width')
 ANNOTATION_KEYS = ('id', 'image_id', 'segmentation')
 MIN_POLYGON_POINTS = 3
+# How far (pixels) a box may reach beyond the image border: boxes computed
+# from polygons with sub-pixel vertices may end slightly outside.
+BBOX_BORDER_TOLERANCE = 1.0
+# First character of pycocotools' compressed RLE alphabet and the bit masks
+# of its variable-length code (5 data bits, a continuation and a sign bit).
+RLE_CHAR_OFFSET = 48
+RLE_DATA_BITS, RLE_DATA_MASK = 5, 0x1f
+RLE_MORE_BIT, RLE_SIGN_BIT = 0x20, 0x10
 # Number of offending ids listed in a summary warning.
 MAX_IDS_IN_WARNING = 10
 
@@ -72,20 +83,26 @@ def _ann_file_name(ann_file: Union[str, os.PathLike]) -> str:
 
 
 def load_sor_json(ann_file: Union[str, os.PathLike],
-                  rank_key: str = 'category_id') -> dict:
+                  rank_key: str = 'category_id',
+                  backend_args: Optional[dict] = None) -> dict:
     """Read and validate a PoseSOR annotation file.
 
     Checks the top-level keys, the required keys of every image and
     annotation, unique image and annotation ids, that every annotation
-    refers to a known image, the rank value (a non-negative integer, or
-    missing/``None`` for "not ranked"), the keypoint length
-    (``17 * 3``) and the segmentation format (polygons with at least 3
-    points, or an RLE dict with ``size`` and ``counts``).
+    refers to a known image, that no number is NaN or infinite, the rank
+    value (a non-negative integer, or missing/``None`` for "not ranked"),
+    the keypoint length (``17 * 3``), the box (inside the image, non-negative
+    size) and the segmentation format (polygons with at least 3 points, or
+    an RLE dict whose ``size`` is the image's and whose counts cover exactly
+    ``height * width`` pixels).
 
     Args:
         ann_file (str | PathLike): Path of the JSON file.
         rank_key (str): Annotation key holding the rank level, one of
             ``'category_id'`` (default) or ``'visiting_order'``.
+        backend_args (dict, optional): Arguments of the
+            :mod:`mmengine.fileio` backend that reads ``ann_file``.
+            Defaults to None (inferred from the path: local files).
 
     Returns:
         dict: The parsed JSON (``images``, ``annotations`` and any other
@@ -101,12 +118,13 @@ def load_sor_json(ann_file: Union[str, os.PathLike],
         raise SORAnnotationError(
             f'rank_key must be one of {RANK_KEYS}, got {rank_key!r} '
             f'(reading {ann_file!r})')
-    if not osp.isfile(ann_file):
+    if not fileio.exists(ann_file, backend_args=backend_args):
         raise SORAnnotationError(
             f'annotation file {ann_file!r} does not exist')
     try:
-        with open(ann_file, 'r', encoding='utf-8') as f:
-            data = json.load(f)
+        data = json.loads(
+            fileio.get_text(
+                ann_file, encoding='utf-8', backend_args=backend_args))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise SORAnnotationError(
             f'annotation file {ann_file!r} is not valid JSON: {e}') from e
@@ -139,7 +157,7 @@ def validate_sor_dict(data: Any,
         if not isinstance(data[key], list):
             raise SORAnnotationError(
                 f'{_where(ann_file)}: {key!r} must be a list')
-    image_ids = set()
+    image_sizes: Dict[Any, Tuple[int, int]] = {}
     for idx, img in enumerate(data['images']):
         if not isinstance(img, dict):
             raise SORAnnotationError(
@@ -150,15 +168,17 @@ def validate_sor_dict(data: Any,
                     f'{_where(ann_file, image_id=img.get("id"))}: image '
                     f'entry images[{idx}] misses key {key!r}')
         img_id = img['id']
-        if img_id in image_ids:
+        if img_id in image_sizes:
             raise SORAnnotationError(
                 f'{_where(ann_file, image_id=img_id)}: duplicate image id')
+        _check_finite(img, _where(ann_file, image_id=img_id))
         for key in ('height', 'width'):
-            if not isinstance(img[key], int) or img[key] <= 0:
+            if (not isinstance(img[key], int) or isinstance(img[key], bool)
+                    or img[key] <= 0):
                 raise SORAnnotationError(
                     f'{_where(ann_file, image_id=img_id)}: {key!r} must '
                     f'be a positive integer, got {img[key]!r}')
-        image_ids.add(img_id)
+        image_sizes[img_id] = (img['height'], img['width'])
 
     ann_ids = set()
     for idx, ann in enumerate(data['annotations']):
@@ -176,19 +196,64 @@ def validate_sor_dict(data: Any,
         if ann_id in ann_ids:
             raise SORAnnotationError(f'{where}: duplicate annotation id')
         ann_ids.add(ann_id)
-        if img_id not in image_ids:
+        if img_id not in image_sizes:
             raise SORAnnotationError(
                 f'{where}: annotation refers to an unknown image id')
+        _check_finite(ann, where)
+        height, width = image_sizes[img_id]
         get_rank(ann, rank_key, ann_file=ann_file)
         _check_keypoints(ann, where)
-        _check_segmentation(ann['segmentation'], where)
+        _check_segmentation(ann['segmentation'], where, height, width)
         if 'bbox' in ann:
-            bbox = ann['bbox']
-            if (not isinstance(bbox, (list, tuple)) or len(bbox) != 4
-                    or not all(isinstance(v, (int, float)) for v in bbox)):
-                raise SORAnnotationError(
-                    f'{where}: bbox must be 4 numbers [x, y, w, h], got '
-                    f'{bbox!r}')
+            _check_bbox(ann['bbox'], where, height, width)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _find_non_finite(value: Any, path: str) -> Optional[Tuple[str, float]]:
+    """Return ``(key path, value)`` of the first NaN/inf inside ``value``."""
+    if isinstance(value, float):
+        return None if math.isfinite(value) else (path, value)
+    if isinstance(value, dict):
+        items = ((f'{path}.{k}' if path else str(k), v)
+                 for k, v in value.items())
+    elif isinstance(value, (list, tuple)):
+        items = ((f'{path}[{i}]', v) for i, v in enumerate(value))
+    else:
+        return None
+    for sub_path, sub_value in items:
+        found = _find_non_finite(sub_value, sub_path)
+        if found is not None:
+            return found
+    return None
+
+
+def _check_finite(entry: dict, where: str) -> None:
+    # json.load accepts the non-standard NaN / Infinity literals; they would
+    # reach the losses (NaN keypoints) or silently read as "not labelled".
+    found = _find_non_finite(entry, '')
+    if found is not None:
+        path, value = found
+        raise SORAnnotationError(
+            f'{where}: {path} is {value!r}; every number must be finite')
+
+
+def _check_bbox(bbox: Any, where: str, height: int, width: int) -> None:
+    if (not isinstance(bbox, (list, tuple)) or len(bbox) != 4
+            or not all(_is_number(v) for v in bbox)):
+        raise SORAnnotationError(
+            f'{where}: bbox must be 4 numbers [x, y, w, h], got {bbox!r}')
+    x, y, w, h = bbox
+    if w < 0 or h < 0:
+        raise SORAnnotationError(
+            f'{where}: bbox {list(bbox)} has a negative size (w={w}, h={h})')
+    tol = BBOX_BORDER_TOLERANCE
+    if x < -tol or y < -tol or x + w > width + tol or y + h > height + tol:
+        raise SORAnnotationError(
+            f'{where}: bbox {list(bbox)} (x, y, w, h) is not inside the '
+            f'{width}x{height} (width x height) image')
 
 
 def _check_keypoints(ann: dict, where: str) -> None:
@@ -206,11 +271,86 @@ def _check_keypoints(ann: dict, where: str) -> None:
         raise SORAnnotationError(f'{where}: keypoints must be numbers')
 
 
-def _check_segmentation(segm: Any, where: str) -> None:
+def rle_string_counts(counts: Union[str, bytes]) -> List[int]:
+    """Decode pycocotools' compressed RLE string into run lengths.
+
+    The same variable-length code as pycocotools' ``rleFrString``: each run
+    is written in groups of 5 bits (a continuation bit and, on the last
+    group, a sign bit), and from the third run on as the difference to the
+    run two places before.
+
+    Args:
+        counts (str | bytes): The ``counts`` of a compressed RLE.
+
+    Returns:
+        list[int]: Alternating background / foreground run lengths.
+
+    Raises:
+        ValueError: If the string ends inside a run.
+    """
+    if isinstance(counts, str):
+        counts = counts.encode('ascii')
+    runs: List[int] = []
+    pos = 0
+    while pos < len(counts):
+        value, shift, more = 0, 0, True
+        while more:
+            if pos >= len(counts):
+                raise ValueError('the RLE string ends inside a run')
+            code = counts[pos] - RLE_CHAR_OFFSET
+            value |= (code & RLE_DATA_MASK) << shift
+            more = bool(code & RLE_MORE_BIT)
+            pos += 1
+            shift += RLE_DATA_BITS
+            if not more and code & RLE_SIGN_BIT:
+                value |= -1 << shift
+        if len(runs) > 2:
+            value += runs[-2]
+        runs.append(value)
+    return runs
+
+
+def _check_rle(segm: dict, where: str, height: int, width: int) -> None:
+    size = segm['size']
+    if (not isinstance(size, (list, tuple)) or len(size) != 2
+            or list(size) != [height, width]):
+        raise SORAnnotationError(
+            f'{where}: RLE size {size!r} differs from the image size '
+            f'[height, width] = {[height, width]}')
+    counts = segm['counts']
+    if isinstance(counts, list):
+        if not all(isinstance(c, int) and c >= 0 for c in counts):
+            raise SORAnnotationError(
+                f'{where}: uncompressed RLE counts must be non-negative '
+                f'integers')
+        runs = counts
+    elif isinstance(counts, (str, bytes)):
+        try:
+            runs = rle_string_counts(counts)
+        except (ValueError, UnicodeEncodeError) as e:
+            raise SORAnnotationError(
+                f'{where}: RLE counts are not a valid compressed RLE '
+                f'string ({e})') from e
+        if any(r < 0 for r in runs):
+            raise SORAnnotationError(
+                f'{where}: RLE counts decode to a negative run length')
+    else:
+        raise SORAnnotationError(
+            f'{where}: RLE counts must be a list or a string, got '
+            f'{type(counts).__name__}')
+    if sum(runs) != height * width:
+        raise SORAnnotationError(
+            f'{where}: RLE counts cover {sum(runs)} pixels but the '
+            f'{width}x{height} image has {height * width}')
+
+
+def _check_segmentation(segm: Any, where: str, height: int,
+                        width: int) -> None:
     if isinstance(segm, dict):
         if 'size' not in segm or 'counts' not in segm:
             raise SORAnnotationError(
                 f'{where}: RLE segmentation needs "size" and "counts"')
+        _check_rle(segm, where, height, width)
         return
     if not isinstance(segm, list) or len(segm) == 0:
         raise SORAnnotationError(
@@ -364,7 +504,9 @@ def group_by_image(
 def load_sor_gt(ann_file: Union[str, os.PathLike],
                 rank_key: str = 'category_id',
                 keep_unranked: bool = False,
-                warn: bool = True) -> 'OrderedDict[Any, dict]':
+                warn: bool = True,
+                backend_args: Optional[dict] = None
+                ) -> 'OrderedDict[Any, dict]':
     """Load and validate a SOR annotation file, grouped per image.
 
     This is the entry point for metrics that need the ground truth at the
@@ -377,6 +519,7 @@ def load_sor_gt(ann_file: Union[str, os.PathLike],
             ``'visiting_order'``.
         keep_unranked (bool): See :func:`group_by_image`.
         warn (bool): See :func:`group_by_image`.
+        backend_args (dict, optional): See :func:`load_sor_json`.
 
     Returns:
         OrderedDict: image id -> ``dict(image, annotations,
@@ -384,7 +527,8 @@ def load_sor_gt(ann_file: Union[str, os.PathLike],
         (most salient first), in the file's image order.
     """
     ann_file = _ann_file_name(ann_file)
-    data = load_sor_json(ann_file, rank_key=rank_key)
+    data = load_sor_json(
+        ann_file, rank_key=rank_key, backend_args=backend_args)
     return group_by_image(
         data,
         rank_key=rank_key,
