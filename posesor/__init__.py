@@ -7,8 +7,7 @@ Importing the package registers every module into mmdet's registries
 and makes mmengine checkpoints loadable under torch >= 2.6 with
 ``weights_only=True`` (see :mod:`posesor.utils.checkpoint`).
 """
-from . import (apis, datasets, engine, evaluation, models, utils,
-               visualization)
+from . import apis, datasets, engine, evaluation, models, utils, visualization
 from .version import __version__, version_info
 
 __all__ = [

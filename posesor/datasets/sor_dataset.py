@@ -132,9 +132,8 @@ class SORDataset(BaseDetDataset):
                         ann_id=ann['id']))
             if not instances:
                 self._empty_reasons[img_id] = (
-                    'empty masks' if num_empty else
-                    'unranked objects only' if group['num_unranked'] else
-                    'no annotation')
+                    'empty masks' if num_empty else 'unranked objects only'
+                    if group['num_unranked'] else 'no annotation')
             data_list.append(
                 dict(
                     img_path=img_path,

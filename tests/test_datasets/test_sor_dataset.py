@@ -373,8 +373,7 @@ def test_nothing_to_train_on(synthetic_dataset, tmp_path, how):
             anns = [a for a in data['annotations'] if a['image_id'] <= 4]
             for ann in anns:
                 if ann['image_id'] == 4:
-                    ann['segmentation'] = dict(
-                        size=[96, 96], counts=[96 * 96])
+                    ann['segmentation'] = dict(size=[96, 96], counts=[96 * 96])
                 else:
                     ann['category_id'] = 0
             data['annotations'] = anns
@@ -429,15 +428,13 @@ class _MemoryBackend(fileio.BaseStorageBackend):
 def test_backend_args_honoured(synthetic_dataset, monkeypatch):
     """Every file the dataset reads goes through ``backend_args``: the
     data root below does not exist on disk, only in the memory backend."""
-    fileio.register_backend(
-        'posesor_test_memory', _MemoryBackend, force=True)
+    fileio.register_backend('posesor_test_memory', _MemoryBackend, force=True)
     backend_args = dict(backend='posesor_test_memory')
     root = '/nonexistent/posesor-memory/ds'
     assert not osp.exists(root)
     files = {}
-    for rel in ['synthetic_train.json'] + [
-            f'images/train/{i:06d}.jpg' for i in range(1, 9)
-    ]:
+    for rel in ['synthetic_train.json'
+                ] + [f'images/train/{i:06d}.jpg' for i in range(1, 9)]:
         with open(osp.join(synthetic_dataset, rel), 'rb') as f:
             files[f'{root}/{rel}'] = f.read()
     monkeypatch.setattr(_MemoryBackend, 'files', files)

@@ -6,12 +6,11 @@ import numpy as np
 import pytest
 from pycocotools import mask as mask_utils
 
-from posesor.datasets.sor_parsing import (SORAnnotationError, SORDataWarning,
-                                          bbox_xyxy, decode_segmentation,
-                                          get_rank, group_by_image, image_name,
-                                          keypoints_array, load_sor_gt,
-                                          load_sor_json, rle_string_counts,
-                                          segmentation_area, sort_by_rank)
+from posesor.datasets.sor_parsing import (
+    SORAnnotationError, SORDataWarning, bbox_xyxy, decode_segmentation,
+    get_rank, group_by_image, image_name, keypoints_array, load_sor_gt,
+    load_sor_json, rle_string_counts, segmentation_area, sort_by_rank,
+    validate_sor_dict)
 
 H, W = 20, 30
 SQUARE = [[2, 2, 12, 2, 12, 12, 2, 12]]  # 10 x 10 square
@@ -300,18 +299,32 @@ def _rle(mask):
     ('keypoints', [1.0, 2.0, 2] * 16 + [1.0, float('inf'), 2],
      'keypoints[49]'),
     ('bbox', [2, 2, float('inf'), 10], 'bbox[2]'),
-    ('segmentation', [[2, 2, 12, 2, float('nan'), 12, 2, 12]],
-     'segmentation[0][4]'),
+    ('segmentation', [[2, 2, 12, 2, float('nan'), 12, 2, 12]
+                      ], 'segmentation[0][4]'),
     ('area', float('-inf'), 'area'),
     ('extra', dict(score=[0.5, float('nan')]), 'extra.score[1]'),
 ])
 def test_non_finite_numbers_refused(tmp_path, field, value, path):
     data = _data([_ann(4, 1), _ann(5, 2, **{field: value})])
-    msg = _raises_named(tmp_path, data, 'image id 1', 'annotation id 5',
-                        path)
+    msg = _raises_named(tmp_path, data, 'image id 1', 'annotation id 5', path)
     assert 'finite' in msg
     # the writer really produced the non-standard literal json.load accepts
     assert 'NaN' in json.dumps(data) or 'Infinity' in json.dumps(data)
+
+
+def test_overflowing_number_refused(tmp_path):
+    """``1e999`` parses to inf without any NaN/Infinity literal."""
+    text = json.dumps(_data([_ann(4, 1, area=12345.5)]))
+    path = tmp_path / 'ann.json'
+    path.write_text(text.replace('12345.5', '1e999'))
+    with pytest.raises(SORAnnotationError, match='annotation id 4: area is'):
+        load_sor_json(str(path))
+
+
+def test_validate_dict_checks_finite_by_default():
+    data = _data([_ann(4, 1, bbox=[2, 2, float('nan'), 3])])
+    with pytest.raises(SORAnnotationError, match=r'bbox\[2\] is nan'):
+        validate_sor_dict(data, ann_file='given.json')
 
 
 def test_non_finite_number_in_image_entry(tmp_path):
@@ -351,8 +364,8 @@ def test_rle_size_differs_from_image(tmp_path, size):
     segm = _rle(np.ones((H, W)))
     segm['size'] = size
     data = _data([_ann(4, 1, segmentation=segm)])
-    _raises_named(tmp_path, data, 'image id 1', 'annotation id 4',
-                  'RLE size', f'{[H, W]}')
+    _raises_named(tmp_path, data, 'image id 1', 'annotation id 4', 'RLE size',
+                  f'{[H, W]}')
 
 
 # issue 14, case 13: RLE counts longer (or shorter) than H * W
@@ -368,8 +381,8 @@ def test_rle_counts_not_covering_the_image(tmp_path):
     with pytest.raises(ValueError):
         mask_utils.decode(dict(size=[H, W], counts=longer['counts']))
     for counts in ([H * W - 10, 5, 6], [H * W - 10, 5]):
-        data = _data([_ann(4, 1, segmentation=dict(size=[H, W],
-                                                   counts=counts))])
+        data = _data(
+            [_ann(4, 1, segmentation=dict(size=[H, W], counts=counts))])
         _raises_named(tmp_path, data, 'annotation id 4',
                       f'cover {sum(counts)} pixels')
     data = _data([_ann(4, 1, segmentation=dict(size=[H, W], counts=[-1, 5]))])
@@ -383,7 +396,7 @@ def test_rle_string_counts_matches_pycocotools():
     rng = np.random.default_rng(0)
     for density in (0.0, 0.05, 0.5, 0.95, 1.0):
         mask = (rng.random((H, W)) < density).astype(np.uint8)
-        mask[: H // 2, : W // 3] = 1  # long runs: multi-character codes
+        mask[:H // 2, :W // 3] = 1  # long runs: multi-character codes
         rle = _rle(mask)
         runs = rle_string_counts(rle['counts'])
         assert sum(runs) == H * W and min(runs) >= 0

@@ -72,8 +72,7 @@ def _train(work_dir, custom_hooks, nan_from=3):
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01)),
         train_cfg=dict(by_epoch=False, max_iters=MAX_ITERS),
         default_hooks=dict(
-            checkpoint=dict(
-                type='CheckpointHook', interval=1, by_epoch=False),
+            checkpoint=dict(type='CheckpointHook', interval=1, by_epoch=False),
             logger=dict(type='LoggerHook', interval=1)),
         custom_hooks=custom_hooks,
         default_scope='mmdet',

@@ -20,8 +20,8 @@ def tool():
     ('--size', 'big', "must be an integer, got 'big'"),
     ('--seed', '-7', 'must be an integer >= 0, got -7'),
 ])
-def test_numeric_options_validated(tool, monkeypatch, capsys, tmp_path,
-                                   option, value, expected):
+def test_numeric_options_validated(tool, monkeypatch, capsys, tmp_path, option,
+                                   value, expected):
     out = tmp_path / 'never'
     monkeypatch.setattr(
         sys, 'argv',

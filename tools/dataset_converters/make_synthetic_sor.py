@@ -53,7 +53,9 @@ def parse_args() -> argparse.Namespace:
         default=500,
         help='training images (>= 1)')
     parser.add_argument(
-        '--num-test', type=int_at_least(1), default=100,
+        '--num-test',
+        type=int_at_least(1),
+        default=100,
         help='test images (>= 1)')
     parser.add_argument(
         '--size',
@@ -61,8 +63,7 @@ def parse_args() -> argparse.Namespace:
         default=192,
         help=f'image side in pixels (>= {MIN_SIZE})')
     parser.add_argument(
-        '--seed', type=int_at_least(0), default=0,
-        help='random seed (>= 0)')
+        '--seed', type=int_at_least(0), default=0, help='random seed (>= 0)')
     return parser.parse_args()
 
 

@@ -59,8 +59,9 @@ class NonFiniteLossHook(Hook):
                 and every loss term.
         """
         losses = _loss_terms(outputs or {})
-        bad = [name for name, value in losses.items()
-               if not math.isfinite(value)]
+        bad = [
+            name for name, value in losses.items() if not math.isfinite(value)
+        ]
         if not bad:
             return
         terms = ', '.join(f'{name}: {value:.4g}'
