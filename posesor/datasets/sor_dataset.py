@@ -102,6 +102,9 @@ class SORDataset(BaseDetDataset):
             warn=True,
             backend_args=self.backend_args)
         img_dir = self.data_prefix.get('img', '')
+        # the backend LoadImageFromFile infers from the same prefix and args
+        backend = fileio.get_file_backend(
+            img_dir, backend_args=self.backend_args)
         data_list = []
         empty_ids = []
         self.num_unranked = 0
@@ -111,7 +114,7 @@ class SORDataset(BaseDetDataset):
             self.num_unranked += group['num_unranked']
             img_path = osp.join(img_dir, img['file_name'])
             if self.check_image_files:
-                self._check_image_file(img_path, img_id)
+                self._check_image_file(backend, img_path, img_id)
             height, width = img['height'], img['width']
             instances = []
             num_empty = 0
@@ -153,17 +156,18 @@ class SORDataset(BaseDetDataset):
                 level=30)
         return data_list
 
-    def _check_image_file(self, img_path: str, img_id: Any) -> None:
+    def _check_image_file(self, backend: fileio.BaseStorageBackend,
+                          img_path: str, img_id: Any) -> None:
         """Refuse a missing or (local) 0-byte image file at load time."""
+        if not hasattr(backend, 'isfile'):
+            return  # e.g. HTTP: only the pipeline's read can tell
         where = (f'image file {img_path!r} of image id {img_id!r} '
                  f'(annotation file {self.ann_file!r})')
-        if not fileio.exists(img_path, backend_args=self.backend_args):
+        if not backend.isfile(img_path):
             raise SORAnnotationError(f'{where} does not exist')
-        backend = fileio.get_file_backend(
-            img_path, backend_args=self.backend_args)
         # only a local file's size is known without reading it
-        if isinstance(backend, fileio.LocalBackend) and osp.isfile(
-                img_path) and osp.getsize(img_path) == 0:
+        if isinstance(backend,
+                      fileio.LocalBackend) and osp.getsize(img_path) == 0:
             raise SORAnnotationError(f'{where} is empty (0 bytes)')
 
     def prepare_data(self, idx: int) -> Any:

@@ -143,6 +143,9 @@ def load_sor_json(ann_file: Union[str, os.PathLike],
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise SORAnnotationError(
             f'annotation file {ann_file!r} is not valid JSON: {e}') from e
+    except OSError as e:  # e.g. a directory, no read permission
+        raise SORAnnotationError(
+            f'annotation file {ann_file!r} cannot be read: {e}') from e
     # only a file with a non-finite number needs the walk that locates it
     validate_sor_dict(
         data,

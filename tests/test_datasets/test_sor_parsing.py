@@ -404,3 +404,9 @@ def test_rle_string_counts_matches_pycocotools():
         # re-encoding the runs gives pycocotools' own string back
         again = mask_utils.frPyObjects(dict(size=[H, W], counts=runs), H, W)
         assert again['counts'].decode('ascii') == rle['counts']
+
+
+def test_unreadable_annotation_file(tmp_path):
+    (tmp_path / 'ann.json').mkdir()
+    with pytest.raises(SORAnnotationError, match='ann.json.*cannot be read'):
+        load_sor_json(str(tmp_path / 'ann.json'))
