@@ -209,6 +209,7 @@ def validate_sor_dict(data: Any,
         image_sizes[img_id] = (img['height'], img['width'])
 
     ann_ids = set()
+    pending_rles: List[tuple] = []  # compressed RLEs, decoded together
     for idx, ann in enumerate(data['annotations']):
         if not isinstance(ann, dict):
             raise SORAnnotationError(
@@ -232,9 +233,11 @@ def validate_sor_dict(data: Any,
         height, width = image_sizes[img_id]
         get_rank(ann, rank_key, ann_file=ann_file)
         _check_keypoints(ann, where)
-        _check_segmentation(ann['segmentation'], where, height, width)
+        _check_segmentation(ann['segmentation'], where, height, width,
+                            pending_rles)
         if 'bbox' in ann:
             _check_bbox(ann['bbox'], where, height, width)
+    _check_rle_strings(pending_rles)
 
 
 def _is_number(value: Any) -> bool:
@@ -300,52 +303,105 @@ def _check_keypoints(ann: dict, where: str) -> None:
         raise SORAnnotationError(f'{where}: keypoints must be numbers')
 
 
-def rle_string_counts(counts: Union[str, bytes]) -> np.ndarray:
-    """Decode pycocotools' compressed RLE string into run lengths.
+class _RLEStringError(ValueError):
+    """A compressed RLE string that cannot be decoded (``index`` of it)."""
+
+    def __init__(self, index: int, reason: str) -> None:
+        super().__init__(reason)
+        self.index = index
+
+
+def decode_rle_strings(
+        strings: Sequence[Union[str, bytes]]) -> Tuple[np.ndarray, np.ndarray]:
+    """Decode compressed RLE strings into run lengths, all in one pass.
 
     The same variable-length code as pycocotools' ``rleFrString``: each run
     is written in groups of 5 bits (a continuation bit and, on the last
     group, a sign bit), and from the fourth run on as the difference to the
-    run two places before. Vectorised: one numpy pass per string.
+    run two places before. Vectorised over all strings of a file: a loop in
+    Python per character would dominate loading.
+
+    Args:
+        strings (Sequence[str | bytes]): ``counts`` of compressed RLEs.
+
+    Returns:
+        tuple[np.ndarray, np.ndarray]: ``runs`` (r, ) int64, the
+        alternating background / foreground run lengths of all strings
+        concatenated (negative only for a corrupt string), and ``owner``
+        (r, ) int64, the index of the string each run belongs to.
+
+    Raises:
+        ValueError: If a string ends inside a run or holds a run longer
+            than an int64; ``index`` (when present) names the string.
+    """
+    data = []
+    for i, counts in enumerate(strings):
+        if isinstance(counts, str):
+            if not counts.isascii():
+                raise _RLEStringError(i, 'the RLE string is not ASCII')
+            counts = counts.encode('ascii')
+        data.append(counts)
+    lengths = np.array([len(s) for s in data], dtype=np.int64)
+    codes = np.frombuffer(b''.join(data), dtype=np.uint8).astype(np.int64)
+    codes -= RLE_CHAR_OFFSET
+    if codes.size == 0:
+        return np.zeros((2, 0), dtype=np.int64)
+    last_char = np.cumsum(lengths) - 1
+    is_end = (codes & RLE_MORE_BIT) == 0
+    unfinished = (lengths > 0) & ~is_end[np.maximum(last_char, 0)]
+    if unfinished.any():
+        raise _RLEStringError(
+            int(np.argmax(unfinished)), 'the RLE string ends inside a run')
+    ends = np.flatnonzero(is_end)
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    run_chars = ends - starts + 1
+    # the string of each run: that of its last character
+    owner = np.repeat(np.arange(len(data)), lengths)[ends]
+    too_long = run_chars * RLE_DATA_BITS >= RLE_MAX_BITS
+    if too_long.any():
+        idx = int(np.argmax(too_long))
+        raise _RLEStringError(
+            int(owner[idx]), f'a run is {run_chars[idx]} characters long')
+    # 5-bit group index of each character inside its run
+    group = np.arange(codes.size) - np.repeat(starts, run_chars)
+    values = np.add.reduceat((codes & RLE_DATA_MASK) <<
+                             (RLE_DATA_BITS * group), starts)
+    negative = (codes[ends] & RLE_SIGN_BIT) != 0
+    values[negative] -= np.left_shift(1, RLE_DATA_BITS * run_chars[negative])
+    # undo the differences: per string and parity a cumulative sum over the
+    # runs 1, 3, 5, ... and 2, 4, 6, ... (run 0 is stored as it is)
+    first_run = np.searchsorted(owner, np.arange(len(data)))
+    index = np.arange(values.size) - first_run[owner]
+    runs = values.copy()
+    for parity in (1, 0):
+        chain = (index >= 1) & (index % 2 == parity)
+        total = np.cumsum(np.where(chain, values, 0))
+        before = first_run[owner] - 1
+        base = np.where(before >= 0, total[np.maximum(before, 0)], 0)
+        runs[chain] = (total - base)[chain]
+    return np.stack([runs, owner])
+
+
+def rle_string_counts(counts: Union[str, bytes]) -> np.ndarray:
+    """Run lengths of one compressed RLE string (see
+    :func:`decode_rle_strings`).
 
     Args:
         counts (str | bytes): The ``counts`` of a compressed RLE.
 
     Returns:
-        np.ndarray: (m, ) int64 alternating background / foreground run
-        lengths (negative only for a corrupt string).
-
-    Raises:
-        ValueError: If the string ends inside a run or a run is longer
-            than an int64 holds.
+        np.ndarray: (m, ) int64 alternating background / foreground runs.
     """
-    if isinstance(counts, str):
-        counts = counts.encode('ascii')
-    codes = np.frombuffer(counts, dtype=np.uint8).astype(np.int64)
-    codes -= RLE_CHAR_OFFSET
-    if codes.size == 0:
-        return np.zeros((0, ), dtype=np.int64)
-    ends = np.flatnonzero((codes & RLE_MORE_BIT) == 0)
-    if ends.size == 0 or ends[-1] != codes.size - 1:
-        raise ValueError('the RLE string ends inside a run')
-    starts = np.concatenate(([0], ends[:-1] + 1))
-    lengths = ends - starts + 1
-    if lengths.max() * RLE_DATA_BITS >= RLE_MAX_BITS:
-        raise ValueError(f'a run is {lengths.max()} characters long')
-    # position of each character inside its run: the 5-bit group index
-    group = np.arange(codes.size) - np.repeat(starts, lengths)
-    values = np.add.reduceat((codes & RLE_DATA_MASK) <<
-                             (RLE_DATA_BITS * group), starts)
-    negative = (codes[ends] & RLE_SIGN_BIT) != 0
-    values[negative] -= np.left_shift(1, RLE_DATA_BITS * lengths[negative])
-    # runs 3, 4, ... are stored as differences to the run two places before
-    runs = values.copy()
-    runs[1::2] = np.cumsum(values[1::2])
-    runs[2::2] = np.cumsum(values[2::2])
-    return runs
+    try:
+        return decode_rle_strings([counts])[0]
+    except _RLEStringError as e:
+        raise ValueError(str(e)) from None
 
 
-def _check_rle(segm: dict, where: str, height: int, width: int) -> None:
+def _check_rle(segm: dict, where: str, height: int, width: int,
+               pending: List[tuple]) -> None:
+    """Check an RLE's size; uncompressed counts now, compressed ones are
+    collected in ``pending`` for :func:`_check_rle_strings`."""
     size = segm['size']
     if (not isinstance(size, (list, tuple)) or len(size) != 2
             or list(size) != [height, width]):
@@ -353,40 +409,58 @@ def _check_rle(segm: dict, where: str, height: int, width: int) -> None:
             f'{where}: RLE size {size!r} differs from the image size '
             f'[height, width] = {[height, width]}')
     counts = segm['counts']
-    if isinstance(counts, list):
-        if not all(isinstance(c, int) and c >= 0 for c in counts):
-            raise SORAnnotationError(
-                f'{where}: uncompressed RLE counts must be non-negative '
-                f'integers')
-        total = sum(counts)
-    elif isinstance(counts, (str, bytes)):
-        try:
-            runs = rle_string_counts(counts)
-        except (ValueError, UnicodeEncodeError) as e:
-            raise SORAnnotationError(
-                f'{where}: RLE counts are not a valid compressed RLE '
-                f'string ({e})') from e
-        if (runs < 0).any():
-            raise SORAnnotationError(
-                f'{where}: RLE counts decode to a negative run length')
-        total = int(runs.sum())
-    else:
+    if isinstance(counts, (str, bytes)):
+        pending.append((where, height * width, counts))
+        return
+    if not isinstance(counts, list):
         raise SORAnnotationError(
             f'{where}: RLE counts must be a list or a string, got '
             f'{type(counts).__name__}')
-    if total != height * width:
+    if not all(isinstance(c, int) and c >= 0 for c in counts):
         raise SORAnnotationError(
-            f'{where}: RLE counts cover {total} pixels but the '
-            f'{width}x{height} image has {height * width}')
+            f'{where}: uncompressed RLE counts must be non-negative '
+            f'integers')
+    _check_rle_total(where, sum(counts), height * width)
 
 
-def _check_segmentation(segm: Any, where: str, height: int,
-                        width: int) -> None:
+def _check_rle_total(where: str, total: int, num_pixels: int) -> None:
+    if total != num_pixels:
+        raise SORAnnotationError(
+            f'{where}: RLE counts cover {total} pixels but the image has '
+            f'{num_pixels} (height x width)')
+
+
+def _check_rle_strings(pending: List[tuple]) -> None:
+    """Decode the compressed RLEs ``(where, num_pixels, counts)`` of a file
+    at once; each must cover exactly its image's pixels."""
+    if not pending:
+        return
+    try:
+        runs, owner = decode_rle_strings([p[2] for p in pending])
+    except _RLEStringError as e:
+        raise SORAnnotationError(
+            f'{pending[e.index][0]}: RLE counts are not a valid compressed '
+            f'RLE string ({e})') from e
+    num = len(pending)
+    if (runs < 0).any():
+        idx = int(owner[np.argmax(runs < 0)])
+        raise SORAnnotationError(
+            f'{pending[idx][0]}: RLE counts decode to a negative run length')
+    totals = np.bincount(owner, weights=runs, minlength=num)
+    expected = np.array([p[1] for p in pending], dtype=np.float64)
+    wrong = np.flatnonzero(totals != expected)
+    if wrong.size:
+        where, num_pixels, _ = pending[wrong[0]]
+        _check_rle_total(where, int(totals[wrong[0]]), num_pixels)
+
+
+def _check_segmentation(segm: Any, where: str, height: int, width: int,
+                        pending_rles: List[tuple]) -> None:
     if isinstance(segm, dict):
         if 'size' not in segm or 'counts' not in segm:
             raise SORAnnotationError(
                 f'{where}: RLE segmentation needs "size" and "counts"')
-        _check_rle(segm, where, height, width)
+        _check_rle(segm, where, height, width, pending_rles)
         return
     if not isinstance(segm, list) or len(segm) == 0:
         raise SORAnnotationError(

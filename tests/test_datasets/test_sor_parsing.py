@@ -7,10 +7,10 @@ import pytest
 from pycocotools import mask as mask_utils
 
 from posesor.datasets.sor_parsing import (
-    SORAnnotationError, SORDataWarning, bbox_xyxy, decode_segmentation,
-    get_rank, group_by_image, image_name, keypoints_array, load_sor_gt,
-    load_sor_json, rle_string_counts, segmentation_area, sort_by_rank,
-    validate_sor_dict)
+    SORAnnotationError, SORDataWarning, bbox_xyxy, decode_rle_strings,
+    decode_segmentation, get_rank, group_by_image, image_name, keypoints_array,
+    load_sor_gt, load_sor_json, rle_string_counts, segmentation_area,
+    sort_by_rank, validate_sor_dict)
 
 H, W = 20, 30
 SQUARE = [[2, 2, 12, 2, 12, 12, 2, 12]]  # 10 x 10 square
@@ -410,3 +410,29 @@ def test_unreadable_annotation_file(tmp_path):
     (tmp_path / 'ann.json').mkdir()
     with pytest.raises(SORAnnotationError, match='ann.json.*cannot be read'):
         load_sor_json(str(tmp_path / 'ann.json'))
+
+
+def test_rle_strings_of_a_file_checked_together(tmp_path):
+    """All compressed RLEs of a file are decoded in one pass; the error
+    still names the annotation whose counts are wrong."""
+    rng = np.random.default_rng(1)
+    masks = [(rng.random((H, W)) < d).astype(np.uint8) for d in (.2, .6, 0)]
+    anns = [
+        _ann(20 + i, i + 1, segmentation=_rle(m)) for i, m in enumerate(masks)
+    ]
+    assert len(load_sor_json(_write(tmp_path, _data(anns)))['annotations']) \
+        == 3
+    runs, owner = decode_rle_strings(
+        [a['segmentation']['counts'] for a in anns] + [''])
+    for i, mask in enumerate(masks):
+        assert runs[owner == i].sum() == H * W
+        assert runs[owner == i][1::2].sum() == mask.sum()
+    assert not (owner == 3).any()
+    for bad, fragment in (('', 'cover 0 pixels'), ('0é', 'not ASCII'),
+                          (_rle(masks[0])['counts'] + '0',
+                           f'the image has {H * W}')):
+        wrong = copy.deepcopy(anns)
+        wrong[1]['segmentation']['counts'] = bad
+        msg = _raises_named(tmp_path, _data(wrong), 'annotation id 21',
+                            fragment)
+        assert 'annotation id 20' not in msg
