@@ -122,7 +122,7 @@ def load_sor_json(ann_file: Union[str, os.PathLike],
     if not fileio.exists(ann_file, backend_args=backend_args):
         raise SORAnnotationError(
             f'annotation file {ann_file!r} does not exist')
-    non_finite = []
+    non_finite: List[str] = []
 
     def parse_constant(name: str) -> float:
         non_finite.append(name)  # NaN, Infinity, -Infinity
