@@ -1,10 +1,11 @@
 # Copyright (c) PoseSOR-OpenMMLab contributors. All rights reserved.
 """Dataset for PoseSOR's COCO-style salient object ranking annotations."""
 import os.path as osp
-from typing import List
+from typing import Any, List
 
 from mmdet.datasets import BaseDetDataset
 from mmdet.registry import DATASETS
+from mmengine import fileio
 from mmengine.logging import print_log
 
 from .sor_parsing import (MAX_IDS_IN_WARNING, RANK_KEYS, SORAnnotationError,
@@ -42,16 +43,21 @@ class SORDataset(BaseDetDataset):
     Annotations whose mask is empty (zero area) are dropped with a warning
     and counted in :attr:`num_empty_masks`. In training mode, with
     ``filter_cfg=dict(filter_empty_gt=True)``, images left without
-    instances are removed and counted in :attr:`num_filtered_images`; in
-    test mode every image is kept.
+    instances are removed and counted in :attr:`num_filtered_images` (an
+    error, saying why, if none is left); in test mode every image is kept.
+
+    Every file (the annotation JSON and the image existence checks) is
+    read through :mod:`mmengine.fileio` with ``backend_args``, like the
+    image loader. An error raised while an item goes through the pipeline
+    carries a note naming its image file, image id and annotation file.
 
     Args:
         rank_key (str): ``'category_id'`` (default, what the reference
             trains and tests on) or ``'visiting_order'``.
         keep_unranked (bool): Keep rank-0 objects. Defaults to False.
         check_image_files (bool): Check at load time that every image file
-            exists (an error names the file and image id). Defaults to
-            True.
+            exists and, for local files, is not empty (an error names the
+            file and image id). Defaults to True.
         **kwargs: :class:`mmdet.datasets.BaseDetDataset` arguments
             (``ann_file``, ``data_root``, ``data_prefix=dict(img=...)``,
             ``filter_cfg``, ``pipeline``, ``test_mode`` ...).
@@ -74,6 +80,8 @@ class SORDataset(BaseDetDataset):
         self.num_empty_masks = 0
         self.num_unranked = 0
         self.num_filtered_images = 0
+        # image id -> why it has no instance (see _nothing_to_train_message)
+        self._empty_reasons: dict = {}
         super().__init__(*args, **kwargs)
 
     def load_data_list(self) -> List[dict]:
@@ -91,24 +99,29 @@ class SORDataset(BaseDetDataset):
             ann_file,
             rank_key=self.rank_key,
             keep_unranked=self.keep_unranked,
-            warn=True)
+            warn=True,
+            backend_args=self.backend_args)
         img_dir = self.data_prefix.get('img', '')
+        # the backend LoadImageFromFile infers from the same prefix and args
+        backend = fileio.get_file_backend(
+            img_dir, backend_args=self.backend_args)
         data_list = []
         empty_ids = []
         self.num_unranked = 0
+        self._empty_reasons = {}
         for img_id, group in groups.items():
             img = group['image']
             self.num_unranked += group['num_unranked']
             img_path = osp.join(img_dir, img['file_name'])
-            if self.check_image_files and not osp.isfile(img_path):
-                raise SORAnnotationError(
-                    f'image file {img_path!r} of image id {img_id!r} '
-                    f'(annotation file {ann_file!r}) does not exist')
+            if self.check_image_files:
+                self._check_image_file(backend, img_path, img_id)
             height, width = img['height'], img['width']
             instances = []
+            num_empty = 0
             for ann in group['annotations']:
                 if segmentation_area(ann['segmentation'], height, width) == 0:
                     empty_ids.append(ann['id'])
+                    num_empty += 1
                     continue
                 instances.append(
                     dict(
@@ -120,6 +133,10 @@ class SORDataset(BaseDetDataset):
                         class_id=int(ann.get('class_id') or 0),
                         keypoints=keypoints_array(ann),
                         ann_id=ann['id']))
+            if not instances:
+                self._empty_reasons[img_id] = (
+                    'empty masks' if num_empty else 'unranked objects only'
+                    if group['num_unranked'] else 'no annotation')
             data_list.append(
                 dict(
                     img_path=img_path,
@@ -139,6 +156,41 @@ class SORDataset(BaseDetDataset):
                 level=30)
         return data_list
 
+    def _check_image_file(self, backend: fileio.BaseStorageBackend,
+                          img_path: str, img_id: Any) -> None:
+        """Refuse a missing or (local) 0-byte image file at load time."""
+        if not hasattr(backend, 'isfile'):
+            return  # e.g. HTTP: only the pipeline's read can tell
+        where = (f'image file {img_path!r} of image id {img_id!r} '
+                 f'(annotation file {self.ann_file!r})')
+        if not backend.isfile(img_path):
+            raise SORAnnotationError(f'{where} does not exist')
+        # only a local file's size is known without reading it
+        if isinstance(backend,
+                      fileio.LocalBackend) and osp.getsize(img_path) == 0:
+            raise SORAnnotationError(f'{where} is empty (0 bytes)')
+
+    def prepare_data(self, idx: int) -> Any:
+        """Run the pipeline on one item; an error gets a note naming the
+        item's image file, image id and annotation file (decoders such as
+        OpenCV's name none of them).
+
+        Args:
+            idx (int): Data index.
+
+        Returns:
+            Any: The pipeline's output.
+        """
+        data_info = self.get_data_info(idx)
+        try:
+            return self.pipeline(data_info)
+        except Exception as e:
+            e.add_note(f'while preparing image file '
+                       f'{data_info.get("img_path")!r} of image id '
+                       f'{data_info.get("img_id")!r} (annotation file '
+                       f'{self.ann_file!r})')
+            raise
+
     def filter_data(self) -> List[dict]:
         """Drop images without instances in training mode when
         ``filter_cfg['filter_empty_gt']`` is set; keep all for testing.
@@ -152,11 +204,32 @@ class SORDataset(BaseDetDataset):
             return self.data_list
         kept = [info for info in self.data_list if info['instances']]
         self.num_filtered_images = len(self.data_list) - len(kept)
+        if not kept:
+            raise SORAnnotationError(self._nothing_to_train_message())
         print_log(
             f'{self.ann_file}: {self.num_filtered_images} image(s) without '
             f'annotations filtered out for training, {len(kept)} kept',
             logger='current')
         return kept
+
+    def _nothing_to_train_message(self) -> str:
+        if not self.data_list:
+            return (f'annotation file {self.ann_file!r} lists no image: '
+                    f'nothing to train on')
+        reasons = getattr(self, '_empty_reasons', {})
+        counts = {}
+        for reason in reasons.values():
+            counts[reason] = counts.get(reason, 0) + 1
+        why = ', '.join(f'{n} with {reason}'
+                        for reason, n in sorted(counts.items()))
+        hint = ''
+        if counts.get('unranked objects only'):
+            hint = (f'; unranked objects ({self.rank_key!r} missing, null '
+                    f'or 0) are dropped unless keep_unranked=True')
+        return (f'annotation file {self.ann_file!r}: all '
+                f'{len(self.data_list)} image(s) were dropped for training '
+                f'because none has an instance ({why}){hint}; nothing to '
+                f'train on')
 
     def get_cat_ids(self, idx: int) -> List[int]:
         """Class-agnostic: every instance has label 0.

@@ -13,8 +13,9 @@ stores one JSON file per split::
 level: 1 is attended first, 2 next, and so on. A rank of 0, ``None`` or a
 missing rank key marks an object that is *not ranked*.
 
-This module only depends on ``numpy`` and ``pycocotools`` (``cv2`` for the
-optional reference-style polygon filling). It is shared by
+This module only depends on ``numpy``, ``pycocotools`` and
+``mmengine.fileio`` (``cv2`` for the optional reference-style polygon
+filling). It is shared by
 :class:`posesor.datasets.SORDataset` and the SOR metrics, which read the
 ground truth at the original image resolution with
 :func:`load_sor_gt` and :func:`decode_segmentation`.
@@ -25,6 +26,7 @@ id at fault. Recoverable oddities (duplicate ranks in one image, unranked
 objects) are reported with :class:`SORDataWarning`.
 """
 import json
+import math
 import os
 import os.path as osp
 import warnings
@@ -32,6 +34,7 @@ from collections import OrderedDict
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
+from mmengine import fileio
 from pycocotools import mask as mask_utils
 
 NUM_KEYPOINTS = 17
@@ -41,6 +44,15 @@ TOP_LEVEL_KEYS = ('images', 'annotations')
 IMAGE_KEYS = ('id', 'file_name', 'height', 'width')
 ANNOTATION_KEYS = ('id', 'image_id', 'segmentation')
 MIN_POLYGON_POINTS = 3
+# How far (pixels) a box may reach beyond the image border: boxes computed
+# from polygons with sub-pixel vertices may end slightly outside.
+BBOX_BORDER_TOLERANCE = 1.0
+# First character of pycocotools' compressed RLE alphabet and the bit masks
+# of its variable-length code (5 data bits, a continuation and a sign bit).
+RLE_CHAR_OFFSET = 48
+RLE_DATA_BITS, RLE_DATA_MASK = 5, 0x1f
+RLE_MORE_BIT, RLE_SIGN_BIT = 0x20, 0x10
+RLE_MAX_BITS = 63  # run lengths are decoded as int64
 # Number of offending ids listed in a summary warning.
 MAX_IDS_IN_WARNING = 10
 
@@ -72,20 +84,26 @@ def _ann_file_name(ann_file: Union[str, os.PathLike]) -> str:
 
 
 def load_sor_json(ann_file: Union[str, os.PathLike],
-                  rank_key: str = 'category_id') -> dict:
+                  rank_key: str = 'category_id',
+                  backend_args: Optional[dict] = None) -> dict:
     """Read and validate a PoseSOR annotation file.
 
     Checks the top-level keys, the required keys of every image and
     annotation, unique image and annotation ids, that every annotation
-    refers to a known image, the rank value (a non-negative integer, or
-    missing/``None`` for "not ranked"), the keypoint length
-    (``17 * 3``) and the segmentation format (polygons with at least 3
-    points, or an RLE dict with ``size`` and ``counts``).
+    refers to a known image, that no number is NaN or infinite, the rank
+    value (a non-negative integer, or missing/``None`` for "not ranked"),
+    the keypoint length (``17 * 3``), the box (inside the image, non-negative
+    size) and the segmentation format (polygons with at least 3 points, or
+    an RLE dict whose ``size`` is the image's and whose counts cover exactly
+    ``height * width`` pixels).
 
     Args:
         ann_file (str | PathLike): Path of the JSON file.
         rank_key (str): Annotation key holding the rank level, one of
             ``'category_id'`` (default) or ``'visiting_order'``.
+        backend_args (dict, optional): Arguments of the
+            :mod:`mmengine.fileio` backend that reads ``ann_file``.
+            Defaults to None (inferred from the path: local files).
 
     Returns:
         dict: The parsed JSON (``images``, ``annotations`` and any other
@@ -101,22 +119,46 @@ def load_sor_json(ann_file: Union[str, os.PathLike],
         raise SORAnnotationError(
             f'rank_key must be one of {RANK_KEYS}, got {rank_key!r} '
             f'(reading {ann_file!r})')
-    if not osp.isfile(ann_file):
+    if not fileio.exists(ann_file, backend_args=backend_args):
         raise SORAnnotationError(
             f'annotation file {ann_file!r} does not exist')
+    non_finite: List[str] = []
+
+    def parse_constant(name: str) -> float:
+        non_finite.append(name)  # NaN, Infinity, -Infinity
+        return float(name)
+
+    def parse_float(text: str) -> float:
+        value = float(text)
+        if not math.isfinite(value):  # an overflow such as 1e999
+            non_finite.append(text)
+        return value
+
     try:
-        with open(ann_file, 'r', encoding='utf-8') as f:
-            data = json.load(f)
+        data = json.loads(
+            fileio.get_text(
+                ann_file, encoding='utf-8', backend_args=backend_args),
+            parse_constant=parse_constant,
+            parse_float=parse_float)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise SORAnnotationError(
             f'annotation file {ann_file!r} is not valid JSON: {e}') from e
-    validate_sor_dict(data, ann_file=ann_file, rank_key=rank_key)
+    except OSError as e:  # e.g. a directory, no read permission
+        raise SORAnnotationError(
+            f'annotation file {ann_file!r} cannot be read: {e}') from e
+    # only a file with a non-finite number needs the walk that locates it
+    validate_sor_dict(
+        data,
+        ann_file=ann_file,
+        rank_key=rank_key,
+        check_finite=bool(non_finite))
     return data
 
 
 def validate_sor_dict(data: Any,
                       ann_file: Optional[str] = None,
-                      rank_key: str = 'category_id') -> None:
+                      rank_key: str = 'category_id',
+                      check_finite: bool = True) -> None:
     """Validate an already loaded annotation dict (see
     :func:`load_sor_json`).
 
@@ -124,6 +166,9 @@ def validate_sor_dict(data: Any,
         data (Any): Parsed JSON content.
         ann_file (str, optional): File name used in error messages.
         rank_key (str): Annotation key holding the rank level.
+        check_finite (bool): Look for NaN / infinite numbers in every image
+            and annotation entry. :func:`load_sor_json` turns it off when
+            the parser met none. Defaults to True.
 
     Raises:
         SORAnnotationError: On the first problem found.
@@ -139,7 +184,7 @@ def validate_sor_dict(data: Any,
         if not isinstance(data[key], list):
             raise SORAnnotationError(
                 f'{_where(ann_file)}: {key!r} must be a list')
-    image_ids = set()
+    image_sizes: Dict[Any, Tuple[int, int]] = {}
     for idx, img in enumerate(data['images']):
         if not isinstance(img, dict):
             raise SORAnnotationError(
@@ -150,17 +195,21 @@ def validate_sor_dict(data: Any,
                     f'{_where(ann_file, image_id=img.get("id"))}: image '
                     f'entry images[{idx}] misses key {key!r}')
         img_id = img['id']
-        if img_id in image_ids:
+        if img_id in image_sizes:
             raise SORAnnotationError(
                 f'{_where(ann_file, image_id=img_id)}: duplicate image id')
+        if check_finite:
+            _check_finite(img, _where(ann_file, image_id=img_id))
         for key in ('height', 'width'):
-            if not isinstance(img[key], int) or img[key] <= 0:
+            if (not isinstance(img[key], int) or isinstance(img[key], bool)
+                    or img[key] <= 0):
                 raise SORAnnotationError(
                     f'{_where(ann_file, image_id=img_id)}: {key!r} must '
                     f'be a positive integer, got {img[key]!r}')
-        image_ids.add(img_id)
+        image_sizes[img_id] = (img['height'], img['width'])
 
     ann_ids = set()
+    pending_rles: List[tuple] = []  # compressed RLEs, decoded together
     for idx, ann in enumerate(data['annotations']):
         if not isinstance(ann, dict):
             raise SORAnnotationError(
@@ -176,19 +225,67 @@ def validate_sor_dict(data: Any,
         if ann_id in ann_ids:
             raise SORAnnotationError(f'{where}: duplicate annotation id')
         ann_ids.add(ann_id)
-        if img_id not in image_ids:
+        if img_id not in image_sizes:
             raise SORAnnotationError(
                 f'{where}: annotation refers to an unknown image id')
+        if check_finite:
+            _check_finite(ann, where)
+        height, width = image_sizes[img_id]
         get_rank(ann, rank_key, ann_file=ann_file)
         _check_keypoints(ann, where)
-        _check_segmentation(ann['segmentation'], where)
+        _check_segmentation(ann['segmentation'], where, height, width,
+                            pending_rles)
         if 'bbox' in ann:
-            bbox = ann['bbox']
-            if (not isinstance(bbox, (list, tuple)) or len(bbox) != 4
-                    or not all(isinstance(v, (int, float)) for v in bbox)):
-                raise SORAnnotationError(
-                    f'{where}: bbox must be 4 numbers [x, y, w, h], got '
-                    f'{bbox!r}')
+            _check_bbox(ann['bbox'], where, height, width)
+    _check_rle_strings(pending_rles)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _find_non_finite(value: Any, path: str) -> Optional[Tuple[str, float]]:
+    """Return ``(key path, value)`` of the first NaN/inf inside ``value``."""
+    if isinstance(value, float):
+        return None if math.isfinite(value) else (path, value)
+    if isinstance(value, dict):
+        items = ((f'{path}.{k}' if path else str(k), v)
+                 for k, v in value.items())
+    elif isinstance(value, (list, tuple)):
+        items = ((f'{path}[{i}]', v) for i, v in enumerate(value))
+    else:
+        return None
+    for sub_path, sub_value in items:
+        found = _find_non_finite(sub_value, sub_path)
+        if found is not None:
+            return found
+    return None
+
+
+def _check_finite(entry: dict, where: str) -> None:
+    # json.load accepts the non-standard NaN / Infinity literals; they would
+    # reach the losses (NaN keypoints) or silently read as "not labelled".
+    found = _find_non_finite(entry, '')
+    if found is not None:
+        path, value = found
+        raise SORAnnotationError(
+            f'{where}: {path} is {value!r}; every number must be finite')
+
+
+def _check_bbox(bbox: Any, where: str, height: int, width: int) -> None:
+    if (not isinstance(bbox, (list, tuple)) or len(bbox) != 4
+            or not all(_is_number(v) for v in bbox)):
+        raise SORAnnotationError(
+            f'{where}: bbox must be 4 numbers [x, y, w, h], got {bbox!r}')
+    x, y, w, h = bbox
+    if w < 0 or h < 0:
+        raise SORAnnotationError(
+            f'{where}: bbox {list(bbox)} has a negative size (w={w}, h={h})')
+    tol = BBOX_BORDER_TOLERANCE
+    if x < -tol or y < -tol or x + w > width + tol or y + h > height + tol:
+        raise SORAnnotationError(
+            f'{where}: bbox {list(bbox)} (x, y, w, h) is not inside the '
+            f'{width}x{height} (width x height) image')
 
 
 def _check_keypoints(ann: dict, where: str) -> None:
@@ -206,11 +303,164 @@ def _check_keypoints(ann: dict, where: str) -> None:
         raise SORAnnotationError(f'{where}: keypoints must be numbers')
 
 
-def _check_segmentation(segm: Any, where: str) -> None:
+class _RLEStringError(ValueError):
+    """A compressed RLE string that cannot be decoded (``index`` of it)."""
+
+    def __init__(self, index: int, reason: str) -> None:
+        super().__init__(reason)
+        self.index = index
+
+
+def decode_rle_strings(
+        strings: Sequence[Union[str, bytes]]) -> Tuple[np.ndarray, np.ndarray]:
+    """Decode compressed RLE strings into run lengths, all in one pass.
+
+    The same variable-length code as pycocotools' ``rleFrString``: each run
+    is written in groups of 5 bits (a continuation bit and, on the last
+    group, a sign bit), and from the fourth run on as the difference to the
+    run two places before. Vectorised over all strings of a file: a loop in
+    Python per character would dominate loading.
+
+    Args:
+        strings (Sequence[str | bytes]): ``counts`` of compressed RLEs.
+
+    Returns:
+        tuple[np.ndarray, np.ndarray]: ``runs`` (r, ) int64, the
+        alternating background / foreground run lengths of all strings
+        concatenated (negative only for a corrupt string), and ``owner``
+        (r, ) int64, the index of the string each run belongs to.
+
+    Raises:
+        ValueError: If a string ends inside a run or holds a run longer
+            than an int64; ``index`` (when present) names the string.
+    """
+    data = []
+    for i, counts in enumerate(strings):
+        if isinstance(counts, str):
+            if not counts.isascii():
+                raise _RLEStringError(i, 'the RLE string is not ASCII')
+            counts = counts.encode('ascii')
+        data.append(counts)
+    lengths = np.array([len(s) for s in data], dtype=np.int64)
+    codes = np.frombuffer(b''.join(data), dtype=np.uint8).astype(np.int64)
+    codes -= RLE_CHAR_OFFSET
+    if codes.size == 0:
+        return np.zeros((2, 0), dtype=np.int64)
+    last_char = np.cumsum(lengths) - 1
+    is_end = (codes & RLE_MORE_BIT) == 0
+    unfinished = (lengths > 0) & ~is_end[np.maximum(last_char, 0)]
+    if unfinished.any():
+        raise _RLEStringError(
+            int(np.argmax(unfinished)), 'the RLE string ends inside a run')
+    ends = np.flatnonzero(is_end)
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    run_chars = ends - starts + 1
+    # the string of each run: that of its last character
+    owner = np.repeat(np.arange(len(data)), lengths)[ends]
+    too_long = run_chars * RLE_DATA_BITS >= RLE_MAX_BITS
+    if too_long.any():
+        idx = int(np.argmax(too_long))
+        raise _RLEStringError(
+            int(owner[idx]), f'a run is {run_chars[idx]} characters long')
+    # 5-bit group index of each character inside its run
+    group = np.arange(codes.size) - np.repeat(starts, run_chars)
+    values = np.add.reduceat((codes & RLE_DATA_MASK) <<
+                             (RLE_DATA_BITS * group), starts)
+    negative = (codes[ends] & RLE_SIGN_BIT) != 0
+    values[negative] -= np.left_shift(1, RLE_DATA_BITS * run_chars[negative])
+    # undo the differences: per string and parity a cumulative sum over the
+    # runs 1, 3, 5, ... and 2, 4, 6, ... (run 0 is stored as it is)
+    first_run = np.searchsorted(owner, np.arange(len(data)))
+    index = np.arange(values.size) - first_run[owner]
+    runs = values.copy()
+    for parity in (1, 0):
+        chain = (index >= 1) & (index % 2 == parity)
+        total = np.cumsum(np.where(chain, values, 0))
+        before = first_run[owner] - 1
+        base = np.where(before >= 0, total[np.maximum(before, 0)], 0)
+        runs[chain] = (total - base)[chain]
+    return np.stack([runs, owner])
+
+
+def rle_string_counts(counts: Union[str, bytes]) -> np.ndarray:
+    """Run lengths of one compressed RLE string (see
+    :func:`decode_rle_strings`).
+
+    Args:
+        counts (str | bytes): The ``counts`` of a compressed RLE.
+
+    Returns:
+        np.ndarray: (m, ) int64 alternating background / foreground runs.
+    """
+    try:
+        return decode_rle_strings([counts])[0]
+    except _RLEStringError as e:
+        raise ValueError(str(e)) from None
+
+
+def _check_rle(segm: dict, where: str, height: int, width: int,
+               pending: List[tuple]) -> None:
+    """Check an RLE's size; uncompressed counts now, compressed ones are
+    collected in ``pending`` for :func:`_check_rle_strings`."""
+    size = segm['size']
+    if (not isinstance(size, (list, tuple)) or len(size) != 2
+            or list(size) != [height, width]):
+        raise SORAnnotationError(
+            f'{where}: RLE size {size!r} differs from the image size '
+            f'[height, width] = {[height, width]}')
+    counts = segm['counts']
+    if isinstance(counts, (str, bytes)):
+        pending.append((where, height * width, counts))
+        return
+    if not isinstance(counts, list):
+        raise SORAnnotationError(
+            f'{where}: RLE counts must be a list or a string, got '
+            f'{type(counts).__name__}')
+    if not all(isinstance(c, int) and c >= 0 for c in counts):
+        raise SORAnnotationError(
+            f'{where}: uncompressed RLE counts must be non-negative '
+            f'integers')
+    _check_rle_total(where, sum(counts), height * width)
+
+
+def _check_rle_total(where: str, total: int, num_pixels: int) -> None:
+    if total != num_pixels:
+        raise SORAnnotationError(
+            f'{where}: RLE counts cover {total} pixels but the image has '
+            f'{num_pixels} (height x width)')
+
+
+def _check_rle_strings(pending: List[tuple]) -> None:
+    """Decode the compressed RLEs ``(where, num_pixels, counts)`` of a file
+    at once; each must cover exactly its image's pixels."""
+    if not pending:
+        return
+    try:
+        runs, owner = decode_rle_strings([p[2] for p in pending])
+    except _RLEStringError as e:
+        raise SORAnnotationError(
+            f'{pending[e.index][0]}: RLE counts are not a valid compressed '
+            f'RLE string ({e})') from e
+    num = len(pending)
+    if (runs < 0).any():
+        idx = int(owner[np.argmax(runs < 0)])
+        raise SORAnnotationError(
+            f'{pending[idx][0]}: RLE counts decode to a negative run length')
+    totals = np.bincount(owner, weights=runs, minlength=num)
+    expected = np.array([p[1] for p in pending], dtype=np.float64)
+    wrong = np.flatnonzero(totals != expected)
+    if wrong.size:
+        where, num_pixels, _ = pending[wrong[0]]
+        _check_rle_total(where, int(totals[wrong[0]]), num_pixels)
+
+
+def _check_segmentation(segm: Any, where: str, height: int, width: int,
+                        pending_rles: List[tuple]) -> None:
     if isinstance(segm, dict):
         if 'size' not in segm or 'counts' not in segm:
             raise SORAnnotationError(
                 f'{where}: RLE segmentation needs "size" and "counts"')
+        _check_rle(segm, where, height, width, pending_rles)
         return
     if not isinstance(segm, list) or len(segm) == 0:
         raise SORAnnotationError(
@@ -361,10 +611,12 @@ def group_by_image(
     return groups
 
 
-def load_sor_gt(ann_file: Union[str, os.PathLike],
-                rank_key: str = 'category_id',
-                keep_unranked: bool = False,
-                warn: bool = True) -> 'OrderedDict[Any, dict]':
+def load_sor_gt(
+        ann_file: Union[str, os.PathLike],
+        rank_key: str = 'category_id',
+        keep_unranked: bool = False,
+        warn: bool = True,
+        backend_args: Optional[dict] = None) -> 'OrderedDict[Any, dict]':
     """Load and validate a SOR annotation file, grouped per image.
 
     This is the entry point for metrics that need the ground truth at the
@@ -377,6 +629,7 @@ def load_sor_gt(ann_file: Union[str, os.PathLike],
             ``'visiting_order'``.
         keep_unranked (bool): See :func:`group_by_image`.
         warn (bool): See :func:`group_by_image`.
+        backend_args (dict, optional): See :func:`load_sor_json`.
 
     Returns:
         OrderedDict: image id -> ``dict(image, annotations,
@@ -384,7 +637,8 @@ def load_sor_gt(ann_file: Union[str, os.PathLike],
         (most salient first), in the file's image order.
     """
     ann_file = _ann_file_name(ann_file)
-    data = load_sor_json(ann_file, rank_key=rank_key)
+    data = load_sor_json(
+        ann_file, rank_key=rank_key, backend_args=backend_args)
     return group_by_image(
         data,
         rank_key=rank_key,

@@ -4,11 +4,13 @@ import os.path as osp
 import random
 import shutil
 
+import cv2
 import numpy as np
 import pytest
 import torch
 from mmdet.structures import DetDataSample
 from mmdet.structures.mask import BitmapMasks
+from mmengine import fileio
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
@@ -189,11 +191,9 @@ def test_unreadable_image_file(synthetic_dataset, tmp_path):
 
 def test_image_size_mismatch(synthetic_dataset, tmp_path):
     root = _copy(synthetic_dataset, tmp_path)
-
-    def fn(data):
-        data['images'][0]['height'] = 50
-
-    _edit(root, 'train', fn)
+    # the stored image no longer has the size its annotation says (96x96)
+    path = osp.join(root, 'images', 'train', '000001.jpg')
+    cv2.imwrite(path, cv2.imread(path)[:50])
     ds = _dataset(root)
     with pytest.raises(SORAnnotationError, match='image id 1'):
         ds[0]
@@ -331,3 +331,129 @@ def test_exif_orientation_is_ignored(synthetic_dataset, tmp_path):
                 ] + pipeline[1:]
     with pytest.raises(SORAnnotationError, match='image id 1'):
         _dataset(root, pipeline=rotating, filter_cfg=None)[0]
+
+
+# issue 14, case 11: a 0-byte image
+def test_empty_image_file_named_at_load(synthetic_dataset, tmp_path):
+    root = _copy(synthetic_dataset, tmp_path)
+    (tmp_path / 'ds' / 'images' / 'train' / '000004.jpg').write_bytes(b'')
+    with pytest.raises(SORAnnotationError) as e:
+        _dataset(root)
+    msg = str(e.value)
+    assert '000004.jpg' in msg and 'image id 4' in msg and '0 bytes' in msg
+    assert 'synthetic_train.json' in msg
+
+
+def test_pipeline_error_names_image(synthetic_dataset, tmp_path):
+    """Without the load-time check (or on a remote backend), OpenCV's
+    decoding error gets a note naming the file and the image id."""
+    root = _copy(synthetic_dataset, tmp_path)
+    (tmp_path / 'ds' / 'images' / 'train' / '000004.jpg').write_bytes(b'')
+    ds = _dataset(root, check_image_files=False)
+    with pytest.raises(Exception) as e:
+        ds[3]
+    note = ' '.join(getattr(e.value, '__notes__', []))
+    assert '000004.jpg' in note and 'image id 4' in note
+    assert 'synthetic_train.json' in note
+    assert '000004.jpg' not in str(e.value)  # OpenCV alone names nothing
+
+
+# issue 14, case 14: a training split whose images all lack annotations
+@pytest.mark.parametrize('how', ['none', 'unranked', 'mixed'])
+def test_nothing_to_train_on(synthetic_dataset, tmp_path, how):
+    root = _copy(synthetic_dataset, tmp_path)
+
+    def fn(data):
+        if how == 'none':
+            data['annotations'] = []
+        elif how == 'unranked':
+            for ann in data['annotations']:
+                ann['category_id'] = 0
+        else:  # images 1-3 unranked, 4 an empty mask, the others nothing
+            anns = [a for a in data['annotations'] if a['image_id'] <= 4]
+            for ann in anns:
+                if ann['image_id'] == 4:
+                    ann['segmentation'] = dict(size=[96, 96], counts=[96 * 96])
+                else:
+                    ann['category_id'] = 0
+            data['annotations'] = anns
+
+    _edit(root, 'train', fn)
+    with pytest.raises(SORAnnotationError) as e:
+        _dataset(root)
+    msg = str(e.value)
+    assert 'synthetic_train.json' in msg and 'all 8 image(s)' in msg
+    expected = dict(
+        none=['8 with no annotation'],
+        unranked=['8 with unranked objects only', 'keep_unranked=True'],
+        mixed=[
+            '1 with empty masks', '4 with no annotation',
+            '3 with unranked objects only'
+        ])[how]
+    for fragment in expected:
+        assert fragment in msg, msg
+    # the test split and an unfiltered dataset keep their images
+    assert len(_dataset(root, filter_cfg=None)) == 8
+    if how == 'unranked':
+        assert len(_dataset(root, keep_unranked=True)) == 8
+
+
+class _MemoryBackend(fileio.BaseStorageBackend):
+    """A storage backend holding files in a dict (not on the local disk),
+    registered below as ``posesor_test_memory``."""
+
+    files = {}
+
+    def __init__(self, **kwargs):
+        pass
+
+    def get(self, filepath):
+        if str(filepath) not in self.files:
+            raise FileNotFoundError(filepath)
+        return self.files[str(filepath)]
+
+    def get_text(self, filepath, encoding='utf-8'):
+        return self.get(filepath).decode(encoding)
+
+    def exists(self, filepath):
+        return str(filepath) in self.files
+
+    isfile = exists
+
+    def join_path(self, filepath, *filepaths):
+        return '/'.join([str(filepath).rstrip('/')] +
+                        [str(p).strip('/') for p in filepaths])
+
+
+def test_backend_args_honoured(synthetic_dataset, monkeypatch):
+    """Every file the dataset reads goes through ``backend_args``: the
+    data root below does not exist on disk, only in the memory backend."""
+    fileio.register_backend('posesor_test_memory', _MemoryBackend, force=True)
+    backend_args = dict(backend='posesor_test_memory')
+    root = '/nonexistent/posesor-memory/ds'
+    assert not osp.exists(root)
+    files = {}
+    for rel in ['synthetic_train.json'
+                ] + [f'images/train/{i:06d}.jpg' for i in range(1, 9)]:
+        with open(osp.join(synthetic_dataset, rel), 'rb') as f:
+            files[f'{root}/{rel}'] = f.read()
+    monkeypatch.setattr(_MemoryBackend, 'files', files)
+    pipeline = _pipeline()
+    pipeline[0] = dict(type='LoadImageFromFile', backend_args=backend_args)
+    ds = _dataset(root + '/', pipeline=pipeline, backend_args=backend_args)
+    ref = _dataset(synthetic_dataset)
+    assert len(ds) == len(ref) == 8
+    assert torch.equal(ds[2]['inputs'], ref[2]['inputs'])
+    # a missing image is found through the backend too ...
+    del files[f'{root}/images/train/000005.jpg']
+    with pytest.raises(SORAnnotationError, match='000005.jpg.*does not exist'):
+        _dataset(root + '/', pipeline=pipeline, backend_args=backend_args)
+    # ... and a 0-byte one fails by name when the pipeline reads it
+    files[f'{root}/images/train/000005.jpg'] = b''
+    ds = _dataset(root + '/', pipeline=pipeline, backend_args=backend_args)
+    with pytest.raises(Exception) as e:
+        ds[4]
+    assert '000005.jpg' in ' '.join(e.value.__notes__)
+    # without backend_args the local disk is used, where nothing is
+    with pytest.raises(SORAnnotationError, match='does not exist'):
+        _dataset(root + '/')

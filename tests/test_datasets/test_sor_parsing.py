@@ -6,12 +6,11 @@ import numpy as np
 import pytest
 from pycocotools import mask as mask_utils
 
-from posesor.datasets.sor_parsing import (SORAnnotationError, SORDataWarning,
-                                          bbox_xyxy, decode_segmentation,
-                                          get_rank, group_by_image, image_name,
-                                          keypoints_array, load_sor_gt,
-                                          load_sor_json, segmentation_area,
-                                          sort_by_rank)
+from posesor.datasets.sor_parsing import (
+    SORAnnotationError, SORDataWarning, bbox_xyxy, decode_rle_strings,
+    decode_segmentation, get_rank, group_by_image, image_name, keypoints_array,
+    load_sor_gt, load_sor_json, rle_string_counts, segmentation_area,
+    sort_by_rank, validate_sor_dict)
 
 H, W = 20, 30
 SQUARE = [[2, 2, 12, 2, 12, 12, 2, 12]]  # 10 x 10 square
@@ -276,3 +275,164 @@ def test_image_name():
     assert image_name('COCO_val2014_000000000192.jpg') == \
         'COCO_val2014_000000000192'
     assert image_name('images/test/x.y.png') == 'x.y'
+
+
+def _raises_named(tmp_path, data, *fragments):
+    """Loading ``data`` fails naming the file, the ids and ``fragments``."""
+    with pytest.raises(SORAnnotationError) as e:
+        load_sor_json(_write(tmp_path, data))
+    msg = str(e.value)
+    for fragment in ('ann.json', ) + fragments:
+        assert fragment in msg, msg
+    return msg
+
+
+def _rle(mask):
+    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+    return dict(size=rle['size'], counts=rle['counts'].decode('ascii'))
+
+
+# issue 14, case 1: NaN / inf anywhere in an annotation
+@pytest.mark.parametrize('field, value, path', [
+    ('keypoints', [float('nan'), float('nan'), 2] * 17, 'keypoints[0]'),
+    ('keypoints', [float('nan')] * 51, 'keypoints[0]'),
+    ('keypoints', [1.0, 2.0, 2] * 16 + [1.0, float('inf'), 2],
+     'keypoints[49]'),
+    ('bbox', [2, 2, float('inf'), 10], 'bbox[2]'),
+    ('segmentation', [[2, 2, 12, 2, float('nan'), 12, 2, 12]
+                      ], 'segmentation[0][4]'),
+    ('area', float('-inf'), 'area'),
+    ('extra', dict(score=[0.5, float('nan')]), 'extra.score[1]'),
+])
+def test_non_finite_numbers_refused(tmp_path, field, value, path):
+    data = _data([_ann(4, 1), _ann(5, 2, **{field: value})])
+    msg = _raises_named(tmp_path, data, 'image id 1', 'annotation id 5', path)
+    assert 'finite' in msg
+    # the writer really produced the non-standard literal json.load accepts
+    assert 'NaN' in json.dumps(data) or 'Infinity' in json.dumps(data)
+
+
+def test_overflowing_number_refused(tmp_path):
+    """``1e999`` parses to inf without any NaN/Infinity literal."""
+    text = json.dumps(_data([_ann(4, 1, area=12345.5)]))
+    path = tmp_path / 'ann.json'
+    path.write_text(text.replace('12345.5', '1e999'))
+    with pytest.raises(SORAnnotationError, match='annotation id 4: area is'):
+        load_sor_json(str(path))
+
+
+def test_validate_dict_checks_finite_by_default():
+    data = _data([_ann(4, 1, bbox=[2, 2, float('nan'), 3])])
+    with pytest.raises(SORAnnotationError, match=r'bbox\[2\] is nan'):
+        validate_sor_dict(data, ann_file='given.json')
+
+
+def test_non_finite_number_in_image_entry(tmp_path):
+    data = _data()
+    data['images'][1]['scale'] = float('nan')
+    _raises_named(tmp_path, data, 'image id 2', 'scale')
+
+
+# issue 14, case 2: boxes outside the image or with a negative size
+@pytest.mark.parametrize('bbox, what', [
+    ([500, 500, 50, 50], 'not inside'),
+    ([25, 2, 10, 10], 'not inside'),
+    ([-3, 2, 10, 10], 'not inside'),
+    ([2, 2, -4, 10], 'negative size'),
+    ([2, 2, 10, -0.5], 'negative size'),
+    ([2, 2, True, 10], '4 numbers'),
+])
+def test_bad_bbox_geometry_refused(tmp_path, bbox, what):
+    data = _data([_ann(4, 1), _ann(7, 2, image_id=2, bbox=bbox)])
+    _raises_named(tmp_path, data, 'image id 2', 'annotation id 7', what)
+
+
+def test_bbox_on_the_border_accepted(tmp_path):
+    # the whole image, and a sub-pixel overhang as polygons produce
+    anns = [
+        _ann(4, 1, bbox=[0, 0, W, H]),
+        _ann(5, 2, bbox=[-0.4, -0.4, W + 0.8, H + 0.8]),
+        _ann(6, 3, bbox=[3, 3, 0, 0]),
+    ]
+    assert len(load_sor_json(_write(tmp_path, _data(anns)))['annotations']) \
+        == 3
+
+
+# issue 14, case 12: RLE size differing from the image
+@pytest.mark.parametrize('size', [[H + 1, W], [W, H], [H], 'HxW'])
+def test_rle_size_differs_from_image(tmp_path, size):
+    segm = _rle(np.ones((H, W)))
+    segm['size'] = size
+    data = _data([_ann(4, 1, segmentation=segm)])
+    _raises_named(tmp_path, data, 'image id 1', 'annotation id 4', 'RLE size',
+                  f'{[H, W]}')
+
+
+# issue 14, case 13: RLE counts longer (or shorter) than H * W
+def test_rle_counts_not_covering_the_image(tmp_path):
+    mask = np.zeros((H + 5, W), dtype=np.uint8)
+    mask[3:9, 4:8] = 1
+    longer = _rle(mask)
+    longer['size'] = [H, W]
+    data = _data([_ann(4, 1, segmentation=longer)])
+    _raises_named(tmp_path, data, 'annotation id 4',
+                  f'cover {(H + 5) * W} pixels', f'has {H * W}')
+    # ... which pycocotools would refuse without naming anything
+    with pytest.raises(ValueError):
+        mask_utils.decode(dict(size=[H, W], counts=longer['counts']))
+    for counts in ([H * W - 10, 5, 6], [H * W - 10, 5]):
+        data = _data(
+            [_ann(4, 1, segmentation=dict(size=[H, W], counts=counts))])
+        _raises_named(tmp_path, data, 'annotation id 4',
+                      f'cover {sum(counts)} pixels')
+    data = _data([_ann(4, 1, segmentation=dict(size=[H, W], counts=[-1, 5]))])
+    _raises_named(tmp_path, data, 'annotation id 4', 'non-negative')
+    truncated = dict(size=[H, W], counts=_rle(mask[:H])['counts'] + 'o')
+    data = _data([_ann(4, 1, segmentation=truncated)])
+    _raises_named(tmp_path, data, 'annotation id 4', 'ends inside a run')
+
+
+def test_rle_string_counts_matches_pycocotools():
+    rng = np.random.default_rng(0)
+    for density in (0.0, 0.05, 0.5, 0.95, 1.0):
+        mask = (rng.random((H, W)) < density).astype(np.uint8)
+        mask[:H // 2, :W // 3] = 1  # long runs: multi-character codes
+        rle = _rle(mask)
+        runs = rle_string_counts(rle['counts'])
+        assert sum(runs) == H * W and min(runs) >= 0
+        assert sum(runs[1::2]) == int(mask.sum())
+        # re-encoding the runs gives pycocotools' own string back
+        again = mask_utils.frPyObjects(dict(size=[H, W], counts=runs), H, W)
+        assert again['counts'].decode('ascii') == rle['counts']
+
+
+def test_unreadable_annotation_file(tmp_path):
+    (tmp_path / 'ann.json').mkdir()
+    with pytest.raises(SORAnnotationError, match='ann.json.*cannot be read'):
+        load_sor_json(str(tmp_path / 'ann.json'))
+
+
+def test_rle_strings_of_a_file_checked_together(tmp_path):
+    """All compressed RLEs of a file are decoded in one pass; the error
+    still names the annotation whose counts are wrong."""
+    rng = np.random.default_rng(1)
+    masks = [(rng.random((H, W)) < d).astype(np.uint8) for d in (.2, .6, 0)]
+    anns = [
+        _ann(20 + i, i + 1, segmentation=_rle(m)) for i, m in enumerate(masks)
+    ]
+    assert len(load_sor_json(_write(tmp_path, _data(anns)))['annotations']) \
+        == 3
+    runs, owner = decode_rle_strings(
+        [a['segmentation']['counts'] for a in anns] + [''])
+    for i, mask in enumerate(masks):
+        assert runs[owner == i].sum() == H * W
+        assert runs[owner == i][1::2].sum() == mask.sum()
+    assert not (owner == 3).any()
+    for bad, fragment in (('', 'cover 0 pixels'), ('0é', 'not ASCII'),
+                          (_rle(masks[0])['counts'] + '0',
+                           f'the image has {H * W}')):
+        wrong = copy.deepcopy(anns)
+        wrong[1]['segmentation']['counts'] = bad
+        msg = _raises_named(tmp_path, _data(wrong), 'annotation id 21',
+                            fragment)
+        assert 'annotation id 20' not in msg

@@ -162,3 +162,24 @@ def test_image_size_mismatch_is_skipped_by_name(tool, stripped,
     ])
     reasons = [s[2] for s in stats['skipped'] if s[1] == first['id']]
     assert reasons and f'image id {image["id"]}' in reasons[0]
+
+
+@pytest.mark.parametrize('text, what', [('{"images": [', 'not valid JSON'),
+                                        (b'\xff\xfe{}', 'not valid JSON'),
+                                        ('[1, 2]', 'JSON object')])
+def test_malformed_json_names_the_file(tool, tmp_path, text, what):
+    """Issue 14, case 18: the file is named (before any model loads)."""
+    bad = tmp_path / 'broken_anns.json'
+    if isinstance(text, bytes):
+        bad.write_bytes(text)
+    else:
+        bad.write_text(text)
+    with pytest.raises(ValueError, match=what) as e:
+        tool.main([
+            str(bad),
+            str(tmp_path), '--pose-config', 'unused.py', '--pose-checkpoint',
+            'unused.pth', '--out',
+            str(tmp_path / 'out.json')
+        ])
+    assert str(bad) in str(e.value)
+    assert not (tmp_path / 'out.json').exists()

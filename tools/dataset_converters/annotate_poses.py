@@ -216,6 +216,30 @@ def annotate(data: dict,
         annotated=annotated, skipped=skipped, kept=kept, images=len(todo))
 
 
+def read_json(path: str) -> dict:
+    """Read an annotation file; malformed JSON is an error naming it.
+
+    Args:
+        path (str): The JSON file.
+
+    Returns:
+        dict: Its content (a JSON object).
+
+    Raises:
+        ValueError: If the file is not valid UTF-8 JSON or not an object.
+    """
+    try:
+        with open(path, encoding='utf-8') as f:
+            data = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(
+            f'annotation file {path!r} is not valid JSON: {e}') from e
+    if not isinstance(data, dict):
+        raise ValueError(f'annotation file {path!r} must hold a JSON object, '
+                         f'got {type(data).__name__}')
+    return data
+
+
 def main(argv: Optional[List[str]] = None) -> Dict[str, object]:
     """Entry point of ``annotate_poses.py``.
 
@@ -231,8 +255,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, object]:
     if osp.exists(args.out) and osp.samefile(args.out, args.ann_file):
         raise ValueError(f'--out {args.out} is the input file; refusing to '
                          'overwrite the input annotations')
-    with open(args.ann_file) as f:
-        data = json.load(f)
+    data = read_json(args.ann_file)
     refiner = TopdownPoseRefiner(
         args.pose_config, args.pose_checkpoint, device=args.device)
     stats = annotate(data, args.img_dir, refiner, args.kpt_thr,

@@ -16,6 +16,34 @@ import time
 from posesor.datasets.synthetic import (RULES, annotation_digest,
                                         generate_synthetic_sor)
 
+#: Smallest image side ``generate_synthetic_sor`` draws scenes on.
+MIN_SIZE = 32
+
+
+def int_at_least(minimum: int):
+    """An argparse ``type`` accepting integers ``>= minimum``.
+
+    Args:
+        minimum (int): Smallest accepted value.
+
+    Returns:
+        Callable[[str], int]: Parser raising ``ArgumentTypeError`` (argparse
+        then names the option) for anything else.
+    """
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f'must be an integer, got {text!r}') from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(
+                f'must be an integer >= {minimum}, got {value}')
+        return value
+
+    return parse
+
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
@@ -23,12 +51,22 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         '--out', default='data/synthetic', help='output root directory')
     parser.add_argument(
-        '--num-train', type=int, default=500, help='training images')
+        '--num-train',
+        type=int_at_least(1),
+        default=500,
+        help='training images (>= 1)')
     parser.add_argument(
-        '--num-test', type=int, default=100, help='test images')
+        '--num-test',
+        type=int_at_least(1),
+        default=100,
+        help='test images (>= 1)')
     parser.add_argument(
-        '--size', type=int, default=192, help='image side in pixels')
-    parser.add_argument('--seed', type=int, default=0, help='random seed')
+        '--size',
+        type=int_at_least(MIN_SIZE),
+        default=192,
+        help=f'image side in pixels (>= {MIN_SIZE})')
+    parser.add_argument(
+        '--seed', type=int_at_least(0), default=0, help='random seed (>= 0)')
     parser.add_argument(
         '--rule',
         choices=RULES,

@@ -1,0 +1,4 @@
+# Copyright (c) PoseSOR-OpenMMLab contributors. All rights reserved.
+from .non_finite_loss_hook import NonFiniteLossError, NonFiniteLossHook
+
+__all__ = ['NonFiniteLossError', 'NonFiniteLossHook']
