@@ -509,24 +509,26 @@ def test_backend_args_are_honoured(ann_file, tmp_path):
         SORMetric(ann_file='/virtual/ann.json')
 
 
-@pytest.mark.filterwarnings('ignore::UserWarning')
-def test_bad_ground_truth_rles_name_the_annotation(tmp_path):
+@pytest.mark.parametrize('case', ['counts_past_image', 'other_size'])
+def test_bad_ground_truth_rles_name_the_annotation(tmp_path, case):
+    """A malformed ground-truth RLE is refused when the metric is built,
+    naming the file, the image id and the annotation id."""
     path = str(tmp_path / 'bad.json')
     write_annotations(path)
     data = json.loads(open(path).read())
-    # counts that run past the 20 x 30 image (pycocotools cannot decode it)
-    data['annotations'][1]['segmentation'] = dict(
-        size=[H, W],
-        counts=mask_utils.frPyObjects(
-            dict(size=[H, W], counts=[10, H * W]), H, W)['counts'].decode())
-    # an RLE of another size
-    data['annotations'][4]['segmentation'] = rle(box(0, 2, 0, 2, h=H + 1))
+    if case == 'counts_past_image':
+        # counts that run past the 20 x 30 image (pycocotools cannot decode)
+        data['annotations'][1]['segmentation'] = dict(
+            size=[H, W],
+            counts=mask_utils.frPyObjects(
+                dict(size=[H, W], counts=[10, H * W]), H,
+                W)['counts'].decode())
+        expected = r'bad.json.*image id 1, annotation id 10: RLE counts'
+    else:
+        data['annotations'][4]['segmentation'] = rle(
+            box(0, 2, 0, 2, h=H + 1))
+        expected = r'bad.json.*image id 2, annotation id 20: RLE size'
     with open(path, 'w') as f:
         json.dump(data, f)
-    metric = SORMetric(ann_file=path, metric=['sa_sor'])
-    with pytest.raises(
-            ValueError, match=r'image id 1, annotation id 10: invalid RLE'):
-        metric.process({}, [sample(1, [A])])
-    with pytest.raises(
-            ValueError, match=r'image id 2, annotation id 20: RLE size'):
-        metric.process({}, [sample(2, [A])])
+    with pytest.raises(ValueError, match=expected):
+        SORMetric(ann_file=path, metric=['sa_sor'])

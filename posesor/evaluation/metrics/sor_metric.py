@@ -15,12 +15,10 @@ from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger, print_log
 from pycocotools import mask as mask_utils
 
-from posesor.datasets.sor_parsing import (NUM_KEYPOINTS, RANK_KEYS,
-                                          SORAnnotationError,
-                                          decode_segmentation, group_by_image,
-                                          image_name, keypoints_array,
-                                          segmentation_to_rle,
-                                          validate_sor_dict)
+from posesor.datasets.sor_parsing import (NUM_KEYPOINTS, SORAnnotationError,
+                                          decode_segmentation, image_name,
+                                          keypoints_array, load_sor_gt,
+                                          segmentation_to_rle)
 from .. import mask_rle
 from ..functional import (DENSE_PAIRS, NAN_POLICY, MaskOverlaps, aggregate,
                           evaluate_image, metric_key, normalize_conventions,
@@ -70,49 +68,6 @@ class GTEntry(NamedTuple):
     height: int
     width: int
     image_name: str
-
-
-def load_annotations(
-        ann_file: str,
-        rank_key: str = 'category_id',
-        keep_unranked: bool = False,
-        backend_args: Optional[dict] = None) -> 'OrderedDict[Any, dict]':
-    """Read, validate and group a SOR annotation file through mmengine's
-    file backends.
-
-    Args:
-        ann_file (str): Path or URI of the JSON file.
-        rank_key (str): ``'category_id'`` or ``'visiting_order'``.
-        keep_unranked (bool): See
-            :func:`posesor.datasets.sor_parsing.group_by_image`.
-        backend_args (dict, optional): mmengine file backend arguments.
-
-    Returns:
-        OrderedDict: image id -> ``dict(image, annotations, ...)`` with
-        annotations sorted by rank, as ``load_sor_gt`` returns it.
-
-    Raises:
-        SORAnnotationError: If the file is missing, is not JSON or fails
-            validation (the message names the file and the ids).
-    """
-    if rank_key not in RANK_KEYS:
-        raise SORAnnotationError(
-            f'rank_key must be one of {RANK_KEYS}, got {rank_key!r} '
-            f'(reading {ann_file!r})')
-    if not fileio.exists(ann_file, backend_args=backend_args):
-        raise SORAnnotationError(
-            f'annotation file {ann_file!r} does not exist')
-    try:
-        data = json.loads(fileio.get_text(ann_file, backend_args=backend_args))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise SORAnnotationError(
-            f'annotation file {ann_file!r} is not valid JSON: {err}') from err
-    validate_sor_dict(data, ann_file=ann_file, rank_key=rank_key)
-    return group_by_image(
-        data,
-        rank_key=rank_key,
-        keep_unranked=keep_unranked,
-        ann_file=ann_file)
 
 
 def _to_numpy(x: Any) -> np.ndarray:
@@ -298,7 +253,7 @@ class SORMetric(BaseMetric):
             if ann_file is None:
                 raise ValueError('SORMetric: ann_file is required unless '
                                  'format_only=True')
-            self._gt = load_annotations(
+            self._gt = load_sor_gt(
                 ann_file,
                 rank_key=rank_key,
                 keep_unranked=keep_unranked,
