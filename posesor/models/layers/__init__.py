@@ -5,10 +5,10 @@ from .norm_mlp import NormedMLP
 from .positional_encoding import (LearnableGridPositionalEncoding,
                                   RandomFourierPositionalEncoding,
                                   SineGridPositionalEncoding)
-from .post_norm_layer import PostNormAttnLayer
+from .weight_init import xavier_init_linears
 
 __all__ = [
-    'ProjAttention', 'TokenChannelMixer', 'NormedMLP', 'PostNormAttnLayer',
+    'ProjAttention', 'TokenChannelMixer', 'NormedMLP',
     'LearnableGridPositionalEncoding', 'RandomFourierPositionalEncoding',
-    'SineGridPositionalEncoding'
+    'SineGridPositionalEncoding', 'xavier_init_linears'
 ]

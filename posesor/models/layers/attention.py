@@ -14,8 +14,7 @@ import torch.nn.functional as F
 from mmdet.registry import MODELS
 from torch import Tensor, nn
 
-# Additive logit for ignored keys; finite so fully-masked rows stay defined.
-MASKED_LOGIT = -1e9
+from posesor.utils.misc import MASKED_LOGIT
 
 
 @MODELS.register_module()
