@@ -287,11 +287,9 @@ def _pai_actor_rules() -> List[Rule]:
     ``xi_ffn``, ``xi_ffn_norm`` (not ``normN``); map them explicitly onto
     mmdet's ``DetrTransformerEncoderLayer``."""
     block, dst = r'blocks\.(\d+)', r'blocks.\1.actor_layer'
-    rules: List[Rule] = [
-        (block + rf'\.xi_sa\.{proj}_proj\.(weight|bias)',
-         dst + r'.self_attn.attn.in_proj_\2', None, (part, 3))
-        for part, proj in enumerate('qkv')
-    ]
+    rules: List[Rule] = [(block + rf'\.xi_sa\.{proj}_proj\.(weight|bias)',
+                          dst + r'.self_attn.attn.in_proj_\2', None, (part, 3))
+                         for part, proj in enumerate('qkv')]
     return rules + [
         (block + r'\.xi_sa\.out_proj\.(weight|bias)',
          dst + r'.self_attn.attn.out_proj.\2', None, None),

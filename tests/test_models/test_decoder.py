@@ -14,8 +14,7 @@ from posesor.models import (SORFPN, LearnableGridPositionalEncoding,
                             RandomFourierPositionalEncoding,
                             SalientInstanceDecoder, SineGridPositionalEncoding,
                             SORBatchMultiScaleResize)
-from posesor.models.post_processors import (SORPostProcessor,
-                                            merge_duplicates,
+from posesor.models.post_processors import (SORPostProcessor, merge_duplicates,
                                             rank_scores_from_logits,
                                             select_queries)
 
@@ -210,8 +209,7 @@ def test_select_queries():
     assert slots.slot_mask(2)[..., 0].tolist() == [[1, 1], [1, 0]]
     # the post-processor reads the threshold from its test_cfg
     strict = SORPostProcessor(dict(obj_threshold=0.3))
-    assert strict.select_queries(torch.logit(probs)[...,
-                                                    None]).num_slots == 1
+    assert strict.select_queries(torch.logit(probs)[..., None]).num_slots == 1
     with pytest.raises(KeyError, match='obj_thresh'):
         SORPostProcessor(dict(obj_thresh=0.3))
 

@@ -257,7 +257,25 @@ def test_predict_on_padded_input(samples):
     # the padded region's mask logits never reach the output
     maps = torch.zeros(1, 1, 16, 16)
     maps[..., 13:, :] = 5.0  # deep inside the padding (rows >= 52)
-    out = to_output_frame(
-        maps, dict(img_shape=(48, 40), batch_input_shape=(64, 64)), (96, 80))
+    out = to_output_frame(maps,
+                          dict(img_shape=(48, 40), batch_input_shape=(64, 64)),
+                          (96, 80))
     assert out.shape == (1, 1, 96, 80)
     assert out.abs().max() < 1e-6
+
+
+def test_inference_dtype(samples):
+    """``inference_dtype`` runs the network under autocast; the
+    post-processed outputs stay float32; a bad name fails at build time."""
+    with pytest.raises(ValueError, match='inference_dtype'):
+        build_model(inference_dtype='int8')
+    model = build_model(inference_dtype='bfloat16')
+    model.eval()
+    inputs, data_samples = preprocess(model, samples[:1], False)
+    with torch.no_grad():
+        _, rank_out, _ = model(inputs, mode='tensor')
+        pred = model.predict(inputs, data_samples)[0].pred_instances
+    assert rank_out['masks'].dtype == torch.bfloat16
+    assert len(pred) >= 1
+    assert pred.rank_scores.dtype == pred.keypoints_explicit.dtype == \
+        torch.float32

@@ -15,10 +15,10 @@ from torchvision.ops import generalized_box_iou_loss
 import posesor  # noqa: F401
 from posesor.models.losses import (SoftmaxGaussianFocalLoss,
                                    gaussian_focal_loss_elementwise)
-from posesor.models.task_modules.point_sampling import point_mask_losses
 from posesor.models.task_modules import (QuerySlots, build_next_targets,
                                          build_sor_targets, cxcyhw_to_xyxy,
                                          xyxy_to_cxcyhw)
+from posesor.models.task_modules.point_sampling import point_mask_losses
 
 NUM_JOINTS = 17
 TINY = dict(embed_dims=16, feedforward_channels=32)

@@ -388,6 +388,6 @@ def test_legacy_module_names_load(tmp_path, source, expected):
 
     broken = dict(legacy)
     del broken['pai.blocks.1.actor_layer.self_attn.v_proj.bias']
-    with pytest.raises(CheckpointConversionError,
-                       match='upgrade_posesor_ckpt.py'):
+    with pytest.raises(
+            CheckpointConversionError, match='upgrade_posesor_ckpt.py'):
         model.load_state_dict(broken, strict=True)

@@ -88,6 +88,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         default=[],
         help='folders with the reference\'s packages (detectron2 source, '
         'timm, fvcore, ...), put on sys.path')
+    parser.add_argument(
+        '--arch',
+        choices=['swinl', 'tiny'],
+        default='swinl',
+        help='the released Swin-L architecture or the tiny config\'s')
     parser.add_argument('--shapes', type=int, nargs='+', default=[768, 512])
     parser.add_argument(
         '--kept', type=int, default=16, help='queries kept for PAI/PDR')
@@ -126,11 +131,11 @@ def setup_paths(reference: str, ref_paths: Sequence[str]) -> None:
 
 def build_reference(reference: str, overrides: Sequence[Any] = ()):
     """The reference model on the CPU, random initialisation, in eval."""
-    from configs import add_custom_config
+    import network  # noqa: F401  (registers the reference's modules)
     from detectron2.config import get_cfg
     from detectron2.modeling import build_model
 
-    import network  # noqa: F401  (registers the reference's modules)
+    from configs import add_custom_config
     cfg = get_cfg()
     add_custom_config(cfg)
     cfg.merge_from_file(osp.join(reference, REF_CONFIG))
@@ -287,14 +292,16 @@ def time_inference(models: Dict[str, Any], size: int, kept: int,
     pai = models['reference'].actor_interaction
     handle = pai.register_forward_hook(lambda m, i, o: kept_seen.update(
         reference=int(o[4]['masks'].shape[1])))
-    outputs = {impl: run_once(impl, models[impl], batches[impl])  # warm-up
-               for impl in IMPLS}
+    outputs = {
+        impl: run_once(impl, models[impl], batches[impl])  # warm-up
+        for impl in IMPLS
+    }
     handle.remove()
     kept_seen['ours'] = len(outputs['ours'].query_indices) if len(
         outputs['ours']) else 0
     print(f'  kept queries: reference {kept_seen["reference"]}, '
-          f'ours (after merging) {kept_seen["ours"]}; '
-          + compare_outputs(outputs['reference'], outputs['ours']))
+          f'ours (after merging) {kept_seen["ours"]}; ' +
+          compare_outputs(outputs['reference'], outputs['ours']))
     results = {impl: defaultdict(list) for impl in IMPLS}
     for rep in range(repeats):
         order = IMPLS if rep % 2 == 0 else IMPLS[::-1]
@@ -336,16 +343,17 @@ def train_sample(size: int, seed: int = 0) -> Tuple[np.ndarray, dict]:
     masks = np.zeros((TRAIN_INSTANCES, size, size), np.uint8)
     boxes = []
     for i in range(TRAIN_INSTANCES):
-        x0, y0 = (int(v) for v in torch.randint(0, size // 2, (2, ),
-                                                generator=gen))
-        w, h = (int(v) for v in torch.randint(size // 8, size // 2, (2, ),
-                                              generator=gen))
+        x0, y0 = (
+            int(v) for v in torch.randint(0, size // 2, (2, ), generator=gen))
+        w, h = (
+            int(v)
+            for v in torch.randint(size // 8, size // 2, (2, ), generator=gen))
         masks[i, y0:y0 + h, x0:x0 + w] = 1
         boxes.append([x0, y0, x0 + w, y0 + h])
-    keypoints = torch.rand(TRAIN_INSTANCES, NUM_KEYPOINTS, 2,
-                           generator=gen) * size
-    visible = (torch.rand(TRAIN_INSTANCES, NUM_KEYPOINTS, generator=gen) >
-               0.3).float()
+    keypoints = torch.rand(
+        TRAIN_INSTANCES, NUM_KEYPOINTS, 2, generator=gen) * size
+    visible = (torch.rand(TRAIN_INSTANCES, NUM_KEYPOINTS, generator=gen)
+               > 0.3).float()
     return rgb, dict(
         masks=masks,
         boxes=torch.tensor(boxes, dtype=torch.float32),
@@ -403,7 +411,7 @@ def train_step(impl: str, model, batch) -> float:
         losses = model(**data, mode='loss')
     total = sum(v for v in losses.values() if torch.is_tensor(v))
     total.backward()
-    return float(total)
+    return float(total.detach())
 
 
 def time_training(models: Dict[str, Any], size: int,
@@ -488,8 +496,10 @@ def measure_memory(args: argparse.Namespace, ref_model, thresholds) -> None:
         torch.save(
             dict(
                 state=ref_model.state_dict(),
-                thresholds={str(k): v
-                            for k, v in thresholds.items()}), weights)
+                thresholds={
+                    str(k): v
+                    for k, v in thresholds.items()
+                }), weights)
         for size in args.shapes:
             row = {}
             for impl in IMPLS:
@@ -523,17 +533,20 @@ def main(argv: Optional[List[str]] = None) -> None:
     print(f'torch {torch.__version__}, {torch.get_num_threads()} threads; '
           'the machine may be shared: compare the ratios only')
     torch.manual_seed(0)
-    reference = build_reference(args.reference)
+    tiny = args.arch == 'tiny'
+    reference = build_reference(args.reference, REF_TINY_OVERRIDES if tiny else
+                                ())
     state = reference.state_dict()
-    models = dict(reference=reference, ours=build_ours(OURS_CONFIG, state))
+    models = dict(
+        reference=reference,
+        ours=build_ours(TINY_CONFIG if tiny else OURS_CONFIG, state))
     thresholds = {}
     if not args.skip_inference:
         for size in args.shapes:
-            print(f'inference, Swin-L, {size}x{size}, batch 1, '
+            print(f'inference, {args.arch}, {size}x{size}, batch 1, '
                   f'{args.repeats} alternating runs each')
             results = time_inference(models, size, args.kept, args.repeats)
-            print_table('median seconds', results,
-                        ('total', *STAGES, 'rest'))
+            print_table('median seconds', results, ('total', *STAGES, 'rest'))
     if args.memory:
         for size in args.shapes:
             batch = ours_inputs(test_image(size))
@@ -542,7 +555,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         print('memory (one process per implementation)')
         measure_memory(args, reference, thresholds)
     if args.train:
-        print(f'training step, Swin-L, {args.train_shape}x'
+        print(f'training step, {args.arch}, {args.train_shape}x'
               f'{args.train_shape}, batch 1')
         print_table('median seconds',
                     time_training(models, args.train_shape, args.repeats),
@@ -556,8 +569,7 @@ def main(argv: Optional[List[str]] = None) -> None:
             ours=build_ours(TINY_CONFIG, tiny_ref.state_dict()))
         print('training step, tiny config, 128x128, batch 1')
         print_table('median seconds',
-                    time_training(tiny, 128, max(args.repeats, 5)),
-                    ('step', ))
+                    time_training(tiny, 128, max(args.repeats, 5)), ('step', ))
 
 
 if __name__ == '__main__':

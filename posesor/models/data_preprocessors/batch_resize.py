@@ -26,7 +26,8 @@ class SORBatchMultiScaleResize(nn.Module):
     only run in training). The ground truth and the ``img_shape`` /
     ``batch_input_shape`` metainfo keep describing the frame the pipeline
     produced (``build_sor_targets`` normalises and resizes targets from it,
-    see the module docstring); the size drawn is recorded as ``batch_resize_shape``.
+    see the module docstring); the size drawn is recorded as
+    ``batch_resize_shape``.
 
     Args:
         sizes (Sequence[Sequence[int]]): Candidate (h, w) sizes.

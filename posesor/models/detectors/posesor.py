@@ -134,7 +134,8 @@ class PoseSOR(BaseDetector):
             :meth:`SORPostProcessor.predict` for the fields.
         """
         instance_outputs, rank_outputs, slots = self._forward(batch_inputs)
-        results: List = self.post_processor.predict(
-            instance_outputs['scores'], rank_outputs, slots,
-            batch_data_samples, rescale)
+        results: List = self.post_processor.predict(instance_outputs['scores'],
+                                                    rank_outputs, slots,
+                                                    batch_data_samples,
+                                                    rescale)
         return self.add_pred_to_datasample(batch_data_samples, results)

@@ -235,9 +235,7 @@ class PoseAwareInteractionBlock(nn.Module):
         if use_scene_tokens:
             self.scene_norm = nn.LayerNorm(embed_dims)
         self.actor_layer = DetrTransformerEncoderLayer(
-            self_attn_cfg=attn_cfg,
-            ffn_cfg=ffn_cfg,
-            norm_cfg=dict(type='LN'))
+            self_attn_cfg=attn_cfg, ffn_cfg=ffn_cfg, norm_cfg=dict(type='LN'))
 
     def init_weights(self) -> None:
         """Xavier-uniform linear maps, except the sub-pose MLP, which keeps

@@ -124,9 +124,9 @@ class PoseRankingHead(BaseModule):
             raise ValueError('loss_bbox and loss_giou are switched off '
                              'together (both None)')
         self.with_box_losses = loss_bbox is not None
-        for name, cfg in zip(
-            ('loss_joint', 'loss_joint_vis', 'loss_heatmap', 'loss_bbox',
-             'loss_giou'), pose_losses + box_losses):
+        for name, cfg in zip(('loss_joint', 'loss_joint_vis', 'loss_heatmap',
+                              'loss_bbox', 'loss_giou'),
+                             pose_losses + box_losses):
             setattr(self, name, None if cfg is None else MODELS.build(cfg))
         self.loss_refined_mask = MODELS.build(loss_refined_mask)
         self.loss_refined_dice = MODELS.build(loss_refined_dice)
@@ -271,8 +271,8 @@ class PoseRankingHead(BaseModule):
                                  targets['bboxes'][bi, ti]))
         return losses
 
-    def loss_ranking(self, outputs: Dict[str, Tensor],
-                     targets: Dict[str, Tensor],
+    def loss_ranking(self, outputs: Dict[str, Tensor], targets: Dict[str,
+                                                                     Tensor],
                      slots: QuerySlots) -> Dict[str, Tensor]:
         """PDR's losses: next-target partitions and ranks.
 

@@ -12,7 +12,7 @@ from typing import Dict, Tuple
 
 import torch
 from mmdet.registry import MODELS, TASK_UTILS
-from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
+from mmdet.utils import ConfigType, OptMultiConfig
 from mmengine.model import BaseModule
 from mmengine.structures import InstanceData
 from torch import Tensor
@@ -31,7 +31,10 @@ DEFAULT_ASSIGNER = dict(
     match_costs=[
         dict(type='CrossEntropyLossCost', use_sigmoid=True, weight=1.0),
         dict(
-            type='DiceCost', pred_act=True, eps=1.0, naive_dice=True,
+            type='DiceCost',
+            pred_act=True,
+            eps=1.0,
+            naive_dice=True,
             weight=1.0),
         dict(type='ObjectnessCost', weight=1.0)
     ])

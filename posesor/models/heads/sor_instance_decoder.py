@@ -182,6 +182,4 @@ class SalientInstanceDecoder(BaseModule):
                 query_pos=query_pos,
                 key_pos=feat_pe)
         return dict(
-            query=query,
-            query_pos=query_pos,
-            **self.head(query, mask_feature))
+            query=query, query_pos=query_pos, **self.head(query, mask_feature))

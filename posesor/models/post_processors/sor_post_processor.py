@@ -8,7 +8,7 @@ the rank logits, sorting, resizing to the output frame, the reference's
 duplicate merging, keypoints from the heatmaps and boxes.
 """
 import copy
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -245,11 +245,11 @@ class SORPostProcessor:
         for i, sample in enumerate(batch_data_samples):
             mine = slots.of_image(i)
             results.append(
-                self._predict_one(
-                    instance_scores[i, mine.query_inds, 0], mine.query_inds,
-                    {k: v[i, mine.slot_inds]
-                     for k, v in rank_outputs.items()}, sample.metainfo,
-                    rescale))
+                self._predict_one(instance_scores[i, mine.query_inds, 0],
+                                  mine.query_inds, {
+                                      k: v[i, mine.slot_inds]
+                                      for k, v in rank_outputs.items()
+                                  }, sample.metainfo, rescale))
         return results
 
     def _predict_one(self, instance_scores: Tensor, query_indices: Tensor,
@@ -309,9 +309,8 @@ class SORPostProcessor:
             if cfg['with_heatmaps']:
                 results.heatmaps = heatmaps
         if cfg['with_partitions'] and 'partitions' in outputs:
-            parts = to_output_frame(
-                outputs['partitions'][order, None].float(), meta,
-                (out_h, out_w))
+            parts = to_output_frame(outputs['partitions'][order, None].float(),
+                                    meta, (out_h, out_w))
             results.partitions = parts[:, 0].sigmoid()
         return results
 
@@ -336,8 +335,8 @@ class SORPostProcessor:
         num, num_joints = heatmaps.shape[:2]
         out_h, out_w = out_size
         maps = heatmaps.flatten(0, 1)[:, None].float()  # n * K, 1, h, w
-        chunk = max(1, self.test_cfg['heatmap_chunk_elements'] //
-                    (out_h * out_w))
+        chunk = max(1,
+                    self.test_cfg['heatmap_chunk_elements'] // (out_h * out_w))
         flat_idx, probs = [], []
         for start in range(0, maps.shape[0], chunk):
             heat = to_output_frame(maps[start:start + chunk], meta,
@@ -352,7 +351,8 @@ class SORPostProcessor:
         else:
             idx = heatmaps.new_zeros((0, ), dtype=torch.long)
         keypoints = torch.stack(
-            [idx % out_w, torch.div(idx, out_w, rounding_mode='floor')],
+            [idx % out_w,
+             torch.div(idx, out_w, rounding_mode='floor')],
             dim=-1).float().view(num, num_joints, 2)
         if not self.test_cfg['with_heatmaps']:
             return keypoints, None

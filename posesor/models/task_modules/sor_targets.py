@@ -30,8 +30,8 @@ def _canvas_shape(batch_data_samples: Sequence[DetDataSample],
         widths += [int(shape[1]), int(mask_shape[1])]
     return max(heights), max(widths)
 
-def _masks_tensor(gt_instances: InstanceData,
-                  device: torch.device) -> Tensor:
+
+def _masks_tensor(gt_instances: InstanceData, device: torch.device) -> Tensor:
     """Ground-truth masks as a float tensor, shape (n, h, w)."""
     masks = gt_instances.masks
     if isinstance(masks, Tensor):
@@ -40,11 +40,13 @@ def _masks_tensor(gt_instances: InstanceData,
         return torch.from_numpy(masks).to(device, torch.float32)
     return masks.to_tensor(dtype=torch.float32, device=device)
 
+
 def _sample_name(sample: DetDataSample) -> str:
     """Identify a sample in error messages."""
     meta = sample.metainfo
     return (f"image id {meta.get('img_id', '?')} "
             f"({meta.get('img_path', 'unknown file')})")
+
 
 def build_next_targets(masks: Tensor, ranks: Tensor) -> Tensor:
     """Next-target ("partition") maps of one image.
@@ -73,6 +75,7 @@ def build_next_targets(masks: Tensor, ranks: Tensor) -> Tensor:
     next_targets[order[:-1]] = masks[order[1:]]
     next_targets[order[-1]] = 1.0 - union
     return next_targets
+
 
 def build_sor_targets(
         batch_data_samples: Sequence[DetDataSample],
@@ -116,25 +119,22 @@ def build_sor_targets(
         ranks0 = batch_data_samples[0].gt_instances.ranks
         device = ranks0.device if isinstance(ranks0, Tensor) else 'cpu'
     masks_list = [
-        _masks_tensor(s.gt_instances, device)
-        for s in batch_data_samples
+        _masks_tensor(s.gt_instances, device) for s in batch_data_samples
     ]
     canvas = _canvas_shape(batch_data_samples,
-                                [tuple(m.shape[-2:]) for m in masks_list])
+                           [tuple(m.shape[-2:]) for m in masks_list])
     num_imgs = len(batch_data_samples)
     n_max = max(len(m) for m in masks_list)
 
     match_masks = torch.zeros((num_imgs, n_max) + canvas, device=device)
     next_targets = torch.zeros_like(match_masks)
-    keypoints, bboxes = None, torch.zeros((num_imgs, n_max, 4),
-                                          device=device)
+    keypoints, bboxes = None, torch.zeros((num_imgs, n_max, 4), device=device)
     ranks = torch.zeros((num_imgs, n_max), dtype=torch.long, device=device)
     valid = torch.zeros((num_imgs, n_max), dtype=torch.bool, device=device)
     scale = torch.tensor([canvas[1], canvas[0]],
                          dtype=torch.float32,
                          device=device)
-    for b, (sample,
-            masks) in enumerate(zip(batch_data_samples, masks_list)):
+    for b, (sample, masks) in enumerate(zip(batch_data_samples, masks_list)):
         gt = sample.gt_instances
         num, height, width = masks.shape
         inst_ranks = torch.as_tensor(gt.ranks, device=device).long()
@@ -158,8 +158,7 @@ def build_sor_targets(
             keypoints = torch.zeros((num_imgs, n_max, kpts.shape[1], 3),
                                     device=device)
         keypoints[b, :num, :, :2] = kpts[..., :2] / scale
-        keypoints[b, :num, :, 2] = (vis.float()
-                                    > VISIBLE_THRESHOLD).float()
+        keypoints[b, :num, :, 2] = (vis.float() > VISIBLE_THRESHOLD).float()
 
         boxes = gt.bboxes
         boxes = getattr(boxes, 'tensor', boxes)
