@@ -21,6 +21,7 @@ from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from posesor.utils.misc import MASKED_LOGIT
+from ..layers.attention import use_sdpa
 from ..layers.norm_mlp import NormedMLP
 from ..layers.weight_init import xavier_init_linears
 
@@ -236,6 +237,7 @@ class PoseAwareInteractionBlock(nn.Module):
             self.scene_norm = nn.LayerNorm(embed_dims)
         self.actor_layer = DetrTransformerEncoderLayer(
             self_attn_cfg=attn_cfg, ffn_cfg=ffn_cfg, norm_cfg=dict(type='LN'))
+        use_sdpa(self)
 
     def init_weights(self) -> None:
         """Xavier-uniform linear maps, except the sub-pose MLP, which keeps

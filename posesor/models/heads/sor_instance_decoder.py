@@ -24,6 +24,7 @@ from mmdet.registry import MODELS
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
+from ..layers.attention import use_sdpa
 from ..layers.weight_init import xavier_init_linears
 
 FeatDict = Dict[str, Tensor]
@@ -120,13 +121,14 @@ class SalientInstanceDecoder(BaseModule):
             ffn_drop=ffn_drop,
             act_cfg=dict(type='GELU'),
             add_identity=True)
-        self.layers = nn.ModuleList([
-            Mask2FormerTransformerDecoderLayer(
-                self_attn_cfg=attn_cfg,
-                cross_attn_cfg=attn_cfg,
-                ffn_cfg=ffn_cfg,
-                norm_cfg=dict(type='LN')) for _ in range(num_blocks)
-        ])
+        self.layers = use_sdpa(
+            nn.ModuleList([
+                Mask2FormerTransformerDecoderLayer(
+                    self_attn_cfg=attn_cfg,
+                    cross_attn_cfg=attn_cfg,
+                    ffn_cfg=ffn_cfg,
+                    norm_cfg=dict(type='LN')) for _ in range(num_blocks)
+            ]))
         self.head = InstancePredictionHead(embed_dims)
 
     @property
