@@ -4,9 +4,14 @@
 # so PAI/PDR cannot learn human-pose cues. The released ID2 checkpoint
 # converts into this architecture. The reference does not publish the ID2
 # training command: that its pose losses were off is our reading of
-# "w/o pose knowledge"; re-enable them with
-#   --cfg-options model.criterion.enable_pose_losses=True
+# "w/o pose knowledge"; re-enable them by
+# restoring model.rank_head.loss_joint / loss_joint_vis / loss_heatmap from
+# configs/_base_/models/posesor_swinl.py.
 _base_ = './posesor_swinl_assr.py'
 
 model = dict(
-    pai=dict(use_scene_tokens=False), criterion=dict(enable_pose_losses=False))
+    rank_head=dict(
+        pai=dict(use_scene_tokens=False),
+        loss_joint=None,
+        loss_joint_vis=None,
+        loss_heatmap=None))

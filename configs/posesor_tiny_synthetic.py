@@ -29,18 +29,21 @@ model = dict(
         out_indices=(0, 1, 2, 3),
         pad_small_map=True),
     neck=dict(in_channels=[32, 64, 128, 256], out_channels=embed_dims),
-    positional_encoding=dict(embed_dims=embed_dims),
-    decoder=dict(
-        num_queries=16,
-        embed_dims=embed_dims,
-        num_heads=num_heads,
-        feedforward_channels=ffn_channels),
-    pai=dict(
-        embed_dims=embed_dims,
-        num_heads=num_heads,
-        feedforward_channels=ffn_channels),
-    pdr=dict(embed_dims=embed_dims, feedforward_channels=ffn_channels),
-    criterion=dict(num_points=4096))
+    instance_head=dict(
+        positional_encoding=dict(embed_dims=embed_dims),
+        decoder=dict(
+            num_queries=16,
+            embed_dims=embed_dims,
+            num_heads=num_heads,
+            feedforward_channels=ffn_channels),
+        num_points=4096),
+    rank_head=dict(
+        pai=dict(
+            embed_dims=embed_dims,
+            num_heads=num_heads,
+            feedforward_channels=ffn_channels),
+        pdr=dict(embed_dims=embed_dims, feedforward_channels=ffn_channels),
+        num_points=4096))
 
 # From scratch on a small dataset: a larger learning rate, no AMP (CPU).
 max_iters = 1500  # ~6 min on 2 CPU cores (make demo)

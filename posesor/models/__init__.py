@@ -1,8 +1,10 @@
 # Copyright (c) PoseSOR-OpenMMLab contributors. All rights reserved.
+from .backbones import *  # noqa: F401,F403
 from .data_preprocessors import *  # noqa: F401,F403
 from .detectors import *  # noqa: F401,F403
 from .heads import *  # noqa: F401,F403
 from .layers import *  # noqa: F401,F403
 from .losses import *  # noqa: F401,F403
 from .necks import *  # noqa: F401,F403
+from .post_processors import *  # noqa: F401,F403
 from .task_modules import *  # noqa: F401,F403

@@ -51,10 +51,19 @@ Rule = Tuple[str, str, Optional[Callable[[Tensor], Tensor]],
 DEFAULT_MODULE_NAMES: Dict[str, str] = {
     'backbone': 'backbone',
     'neck': 'neck',
-    'instance_seg': 'decoder',
-    'actor_interaction': 'pai',
-    'pose_shift': 'pdr',
-    'pe_layer': 'positional_encoding',
+    'instance_seg': 'instance_head.decoder',
+    'actor_interaction': 'rank_head.pai',
+    'pose_shift': 'rank_head.pdr',
+    'pe_layer': 'instance_head.positional_encoding',
+}
+
+#: Top-level modules of this project's detector before the heads owned
+#: them (checkpoints trained then) and where they are now.
+LEGACY_MODULE_NAMES: Dict[str, str] = {
+    'decoder': 'instance_head.decoder',
+    'positional_encoding': 'instance_head.positional_encoding',
+    'pai': 'rank_head.pai',
+    'pdr': 'rank_head.pdr',
 }
 
 
@@ -157,9 +166,11 @@ def _post_norm_block_rules(src: str, dst: str, cross: bool,
         dst (str): Target template of the block.
         cross (bool): The block has a cross-attention (``norm1``..``norm3``)
             rather than only self-attention and FFN.
-        packed (bool): Target is mmdet's Mask2Former decoder layer
-            (``nn.MultiheadAttention`` with packed q/k/v, ``norms.0-2``)
-            instead of :class:`PostNormAttnLayer`.
+        packed (bool): Target is an mmdet layer
+            (``Mask2FormerTransformerDecoderLayer`` with cross-attention,
+            ``DetrTransformerEncoderLayer`` without: ``nn.MultiheadAttention``
+            with packed q/k/v, ``norms.N``) instead of separate projections
+            (``q_proj``...) and named norms.
     """
     n = src.count('(')  # groups already used by ``src``
     rules: List[Rule] = []
@@ -177,7 +188,7 @@ def _post_norm_block_rules(src: str, dst: str, cross: bool,
         rules.append((f'{src}\\.{attn}\\.out_proj\\.(weight|bias)',
                       f'{dst}.{out}.\\{n + 1}', None, None))
     if packed:
-        norms = ['norms.0', 'norms.1', 'norms.2']
+        norms = [f'norms.{i}' for i in range(len(attn_names) + 1)]
     elif cross:
         norms = ['cross_attn_norm', 'self_attn_norm', 'ffn_norm']
     else:
@@ -255,7 +266,7 @@ def pai_rules() -> List[Rule]:
             block + r'\.inner_joints_ia',
             dst + '.joint_layer',
             cross=True,
-            packed=False),
+            packed=True),
         *_pai_actor_rules(),
         *_normed_mlp_rules(block + r'\.sub_pose', dst + '.sub_pose_mlp'),
         *_linear_rules([
@@ -273,20 +284,98 @@ def pai_rules() -> List[Rule]:
 
 def _pai_actor_rules() -> List[Rule]:
     """The reference names PAI's actor-level layer ``xi_sa``, ``xi_sa_norm``,
-    ``xi_ffn``, ``xi_ffn_norm`` (not ``normN``); map them explicitly."""
+    ``xi_ffn``, ``xi_ffn_norm`` (not ``normN``); map them explicitly onto
+    mmdet's ``DetrTransformerEncoderLayer``."""
     block, dst = r'blocks\.(\d+)', r'blocks.\1.actor_layer'
-    return [
-        (block + r'\.xi_sa\.(q_proj|k_proj|v_proj|out_proj)\.(weight|bias)',
-         dst + r'.self_attn.\2.\3', None, None),
-        (block + r'\.xi_sa_norm\.(weight|bias)', dst + r'.self_attn_norm.\2',
-         None, None),
+    rules: List[Rule] = [(block + rf'\.xi_sa\.{proj}_proj\.(weight|bias)',
+                          dst + r'.self_attn.attn.in_proj_\2', None, (part, 3))
+                         for part, proj in enumerate('qkv')]
+    return rules + [
+        (block + r'\.xi_sa\.out_proj\.(weight|bias)',
+         dst + r'.self_attn.attn.out_proj.\2', None, None),
+        (block + r'\.xi_sa_norm\.(weight|bias)', dst + r'.norms.0.\2', None,
+         None),
         (block + r'\.xi_ffn\.lin1\.(weight|bias)', dst + r'.ffn.layers.0.0.\2',
          None, None),
         (block + r'\.xi_ffn\.lin2\.(weight|bias)', dst + r'.ffn.layers.1.\2',
          None, None),
-        (block + r'\.xi_ffn_norm\.(weight|bias)', dst + r'.ffn_norm.\2', None,
+        (block + r'\.xi_ffn_norm\.(weight|bias)', dst + r'.norms.1.\2', None,
          None),
     ]
+
+
+def legacy_rules() -> List[Rule]:
+    """This project's earlier state-dict names -> the current ones.
+
+    The top-level ``decoder``, ``positional_encoding``, ``pai`` and ``pdr``
+    moved into the heads, and PAI's layers became mmdet's (packed q/k/v,
+    ``norms.N``). Every other key is kept.
+    """
+    layer = r'pai\.blocks\.(\d+)\.(joint|actor)_layer'
+    dst = r'rank_head.pai.blocks.\1.\2_layer'
+    rules: List[Rule] = [
+        (layer + rf'\.(cross_attn|self_attn)\.{proj}_proj\.(weight|bias)',
+         dst + r'.\3.attn.in_proj_\4', None, (part, 3))
+        for part, proj in enumerate('qkv')
+    ]
+    rules += [
+        (layer + r'\.(cross_attn|self_attn)\.out_proj\.(weight|bias)',
+         dst + r'.\3.attn.out_proj.\4', None, None),
+        (r'pai\.blocks\.(\d+)\.joint_layer\.cross_attn_norm\.(weight|bias)',
+         r'rank_head.pai.blocks.\1.joint_layer.norms.0.\2', None, None),
+        (r'pai\.blocks\.(\d+)\.joint_layer\.self_attn_norm\.(weight|bias)',
+         r'rank_head.pai.blocks.\1.joint_layer.norms.1.\2', None, None),
+        (r'pai\.blocks\.(\d+)\.joint_layer\.ffn_norm\.(weight|bias)',
+         r'rank_head.pai.blocks.\1.joint_layer.norms.2.\2', None, None),
+        (r'pai\.blocks\.(\d+)\.actor_layer\.self_attn_norm\.(weight|bias)',
+         r'rank_head.pai.blocks.\1.actor_layer.norms.0.\2', None, None),
+        (r'pai\.blocks\.(\d+)\.actor_layer\.ffn_norm\.(weight|bias)',
+         r'rank_head.pai.blocks.\1.actor_layer.norms.1.\2', None, None),
+    ]
+    rules += [(rf'{old}\.(.+)', rf'{new}.\1', None, None)
+              for old, new in LEGACY_MODULE_NAMES.items()]
+    return rules + [(r'(.+)', r'\1', None, None)]
+
+
+def is_legacy_state_dict(keys: Sequence[str], prefix: str = '') -> bool:
+    """Whether a detector state dict uses the earlier top-level names."""
+    tops = tuple(f'{prefix}{name}.' for name in LEGACY_MODULE_NAMES)
+    return any(key.startswith(tops) for key in keys)
+
+
+def upgrade_legacy_state_dict(state_dict: Dict[str, Tensor], prefix: str,
+                              *args) -> None:
+    """``load_state_dict`` pre-hook of ``PoseSOR``: rename, in place, the
+    keys of a checkpoint saved with the earlier module names (see
+    :func:`legacy_rules`). Other state dicts are left untouched.
+
+    Args:
+        state_dict (dict[str, Tensor]): The state dict being loaded.
+        prefix (str): The detector's prefix in it.
+        *args: The other arguments of a pre-hook (unused).
+
+    Raises:
+        CheckpointConversionError: If the legacy keys do not convert; the
+            message says how to convert the file by hand.
+    """
+    if not is_legacy_state_dict(list(state_dict), prefix):
+        return
+    mine = {k: v for k, v in state_dict.items() if k.startswith(prefix)}
+    try:
+        upgraded = apply_rules(
+            mine,
+            legacy_rules(),
+            src_prefix=prefix,
+            dst_prefix=prefix,
+            source='checkpoint with the earlier PoseSOR module names')
+    except CheckpointConversionError as err:
+        raise CheckpointConversionError(
+            f'{err}. Convert it with `python tools/model_converters/'
+            'upgrade_posesor_ckpt.py SRC DST`, or start from a released '
+            'checkpoint converted by posesor_to_mmdet.py') from err
+    for key in mine:
+        del state_dict[key]
+    state_dict.update(upgraded)
 
 
 def pdr_rules() -> List[Rule]:

@@ -1,6 +1,10 @@
 # Copyright (c) PoseSOR-OpenMMLab contributors. All rights reserved.
-"""Small helpers shared by the analysis tools."""
-from typing import Sequence, Tuple
+"""Small helpers shared by the models and the tools."""
+import contextlib
+from typing import Any, ContextManager, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
 
 
 def parse_hw(values: Sequence[int],
@@ -43,3 +47,55 @@ def unpadded_metainfo(height: int, width: int) -> dict:
         pad_shape=shape,
         batch_input_shape=shape,
         scale_factor=(1.0, 1.0))
+
+
+#: Additive attention logit that removes a key from a softmax. Finite, so a
+#: row whose keys are all removed stays defined.
+MASKED_LOGIT = -1e9
+
+
+def to_numpy(value: Any) -> Optional[np.ndarray]:
+    """A tensor (or mmdet box / mask structure, or array-like) as numpy.
+
+    Args:
+        value: ``torch.Tensor``, an object with a ``tensor`` attribute
+            (mmdet boxes), ``numpy.ndarray``, a sequence, or ``None``.
+
+    Returns:
+        numpy.ndarray | None: Detached CPU copy (``None`` stays ``None``).
+    """
+    if value is None:
+        return None
+    if hasattr(value, 'tensor') and isinstance(value.tensor, torch.Tensor):
+        value = value.tensor
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
+#: Reduced-precision dtypes offered for inference.
+AUTOCAST_DTYPES = ('bfloat16', 'float16')
+
+
+def autocast_context(dtype: Optional[str],
+                     device: Optional[torch.device] = None) -> ContextManager:
+    """``torch.autocast`` with ``dtype`` on ``device``'s type, or nothing.
+
+    Args:
+        dtype (str, optional): 'bfloat16', 'float16' or None (no autocast).
+        device (torch.device, optional): Device of the computation.
+            Defaults to the CPU.
+
+    Returns:
+        A context manager.
+
+    Raises:
+        ValueError: If ``dtype`` is not one of :data:`AUTOCAST_DTYPES`.
+    """
+    if dtype is None:
+        return contextlib.nullcontext()
+    if dtype not in AUTOCAST_DTYPES:
+        raise ValueError(f'inference_dtype must be one of {AUTOCAST_DTYPES} '
+                         f'or None, got {dtype!r}')
+    device_type = torch.device(device or 'cpu').type
+    return torch.autocast(device_type, dtype=getattr(torch, dtype))

@@ -22,13 +22,14 @@ TINY_CONFIGS = [
 ]
 # The reference's parameter count of the released architecture, per module
 # (from the parity fixture's README).
-REFERENCE_PARAMS = dict(
-    backbone=195_201_204,
-    neck=2_709_504,
-    decoder=9_722_625,
-    pai=9_094_086,
-    pdr=3_632_653,
-    positional_encoding=160_000)
+REFERENCE_PARAMS = {
+    'backbone': 195_201_204,
+    'neck': 2_709_504,
+    'instance_head.decoder': 9_722_625,
+    'rank_head.pai': 9_094_086,
+    'rank_head.pdr': 3_632_653,
+    'instance_head.positional_encoding': 160_000
+}
 REFERENCE_TOTAL = 220_520_072
 
 
@@ -54,7 +55,7 @@ def test_swinl_parameter_count_matches_reference():
     assert abs(total - REFERENCE_TOTAL) <= 0.005 * REFERENCE_TOTAL
     assert total == REFERENCE_TOTAL
     for name, expected in REFERENCE_PARAMS.items():
-        assert count(getattr(model, name)) == expected, name
+        assert count(model.get_submodule(name)) == expected, name
 
 
 @pytest.mark.parametrize('name', SWINL_CONFIGS[1:])
@@ -63,9 +64,12 @@ def test_swinl_variants_share_the_architecture(name):
     cfg = load(name).model
     if name == 'posesor_swinl_assr_wo_pose.py':
         # the reference's ID2 network: PAI without scene tokens (pai_id2)
-        assert cfg.pai.pop('use_scene_tokens') is False
-    for key in ('backbone', 'neck', 'positional_encoding', 'decoder', 'pai',
-                'pdr'):
+        assert cfg.rank_head.pai.pop('use_scene_tokens') is False
+        # trained without pose supervision
+        for loss in ('loss_joint', 'loss_joint_vis', 'loss_heatmap'):
+            assert cfg.rank_head.pop(loss) is None
+            base.rank_head.pop(loss)
+    for key in ('backbone', 'neck', 'instance_head', 'rank_head'):
         assert cfg[key] == base[key], key
 
 
@@ -89,13 +93,19 @@ def test_released_recipe():
     assert cfg.optim_wrapper.optimizer.weight_decay == 1e-4
     assert cfg.optim_wrapper.clip_grad.max_norm == 5.0
     assert cfg.train_dataloader.batch_size * 8 == 32
-    crit = cfg.model.criterion
-    assert (crit.num_points, crit.obj_weight, crit.mask_weight,
-            crit.joint_weight, crit.joint_vis_weight, crit.heatmap_weight,
-            crit.sigma, crit.bbox_l1_weight, crit.bbox_giou_weight,
-            crit.partition_weight,
-            crit.rank_weight) == (12544, 10.0, 5.0, 1000.0, 10.0, 100.0, 0.01,
-                                  5.0, 2.0, 5.0, 0.1)
+    inst, rank = cfg.model.instance_head, cfg.model.rank_head
+    assert (inst.num_points, inst.loss_obj.loss_weight,
+            inst.loss_mask.loss_weight, inst.loss_dice.loss_weight,
+            rank.loss_joint.loss_weight, rank.loss_joint_vis.loss_weight,
+            rank.loss_heatmap.loss_weight, rank.loss_heatmap.sigma,
+            rank.loss_refined_mask.loss_weight,
+            rank.loss_refined_dice.loss_weight, rank.loss_bbox.loss_weight,
+            rank.loss_giou.loss_weight, rank.loss_partition.loss_weight,
+            rank.loss_partition_dice.loss_weight,
+            rank.loss_rank.loss_weight) == (12544, 10.0, 5.0, 5.0, 1000.0,
+                                            10.0, 100.0, 0.01, 5.0, 5.0, 5.0,
+                                            2.0, 5.0, 5.0, 0.1)
+    assert rank.num_keypoints == 17
     assert cfg.model.test_cfg == dict(
         obj_threshold=0.1, maskness_threshold=0.95)
 
@@ -116,8 +126,8 @@ def test_released_recipe():
 
     for name in ('posesor_swinl_assr_wo_pose.py',
                  'posesor_tiny_synthetic_wo_pose.py'):
-        assert not load(name).model.criterion.enable_pose_losses
-    assert load('posesor_tiny_synthetic.py').model.criterion.enable_pose_losses
+        assert load(name).model.rank_head.loss_joint is None
+    assert load('posesor_tiny_synthetic.py').model.rank_head.loss_joint
 
 
 def test_weight_decay_groups():
@@ -133,13 +143,15 @@ def test_weight_decay_groups():
         for p in group['params']:
             decay[id(p)] = group['weight_decay']
     named = dict(model.named_parameters())
-    assert decay[id(named['decoder.level_embed.weight'])] == 0.0
+    decoder = 'instance_head.decoder.'
+    assert decay[id(named[decoder + 'level_embed.weight'])] == 0.0
     assert decay[id(named['neck.lateral_convs.0.ln.weight'])] == 0.0
-    assert decay[id(named['decoder.layers.0.norms.0.bias'])] == 0.0
+    assert decay[id(named[decoder + 'layers.0.norms.0.bias'])] == 0.0
     table = [k for k in named if 'relative_position_bias_table' in k]
     assert table and all(decay[id(named[k])] == 0.0 for k in table)
-    assert decay[id(named['decoder.query_feat'])] == 1e-4
-    assert decay[id(named['positional_encoding.pos_embed'])] == 1e-4
+    assert decay[id(named[decoder + 'query_feat'])] == 1e-4
+    assert decay[id(
+        named['instance_head.positional_encoding.pos_embed'])] == 1e-4
     assert decay[id(named['neck.lateral_convs.0.conv.weight'])] == 1e-4
 
 
@@ -152,9 +164,9 @@ def test_tiny_configs_build(name):
         assert count(model) == 3_187_074  # the parity fixture's micro model
     else:  # the pose pathways are off, their parameters are not created
         assert count(model) < 3_187_074
-        assert not cfg.model.pai.use_joint_interaction
-        assert not cfg.model.pai.use_sub_pose
-        assert not cfg.model.pdr.use_directions
+        assert not cfg.model.rank_head.pai.use_joint_interaction
+        assert not cfg.model.rank_head.pai.use_sub_pose
+        assert not cfg.model.rank_head.pdr.use_directions
     assert cfg.train_cfg.type == 'IterBasedTrainLoop'
     assert cfg.optim_wrapper.optimizer.type == 'AdamW'
     assert 'synthetic' in cfg.train_dataloader.dataset.ann_file

@@ -14,8 +14,9 @@ from posesor.models import (SORFPN, LearnableGridPositionalEncoding,
                             RandomFourierPositionalEncoding,
                             SalientInstanceDecoder, SineGridPositionalEncoding,
                             SORBatchMultiScaleResize)
-from posesor.models.detectors import (merge_duplicates,
-                                      rank_scores_from_logits, select_queries)
+from posesor.models.post_processors import (SORPostProcessor, merge_duplicates,
+                                            rank_scores_from_logits,
+                                            select_queries)
 
 C = 32
 
@@ -35,7 +36,7 @@ def make_feats(batch=2, size=32, channels=C, seed=0):
     }
 
 
-def test_decoder_shapes_and_aux():
+def test_decoder_shapes():
     decoder = SalientInstanceDecoder(
         num_queries=5,
         embed_dims=C,
@@ -45,18 +46,17 @@ def test_decoder_shapes_and_aux():
     decoder.init_weights()
     feats = make_feats(size=64)
     pe = {k: torch.randn_like(v) for k, v in feats.items()}
-    query, query_pos, out, aux = decoder(feats, pe)
-    assert query.shape == (2, 5, C) and query_pos.shape == (2, 5, C)
+    out = decoder(feats, pe)
+    assert set(out) == {'query', 'query_pos', 'masks', 'scores'}
+    assert out['query'].shape == (2, 5, C)
+    assert out['query_pos'].shape == (2, 5, C)
     assert out['masks'].shape == (2, 5, 16, 16)
     assert out['scores'].shape == (2, 5, 1)
-    assert len(aux) == 4  # before the first block + after blocks 1..3
-    # the first head output sees no image-specific query: its mask is the
-    # (shared) mask embedding dotted with each image's stride-4 map
-    emb = decoder.head.mask_embed(
-        decoder.head.decoder_norm(decoder.query_feat))[0]
-    expected = torch.einsum('qc,bchw->bqhw', emb, feats['res2'])
-    assert torch.allclose(aux[0]['masks'], expected, atol=1e-5)
-    assert not torch.allclose(out['masks'], aux[-1]['masks'])
+    # the head reads the final queries: masks are the mask embeddings of
+    # the normalised queries dotted with each image's stride-4 map
+    emb = decoder.head.mask_embed(decoder.head.decoder_norm(out['query']))
+    expected = torch.einsum('bqc,bchw->bqhw', emb, feats['res2'])
+    assert torch.allclose(out['masks'], expected, atol=1e-5)
 
 
 def test_decoder_cycles_levels_and_is_unmasked():
@@ -71,11 +71,11 @@ def test_decoder_cycles_levels_and_is_unmasked():
         key_features=('res4', ))
     feats = make_feats(size=64)
     pe = {k: torch.zeros_like(v) for k, v in feats.items()}
-    out1 = decoder(feats, pe)[2]['scores']
+    out1 = decoder(feats, pe)['scores']
     feats['res5'] = feats['res5'] + 10  # not read by the only block
-    assert torch.equal(decoder(feats, pe)[2]['scores'], out1)
+    assert torch.equal(decoder(feats, pe)['scores'], out1)
     feats['res4'] = feats['res4'] + 10
-    assert not torch.allclose(decoder(feats, pe)[2]['scores'], out1)
+    assert not torch.allclose(decoder(feats, pe)['scores'], out1)
 
 
 def test_decoder_init_follows_reference():
@@ -200,12 +200,18 @@ def test_batch_multiscale_resize():
 
 def test_select_queries():
     probs = torch.tensor([[0.05, 0.5, 0.2, 0.09], [0.01, 0.03, 0.02, 0.04]])
-    bi, qi, ti, n_max = select_queries(torch.logit(probs)[..., None], 0.1)
+    slots = select_queries(torch.logit(probs)[..., None], 0.1)
     # image 0 keeps >= 0.1; image 1 only its top-1
-    assert bi.tolist() == [0, 0, 1]
-    assert qi.tolist() == [1, 2, 3]
-    assert ti.tolist() == [0, 1, 0]
-    assert n_max == 2
+    assert slots.batch_inds.tolist() == [0, 0, 1]
+    assert slots.query_inds.tolist() == [1, 2, 3]
+    assert slots.slot_inds.tolist() == [0, 1, 0]
+    assert slots.num_slots == 2
+    assert slots.slot_mask(2)[..., 0].tolist() == [[1, 1], [1, 0]]
+    # the post-processor reads the threshold from its test_cfg
+    strict = SORPostProcessor(dict(obj_threshold=0.3))
+    assert strict.select_queries(torch.logit(probs)[..., None]).num_slots == 1
+    with pytest.raises(KeyError, match='obj_thresh'):
+        SORPostProcessor(dict(obj_thresh=0.3))
 
 
 def test_rank_scores():
@@ -286,3 +292,29 @@ def test_merge_duplicates_keeps_distinct_and_confident():
     assert keep.tolist() == [0, 1]
     keep, _, _ = merge_duplicates(near, torch.tensor([0.99, 0.96]), 0.95)
     assert keep.tolist() == [0]
+
+
+def test_heatmap_keypoints_are_chunk_independent():
+    """Keypoints from the upsampled heatmaps do not depend on the chunk
+    size, and equal a per-instance argmax of the upsampled maps."""
+    gen = torch.Generator().manual_seed(0)
+    heatmaps = torch.randn(3, 5, 6, 7, generator=gen)
+    meta = dict(img_shape=(20, 24), batch_input_shape=(24, 28))
+    out = (30, 36)
+    results = []
+    for chunk in (1, 4 * 30 * 36, 2**25):
+        post = SORPostProcessor(
+            dict(heatmap_chunk_elements=chunk, with_heatmaps=True))
+        results.append(post._heatmap_keypoints(heatmaps, meta, out))
+    for keypoints, heat in results[1:]:
+        assert torch.equal(keypoints, results[0][0])
+        assert torch.allclose(heat, results[0][1])
+    keypoints, heat = results[0]
+    for n in range(3):
+        up = F.interpolate(
+            heatmaps[n:n + 1], size=(24, 28), mode='bilinear')[..., :20, :24]
+        up = F.interpolate(up, size=out, mode='bilinear')[0].flatten(1)
+        idx = up.argmax(dim=1)
+        assert torch.equal(keypoints[n, :, 0], (idx % 36).float())
+        assert torch.equal(keypoints[n, :, 1], (idx // 36).float())
+    assert torch.allclose(heat.sum(dim=(2, 3)), torch.ones(3, 5))

@@ -11,6 +11,7 @@ from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
 
 import posesor  # noqa: F401
+from posesor.models.post_processors.sor_post_processor import to_output_frame
 
 CONFIG_DIR = osp.join(osp.dirname(__file__), '..', '..', 'configs')
 TINY_CONFIG = osp.join(CONFIG_DIR, 'posesor_tiny_synthetic.py')
@@ -89,10 +90,10 @@ def test_loss_mode(samples):
         assert value.dim() == 0 and torch.isfinite(value), name
     total = sum(losses.values())
     total.backward()
-    for name in ('backbone', 'neck', 'positional_encoding', 'decoder', 'pai',
-                 'pdr'):
+    for name in ('backbone', 'neck', 'instance_head.positional_encoding',
+                 'instance_head.decoder', 'rank_head.pai', 'rank_head.pdr'):
         grads = [
-            p.grad for p in getattr(model, name).parameters()
+            p.grad for p in model.get_submodule(name).parameters()
             if p.grad is not None
         ]
         assert grads, f'no gradient reached {name}'
@@ -101,7 +102,8 @@ def test_loss_mode(samples):
 
 def test_loss_without_pose(samples):
     cfg = tiny_model_cfg()
-    cfg.criterion.enable_pose_losses = False
+    cfg.rank_head.update(
+        loss_joint=None, loss_joint_vis=None, loss_heatmap=None)
     init_default_scope('mmdet')
     model = MODELS.build(cfg)
     model.train()
@@ -170,19 +172,18 @@ def test_tensor_mode(samples):
     model.eval()
     inputs, _ = preprocess(model, samples[:1], False)
     with torch.no_grad():
-        instance_out, joints_out, partition_out, selection = model(
-            inputs, mode='tensor')
+        instance_out, rank_out, slots = model(inputs, mode='tensor')
     h4, w4 = IMAGE_SIZE // 4, IMAGE_SIZE // 4
     assert instance_out['masks'].shape == (1, 16, h4, w4)
     assert instance_out['scores'].shape == (1, 16, 1)
-    n = selection['q_mask'].shape[1]
-    assert n == len(selection['qi']) >= 1
-    assert joints_out['keypoints'].shape == (1, n, 17, 3)
-    assert joints_out['heatmaps'].shape == (1, n, 17, h4, w4)
-    assert joints_out['masks'].shape == (1, n, h4, w4)
-    assert joints_out['bboxes'].shape == (1, n, 4)
-    assert partition_out['partitions'].shape == (1, n, h4 // 2, w4 // 2)
-    assert partition_out['ranks'].shape == (1, n, 20)
+    n = slots.num_slots
+    assert n == len(slots.query_inds) >= 1
+    assert rank_out['keypoints'].shape == (1, n, 17, 3)
+    assert rank_out['heatmaps'].shape == (1, n, 17, h4, w4)
+    assert rank_out['masks'].shape == (1, n, h4, w4)
+    assert rank_out['bboxes'].shape == (1, n, 4)
+    assert rank_out['partitions'].shape == (1, n, h4 // 2, w4 // 2)
+    assert rank_out['ranks'].shape == (1, n, 20)
 
 
 def test_padded_batch_equals_single_images(samples):
@@ -203,10 +204,10 @@ def test_padded_batch_equals_single_images(samples):
                 break
         else:
             pytest.fail('no threshold separates the two images')
-        model.decoder.head.cls_embed.bias += torch.logit(
+        model.instance_head.decoder.head.cls_embed.bias += torch.logit(
             torch.tensor(0.1)) - cut
-        _, _, _, selection = model(inputs, mode='tensor')
-        kept = torch.bincount(selection['bi'], minlength=2)
+        _, _, slots = model(inputs, mode='tensor')
+        kept = torch.bincount(slots.batch_inds, minlength=2)
         assert kept[0] != kept[1], 'test needs differently padded images'
         batched = model.predict(inputs, copy.deepcopy(data_samples))
         single = [
@@ -229,7 +230,8 @@ def test_bad_config_keys():
     cfg = tiny_model_cfg(test_cfg=dict(obj_thresh=0.2))
     with pytest.raises(KeyError, match='obj_thresh'):
         MODELS.build(cfg)
-    cfg = tiny_model_cfg(padding_query_pos='ones')
+    cfg = tiny_model_cfg()
+    cfg.rank_head.padding_query_pos = 'ones'
     with pytest.raises(ValueError, match='padding_query_pos'):
         MODELS.build(cfg)
 
@@ -246,16 +248,34 @@ def test_predict_on_padded_input(samples):
     data_samples[0].set_metainfo(meta)
     with torch.no_grad():
         pred = model.predict(inputs, data_samples)[0].pred_instances
-        _, joints_out, _, _ = model(inputs, mode='tensor')
+        _, rank_out, _ = model(inputs, mode='tensor')
     assert pred.masks.shape[1:] == (96, 80)
     # explicit keypoints: normalised over the 64 x 64 input, scaled by 2
     first = pred.query_indices.argmin()  # the query of the first slot
-    kpts = joints_out['keypoints'][0, 0, :, :2].sigmoid() * 64 * 2
+    kpts = rank_out['keypoints'][0, 0, :, :2].sigmoid() * 64 * 2
     assert torch.allclose(pred.keypoints_explicit[first], kpts, atol=1e-4)
     # the padded region's mask logits never reach the output
     maps = torch.zeros(1, 1, 16, 16)
     maps[..., 13:, :] = 5.0  # deep inside the padding (rows >= 52)
-    out = model._to_output_frame(
-        maps, dict(img_shape=(48, 40), batch_input_shape=(64, 64)), (96, 80))
+    out = to_output_frame(maps,
+                          dict(img_shape=(48, 40), batch_input_shape=(64, 64)),
+                          (96, 80))
     assert out.shape == (1, 1, 96, 80)
     assert out.abs().max() < 1e-6
+
+
+def test_inference_dtype(samples):
+    """``inference_dtype`` runs the network under autocast; the
+    post-processed outputs stay float32; a bad name fails at build time."""
+    with pytest.raises(ValueError, match='inference_dtype'):
+        build_model(inference_dtype='int8')
+    model = build_model(inference_dtype='bfloat16')
+    model.eval()
+    inputs, data_samples = preprocess(model, samples[:1], False)
+    with torch.no_grad():
+        _, rank_out, _ = model(inputs, mode='tensor')
+        pred = model.predict(inputs, data_samples)[0].pred_instances
+    assert rank_out['masks'].dtype == torch.bfloat16
+    assert len(pred) >= 1
+    assert pred.rank_scores.dtype == pred.keypoints_explicit.dtype == \
+        torch.float32

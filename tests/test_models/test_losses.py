@@ -15,15 +15,75 @@ from torchvision.ops import generalized_box_iou_loss
 import posesor  # noqa: F401
 from posesor.models.losses import (SoftmaxGaussianFocalLoss,
                                    gaussian_focal_loss_elementwise)
-from posesor.models.task_modules import cxcyhw_to_xyxy, xyxy_to_cxcyhw
+from posesor.models.task_modules import (QuerySlots, build_next_targets,
+                                         build_sor_targets, cxcyhw_to_xyxy,
+                                         xyxy_to_cxcyhw)
+from posesor.models.task_modules.point_sampling import point_mask_losses
 
 NUM_JOINTS = 17
+TINY = dict(embed_dims=16, feedforward_channels=32)
+
+
+class _Losses:
+    """The loss entry points of the two heads (tiny networks, default loss
+    configs), called with explicit matched indices."""
+
+    def __init__(self, num_points: int = 4096, pose_losses: bool = True):
+        self.instance_head = MODELS.build(
+            dict(
+                type='SalientInstanceHead',
+                positional_encoding=dict(
+                    type='LearnableGridPositionalEncoding', embed_dims=16),
+                decoder=dict(
+                    type='SalientInstanceDecoder',
+                    num_queries=5,
+                    num_heads=2,
+                    num_blocks=1,
+                    **TINY),
+                num_points=num_points))
+        rank_cfg = dict(
+            type='PoseRankingHead',
+            num_keypoints=NUM_JOINTS,
+            pai=dict(
+                type='PoseAwareInteraction', num_heads=2, num_blocks=1,
+                **TINY),
+            pdr=dict(type='PoseDrivenRanking', **TINY),
+            num_points=num_points)
+        if not pose_losses:
+            rank_cfg.update(
+                loss_joint=None, loss_joint_vis=None, loss_heatmap=None)
+        self.rank_head = MODELS.build(rank_cfg)
+        self.loss_mask = self.instance_head.loss_mask
+        self.loss_dice = self.instance_head.loss_dice
+        self.num_points = num_points
+
+    @staticmethod
+    def prepare_targets(samples, size):
+        return build_sor_targets(samples, size)
+
+    def match(self, out, targets):
+        slots = self.instance_head.match(out, targets)
+        return slots.batch_inds, slots.query_inds, slots.slot_inds
+
+    def loss_instances(self, out, targets, bi, qi, ti):
+        slots = QuerySlots(bi, qi, ti, targets['valid'].shape[1])
+        return self.instance_head.loss_by_matching(out, targets, slots)
+
+    def loss_pose(self, joints_out, targets, bi, ti, q_mask=None):
+        slots = QuerySlots(bi, ti, ti, joints_out['keypoints'].shape[1])
+        return self.rank_head.loss_pose(joints_out, targets, slots, q_mask)
+
+    def loss_ranking(self, partition_out, targets, bi, ti):
+        slots = QuerySlots(bi, ti, ti, partition_out['ranks'].shape[1])
+        return self.rank_head.loss_ranking(partition_out, targets, slots)
+
+    def _point_mask_losses(self, logits, gt, loss_ce, loss_dice):
+        return point_mask_losses(logits, gt, self.num_points, loss_ce,
+                                 loss_dice)
 
 
 def _criterion(**kwargs):
-    cfg = dict(type='PoseSORCriterion', num_points=4096)
-    cfg.update(kwargs)
-    return MODELS.build(cfg)
+    return _Losses(**kwargs)
 
 
 def _sample(masks,
@@ -180,8 +240,6 @@ def test_prepare_targets_padding_and_errors():
                                          size=6)
     assert int(unranked['ranks'][0, 0]) == 0
     assert float(unranked['next_targets'].abs().sum()) == 0.0
-    with pytest.raises(ValueError, match='instance_box_index'):
-        _criterion(instance_box_index='slot')
 
 
 def test_build_next_targets_skips_unranked_instances():
@@ -191,8 +249,7 @@ def test_build_next_targets_skips_unranked_instances():
         _box_masks([(0, 0, 1, 1), (1, 1, 2, 2), (2, 2, 3, 3), (3, 3, 4, 4)], 4,
                    4)).float()
     ranks = torch.tensor([2, 0, 1, 0])
-    nxt = MODELS.module_dict['PoseSORCriterion'].build_next_targets(
-        masks, ranks)
+    nxt = build_next_targets(masks, ranks)
     torch.testing.assert_close(nxt[2], masks[0])  # rank 1 -> rank 2
     torch.testing.assert_close(nxt[0], 1.0 - masks.amax(dim=0))  # last
     assert float(nxt[1].abs().sum()) == 0.0
@@ -201,8 +258,7 @@ def test_build_next_targets_skips_unranked_instances():
 
 def test_build_next_targets_single_instance():
     masks = torch.from_numpy(_box_masks([(1, 1, 3, 3)], 4, 4)).float()
-    nxt = MODELS.module_dict['PoseSORCriterion'].build_next_targets(
-        masks, torch.tensor([1]))
+    nxt = build_next_targets(masks, torch.tensor([1]))
     torch.testing.assert_close(nxt, 1.0 - masks)
 
 
@@ -222,12 +278,10 @@ def test_loss_instances_by_hand():
     gen = torch.Generator().manual_seed(1)
     criterion = _criterion()
     targets = criterion.prepare_targets(_toy_batch(), size=(12, 10))
-    out = _instance_outputs(gen, boxes=True)
+    out = _instance_outputs(gen)
     bi, qi, ti = criterion.match(out, targets)
     losses = criterion.loss_instances(out, targets, bi, qi, ti)
-    assert set(losses) == {
-        'loss_mask', 'loss_dice', 'loss_obj', 'loss_ins_bbox', 'loss_ins_giou'
-    }
+    assert set(losses) == {'loss_mask', 'loss_dice', 'loss_obj'}
 
     pred = _upsample(out['masks'], (12, 10))[bi, qi]
     gt = targets['masks'][bi, ti]
@@ -243,27 +297,6 @@ def test_loss_instances_by_hand():
                            weights).mean()
     assert float(losses['loss_obj']) == pytest.approx(
         float(expected_obj), rel=1e-5)
-
-    box = torch.sigmoid(out['bboxes'][bi, qi])  # (cx, cy, h, w)
-    xyxy = torch.stack([
-        box[:, 0] - box[:, 3] / 2, box[:, 1] - box[:, 2] / 2,
-        box[:, 0] + box[:, 3] / 2, box[:, 1] + box[:, 2] / 2
-    ], 1)
-    gt_box = targets['bboxes'][bi, ti]
-    gt_cxcyhw = torch.stack([(gt_box[:, 0] + gt_box[:, 2]) / 2,
-                             (gt_box[:, 1] + gt_box[:, 3]) / 2, gt_box[:, 3] -
-                             gt_box[:, 1], gt_box[:, 2] - gt_box[:, 0]], 1)
-    assert float(losses['loss_ins_bbox']) == pytest.approx(
-        5.0 * float((box - gt_cxcyhw).abs().mean()), rel=1e-5)
-    assert float(losses['loss_ins_giou']) == pytest.approx(
-        2.0 * float(generalized_box_iou_loss(xyxy, gt_box).mean()), rel=1e-5)
-
-    # the reference's [bi, ti] indexing of decoder boxes stays available
-    faithful = _criterion(instance_box_index='target')
-    ref = faithful.loss_instances(out, targets, bi, qi, ti)
-    box_t = torch.sigmoid(out['bboxes'][bi, ti])
-    assert float(ref['loss_ins_bbox']) == pytest.approx(
-        5.0 * float((box_t - gt_cxcyhw).abs().mean()), rel=1e-5)
 
 
 def test_mask_loss_uses_sampled_points():
@@ -383,7 +416,7 @@ def test_loss_pose_without_visible_joints_keeps_graph():
 
 def test_loss_pose_switched_off():
     gen = torch.Generator().manual_seed(4)
-    criterion = _criterion(enable_pose_losses=False)
+    criterion = _criterion(pose_losses=False)
     targets = criterion.prepare_targets(_toy_batch(), size=(12, 10))
     bi, qi, ti = criterion.match(_instance_outputs(gen), targets)
     joints_out = dict(
@@ -505,7 +538,6 @@ def test_each_loss_decreases_with_optimisation():
     params = dict(
         masks=torch.randn(2, 5, 3, 3, generator=gen),
         scores=torch.randn(2, 5, 1, generator=gen),
-        ins_bboxes=torch.randn(2, 5, 4, generator=gen),
         keypoints=torch.randn(2, 3, NUM_JOINTS, 3, generator=gen),
         heatmaps=torch.randn(2, 3, NUM_JOINTS, 3, 3, generator=gen),
         refined=torch.randn(2, 3, 3, 3, generator=gen),
@@ -516,10 +548,7 @@ def test_each_loss_decreases_with_optimisation():
     optim = torch.optim.Adam(params.values(), lr=0.05)
 
     def compute():
-        out = dict(
-            masks=params['masks'],
-            scores=params['scores'],
-            bboxes=params['ins_bboxes'])
+        out = dict(masks=params['masks'], scores=params['scores'])
         bi, qi, ti = criterion.match(out, targets)
         losses = criterion.loss_instances(out, targets, bi, qi, ti)
         losses.update(
@@ -536,7 +565,7 @@ def test_each_loss_decreases_with_optimisation():
         return losses
 
     first = {k: float(v) for k, v in compute().items()}
-    assert len(first) == 15
+    assert len(first) == 13
     for _ in range(15):
         optim.zero_grad()
         losses = compute()

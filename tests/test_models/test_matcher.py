@@ -12,8 +12,37 @@ from mmdet.structures.mask import BitmapMasks
 from mmengine.structures import InstanceData
 
 import posesor  # noqa: F401
-from posesor.models.task_modules import (pixel_centres, sample_grid_pixels,
+from posesor.models.task_modules import (build_sor_targets, pixel_centres,
+                                         sample_grid_pixels,
                                          sample_logits_at_pixels)
+
+
+class _MatchingHead:
+    """The salient-instance head's matching, called as a function of the
+    decoder outputs (tiny network; only ``num_points`` matters)."""
+
+    def __init__(self, num_points: int):
+        self.head = MODELS.build(
+            dict(
+                type='SalientInstanceHead',
+                positional_encoding=dict(
+                    type='LearnableGridPositionalEncoding', embed_dims=8),
+                decoder=dict(
+                    type='SalientInstanceDecoder',
+                    num_queries=2,
+                    embed_dims=8,
+                    num_heads=2,
+                    feedforward_channels=8,
+                    num_blocks=1),
+                num_points=num_points))
+
+    @staticmethod
+    def prepare_targets(samples, size):
+        return build_sor_targets(samples, size)
+
+    def match(self, out, targets):
+        slots = self.head.match(out, targets)
+        return slots.batch_inds, slots.query_inds, slots.slot_inds
 
 
 def _sample(masks: np.ndarray, ranks, img_id: int = 0) -> DetDataSample:
@@ -125,7 +154,7 @@ def test_objectness_cost():
 @pytest.mark.parametrize('seed', [0, 1, 2, 3])
 def test_match_equals_brute_force(seed):
     gen = torch.Generator().manual_seed(seed)
-    criterion = MODELS.build(dict(type='PoseSORCriterion', num_points=4096))
+    criterion = _MatchingHead(num_points=4096)
     nums = [3, 1, 2]
     height, width = 12, 10  # every pixel is used: a deterministic cost
     samples = [
@@ -162,7 +191,7 @@ def test_match_equals_brute_force(seed):
 def test_match_sampled_points_and_empty_image():
     torch.manual_seed(0)
     gen = torch.Generator().manual_seed(5)
-    criterion = MODELS.build(dict(type='PoseSORCriterion', num_points=30))
+    criterion = _MatchingHead(num_points=30)
     samples = [
         _sample(_random_masks(gen, 2, 16, 16), [1, 2], img_id=0),
         _sample(np.zeros((0, 16, 16), np.uint8), [], img_id=1),
@@ -182,7 +211,7 @@ def test_match_sampled_points_and_empty_image():
 
 def test_match_prefers_confident_identical_masks():
     """Two queries with the same mask: objectness breaks the tie."""
-    criterion = MODELS.build(dict(type='PoseSORCriterion', num_points=4096))
+    criterion = _MatchingHead(num_points=4096)
     masks = np.zeros((1, 8, 8), np.uint8)
     masks[0, 2:6, 2:6] = 1
     targets = criterion.prepare_targets([_sample(masks, [1])], size=8)

@@ -7,7 +7,8 @@ import torch
 from mmdet.registry import MODELS
 
 import posesor  # noqa: F401
-from posesor.models.heads.pai import PoseAwareInteraction
+from posesor.models.heads.pai import (PoseAwareInteraction,
+                                      gated_cross_attention)
 from posesor.models.heads.pdr import PoseDrivenRanking
 from posesor.models.heads.sor_instance_decoder import SalientInstanceDecoder
 from posesor.models.layers.positional_encoding import \
@@ -40,6 +41,7 @@ def _pai(**kwargs) -> PoseAwareInteraction:
         embed_dims=C,
         num_heads=HEADS,
         feedforward_channels=FFN,
+        num_joints=K,
         scene_bins=(2, 2))
     cfg.update(kwargs)
     torch.manual_seed(0)
@@ -48,7 +50,10 @@ def _pai(**kwargs) -> PoseAwareInteraction:
 
 def _pdr(**kwargs) -> PoseDrivenRanking:
     cfg = dict(
-        type='PoseDrivenRanking', embed_dims=C, feedforward_channels=FFN)
+        type='PoseDrivenRanking',
+        embed_dims=C,
+        feedforward_channels=FFN,
+        num_joints=K)
     cfg.update(kwargs)
     torch.manual_seed(1)
     return MODELS.build(cfg).eval()
@@ -59,18 +64,20 @@ def test_output_shapes():
     feats, feats_pe = _feats(2)
     q, qpe = torch.randn(2, 3, C), torch.randn(2, 3, C)
     q_mask = torch.tensor([[1., 1., 1.], [1., 1., 0.]])[..., None]
-    pose, pose_pe, pq, pqpe, out, aux = pai(q, qpe, feats, feats_pe, q_mask)
-    assert pose.shape == pose_pe.shape == (2, 3, K, C)
-    assert pq.shape == (2, 3, C) and pqpe is qpe
+    out = pai(q, qpe, feats, feats_pe, q_mask)
+    assert set(out) == {
+        'query', 'joints', 'keypoints', 'heatmaps', 'masks', 'bboxes'
+    }
+    assert out['joints'].shape == (2, 3, K, C)
+    assert out['query'].shape == (2, 3, C)
     assert out['keypoints'].shape == (2, 3, K, 3)
     assert out['heatmaps'].shape == (2, 3, K, 16, 16)
     assert out['masks'].shape == (2, 3, 16, 16)
     assert out['bboxes'].shape == (2, 3, 4)
-    assert len(aux) == 3 and aux[0].keys() == out.keys()
-    pout, paux = pdr(pq, pqpe, pose, pose_pe, feats, feats_pe, q_mask)
+    pout = pdr(out['query'], out['joints'], feats, q_mask)
+    assert set(pout) == {'partitions', 'ranks'}
     assert pout['partitions'].shape == (2, 3, 8, 8)
     assert pout['ranks'].shape == (2, 3, 20)
-    assert paux == []
 
 
 def test_no_kept_instances():
@@ -78,16 +85,16 @@ def test_no_kept_instances():
     pai, pdr = _pai(), _pdr()
     feats, feats_pe = _feats(2)
     q, q_mask = torch.randn(2, 0, C), torch.zeros(2, 0, 1)
-    pose, pose_pe, pq, pqpe, out, _ = pai(q, q, feats, feats_pe, q_mask)
-    pout, _ = pdr(pq, pqpe, pose, pose_pe, feats, feats_pe, q_mask)
+    out = pai(q, q, feats, feats_pe, q_mask)
+    pout = pdr(out['query'], out['joints'], feats, q_mask)
     assert out['heatmaps'].shape == (2, 0, K, 16, 16)
     assert pout['ranks'].shape == (2, 0, 20)
 
 
 def test_released_parameter_counts():
     """C=256, 8 heads, FFN 2048: the reference's PAI/PDR sizes."""
-    pai = PoseAwareInteraction()
-    pdr = PoseDrivenRanking()
+    pai = PoseAwareInteraction(num_joints=K)
+    pdr = PoseDrivenRanking(num_joints=K)
     assert sum(p.numel() for p in pai.parameters()) == 9094086
     assert sum(p.numel() for p in pdr.parameters()) == 3632653
 
@@ -99,10 +106,9 @@ def test_every_parameter_gets_a_gradient(module):
     feats, feats_pe = _feats(2)
     q = torch.randn(2, 3, C, requires_grad=True)
     q_mask = torch.tensor([[1., 1., 1.], [1., 1., 0.]])[..., None]
-    pose, pose_pe, pq, pqpe, out, aux = pai(q, torch.randn(2, 3, C), feats,
-                                            feats_pe, q_mask)
-    pout, _ = pdr(pq, pqpe, pose, pose_pe, feats, feats_pe, q_mask)
-    loss = sum(v.mean() for d in [out, *aux] for v in d.values())
+    out = pai(q, torch.randn(2, 3, C), feats, feats_pe, q_mask)
+    pout = pdr(out['query'], out['joints'], feats, q_mask)
+    loss = sum(v.mean() for v in out.values())
     loss = loss + pout['partitions'].mean() + pout['ranks'].mean()
     loss.backward()
     target = pai if module == 'pai' else pdr
@@ -120,10 +126,9 @@ def test_pai_valid_outputs_ignore_padding():
     qpe_pad = torch.cat([qpe, torch.randn(1, 2, C)], dim=1)
     mask = torch.tensor([1., 1., 0., 0.])[None, :, None]
     out = pai(q_pad, qpe_pad, feats, feats_pe, mask)
-    torch.testing.assert_close(out[2][:, :2], ref[2], rtol=1e-4, atol=1e-5)
-    for key in ref[4]:
+    for key in ref:
         torch.testing.assert_close(
-            out[4][key][:, :2], ref[4][key], rtol=1e-4, atol=1e-5)
+            out[key][:, :2], ref[key], rtol=1e-4, atol=1e-5)
 
 
 def _pdr_inputs(n: int, seed: int):
@@ -138,13 +143,13 @@ def test_pdr_padded_batch_equals_single_images():
     feats_b, pe_b = _feats(1, seed=3)
     qa, pa = _pdr_inputs(3, 4)
     qb, pb = _pdr_inputs(1, 5)
-    out_a, _ = pdr(qa, None, pa, None, feats_a, pe_a, torch.ones(1, 3, 1))
-    out_b, _ = pdr(qb, None, pb, None, feats_b, pe_b, torch.ones(1, 1, 1))
+    out_a = pdr(qa, pa, feats_a, torch.ones(1, 3, 1))
+    out_b = pdr(qb, pb, feats_b, torch.ones(1, 1, 1))
     q = torch.cat([qa, torch.cat([qb, torch.randn(1, 2, C)], 1)])
     pose = torch.cat([pa, torch.cat([pb, torch.randn(1, 2, K, C)], 1)])
     mask = torch.tensor([[1., 1., 1.], [1., 0., 0.]])[..., None]
     feats = {k: torch.cat([feats_a[k], feats_b[k]]) for k in feats_a}
-    out, _ = pdr(q, None, pose, None, feats, None, mask)
+    out = pdr(q, pose, feats, mask)
     for key in ('ranks', 'partitions'):
         torch.testing.assert_close(
             out[key][:1], out_a[key], rtol=1e-4, atol=1e-5)
@@ -152,11 +157,11 @@ def test_pdr_padded_batch_equals_single_images():
             out[key][1:, :1], out_b[key], rtol=1e-4, atol=1e-5)
     # the reference's behaviour lets the padding leak into kept instances
     pdr.mask_padding = False
-    leaky, _ = pdr(q, None, pose, None, feats, None, mask)
+    leaky = pdr(q, pose, feats, mask)
     assert not torch.allclose(
         leaky['ranks'][1:, :1], out_b['ranks'], atol=1e-4)
     # ... but equals the masked version when nothing is padded
-    same, _ = pdr(qa, None, pa, None, feats_a, pe_a, torch.ones(1, 3, 1))
+    same = pdr(qa, pa, feats_a, torch.ones(1, 3, 1))
     torch.testing.assert_close(same['ranks'], out_a['ranks'])
 
 
@@ -176,8 +181,8 @@ def test_pai_without_gating_equals_saturated_gate():
     # a constant positive query row makes (gate_proj(q) @ f) = 1e4 * sum(f)
     feats = {k: v.abs() + 0.1 for k, v in feats.items()}
     q, qpe = torch.randn(1, 2, C).abs(), torch.randn(1, 2, C)
-    a = full(q, qpe, feats, feats_pe)[4]
-    b = ablated(q, qpe, feats, feats_pe)[4]
+    a = full(q, qpe, feats, feats_pe)
+    b = ablated(q, qpe, feats, feats_pe)
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-5)
 
@@ -201,14 +206,13 @@ def test_pai_variants(switches, absent):
         assert not any(part in n for n in names), part
     feats, feats_pe = _feats(2)
     q_mask = torch.tensor([[1., 1.], [1., 0.]])[..., None]
-    pose, pose_pe, pq, _, out, aux = pai(
+    out = pai(
         torch.randn(2, 2, C), torch.randn(2, 2, C), feats, feats_pe, q_mask)
     assert out['masks'].shape == (2, 2, 16, 16)
-    assert len(aux) == len(pai.blocks)
-    assert (pose_pe is None) == (len(pai.blocks) == 0)
+    assert (pai.joint_pos_embed is None) == (len(pai.blocks) == 0)
     assert torch.isfinite(out['keypoints']).all()
     full_out = _pai()(torch.randn(2, 2, C), torch.randn(2, 2, C), feats,
-                      feats_pe, q_mask)[4]
+                      feats_pe, q_mask)
     assert not torch.allclose(out['masks'], full_out['masks'])
 
 
@@ -228,8 +232,8 @@ def test_pdr_variants(switches, absent):
         assert not any(part in n for n in names), part
     feats, feats_pe = _feats(1)
     q, pose = _pdr_inputs(3, 6)
-    out, _ = pdr(q, None, pose, None, feats, feats_pe, torch.ones(1, 3, 1))
-    full, _ = _pdr()(q, None, pose, None, feats, feats_pe, torch.ones(1, 3, 1))
+    out = pdr(q, pose, feats, torch.ones(1, 3, 1))
+    full = _pdr()(q, pose, feats, torch.ones(1, 3, 1))
     assert out['ranks'].shape == full['ranks'].shape == (1, 3, 20)
     assert not torch.allclose(out['ranks'], full['ranks'])
     if not switches.get('use_reasoning', True):
@@ -239,7 +243,8 @@ def test_pdr_variants(switches, absent):
 
 def test_pdr_rejects_empty_reasoning():
     with pytest.raises(ValueError, match='use_directions or use_pairwise'):
-        PoseDrivenRanking(use_directions=False, use_pairwise=False)
+        PoseDrivenRanking(
+            num_joints=K, use_directions=False, use_pairwise=False)
 
 
 @pytest.mark.skipif(
@@ -256,15 +261,21 @@ def test_raw_module_outputs_match_reference():
         if k.split('.')[0] in ('instance_seg', 'actor_interaction',
                                'pose_shift', 'pe_layer')
     }
-    converted = convert_posesor(state)
+    converted = convert_posesor(
+        state,
+        module_names=dict(
+            instance_seg='decoder',
+            actor_interaction='pai',
+            pose_shift='pdr',
+            pe_layer='positional_encoding'))
     fixture = torch.load(
         osp.join(PARITY_DIR, 'posesor_micro_outputs.pth'), weights_only=True)
     dims = dict(embed_dims=64, num_heads=4, feedforward_channels=128)
     modules = dict(
         decoder=SalientInstanceDecoder(num_queries=16, **dims),
         positional_encoding=LearnableGridPositionalEncoding(64),
-        pai=PoseAwareInteraction(**dims),
-        pdr=PoseDrivenRanking(64, feedforward_channels=128))
+        pai=PoseAwareInteraction(**dims, num_joints=K),
+        pdr=PoseDrivenRanking(64, feedforward_channels=128, num_joints=K))
     for name, module in modules.items():
         prefix = name + '.'
         module.load_state_dict(
@@ -281,17 +292,38 @@ def test_raw_module_outputs_match_reference():
             k: modules['positional_encoding'](v)
             for k, v in feats.items()
         }
-        q, qpe, inst, _ = modules['decoder'](feats, feats_pe)
+        inst = modules['decoder'](feats, feats_pe)
+        q, qpe = inst['query'], inst['query_pos']
         probs = inst['scores'].sigmoid()[0, :, 0]
         keep = probs >= min(probs.max().item() - 1e-6, 0.1)
         assert int(keep.sum()) == fixture['n_hits']
         q, qpe = q[:, keep], qpe[:, keep]
-        pose, pose_pe, pq, pqpe, out, _ = modules['pai'](q, qpe, feats,
-                                                         feats_pe)
-        pout, _ = modules['pdr'](pq, pqpe, pose, pose_pe, feats, feats_pe)
+        out = modules['pai'](q, qpe, feats, feats_pe)
+        pout = modules['pdr'](out['query'], out['joints'], feats)
     for key, ref in raw['actor_interaction'].items():
         torch.testing.assert_close(
             out[key], ref, rtol=1e-4, atol=1e-4 * ref.abs().max().item())
     for key, ref in raw['pose_shift'].items():
         torch.testing.assert_close(
             pout[key], ref, rtol=1e-4, atol=1e-4 * ref.abs().max().item())
+
+
+@pytest.mark.parametrize('gated', [True, False])
+def test_gated_cross_attention_equals_materialised_keys(gated):
+    """The factored gated attention equals nn.MultiheadAttention on the
+    explicitly gated (n, S, C) keys and values of every instance."""
+    torch.manual_seed(0)
+    attn = torch.nn.MultiheadAttention(C, HEADS, batch_first=True).eval()
+    torch.nn.init.normal_(attn.in_proj_bias)
+    B, N, T, S = 2, 3, 5, 7
+    query, key, key_pos = (torch.randn(B, N, T, C), torch.randn(B, S, C),
+                           torch.randn(B, S, C))
+    gate = torch.rand(B, N, S) if gated else None
+    with torch.no_grad():
+        out = gated_cross_attention(attn, query, key, key_pos, gate)
+        g = gate if gated else torch.ones(B, N, S)
+        keys = key.unsqueeze(1) * g.unsqueeze(-1)  # B, N, S, C
+        expected = attn(
+            query.flatten(0, 1), (keys + key_pos.unsqueeze(1)).flatten(0, 1),
+            keys.flatten(0, 1))[0].unflatten(0, (B, N))
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)

@@ -95,16 +95,16 @@ def test_backbone_and_neck_features(parity):
 def test_decoder_pai_pdr_outputs(parity):
     model, fixture, inputs, _ = parity
     with torch.no_grad():
-        instance_out, joints_out, partition_out, sel = model._forward(inputs)
+        instance_out, rank_out, slots = model._forward(inputs)
     raw = fixture['raw_module_outputs']
     for key, ref in raw['instance_seg'].items():
         assert_rel_close(instance_out[key], ref, f'decoder {key}')
-    assert len(sel['qi']) == fixture['n_hits']
-    assert sel['qi'].tolist() == sorted(sel['qi'].tolist())
+    assert len(slots.query_inds) == fixture['n_hits']
+    assert slots.query_inds.tolist() == sorted(slots.query_inds.tolist())
     for key, ref in raw['actor_interaction'].items():
-        assert_rel_close(joints_out[key], ref, f'PAI {key}')
+        assert_rel_close(rank_out[key], ref, f'PAI {key}')
     for key, ref in raw['pose_shift'].items():
-        assert_rel_close(partition_out[key], ref, f'PDR {key}')
+        assert_rel_close(rank_out[key], ref, f'PDR {key}')
 
 
 def test_final_outputs(parity):

@@ -26,6 +26,7 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, osp.join(REPO, 'tools', 'model_converters'))
 import posesor_to_mmdet  # noqa: E402
 import swin_to_mmpretrain  # noqa: E402
+import upgrade_posesor_ckpt  # noqa: E402
 
 PARITY_DIR = os.environ.get('POSESOR_PARITY_DIR',
                             osp.join(REPO, '..', 'shared', 'parity'))
@@ -39,14 +40,15 @@ MICRO_SWIN = dict(
     out_indices=(0, 1, 2, 3),
     pad_small_map=True)
 #: Sizes the reference reports for its released ASSR model.
-SWINL_PARAMS = dict(
-    total=220520072,
-    backbone=195201204,
-    neck=2709504,
-    decoder=9722625,
-    pai=9094086,
-    pdr=3632653,
-    positional_encoding=160000)
+SWINL_PARAMS = {
+    'total': 220520072,
+    'backbone': 195201204,
+    'neck': 2709504,
+    'instance_head.decoder': 9722625,
+    'rank_head.pai': 9094086,
+    'rank_head.pdr': 3632653,
+    'instance_head.positional_encoding': 160000
+}
 
 needs_fixtures = pytest.mark.skipif(
     not osp.isfile(MICRO_CKPT),
@@ -198,12 +200,12 @@ def test_posesor_to_mmdet_cli_round_trip(tmp_path):
     source = extract_model_state(load_torch_file(MICRO_CKPT), MICRO_CKPT)
     # spot checks of renamed / re-laid-out tensors
     sd = model.state_dict()
-    torch.testing.assert_close(sd['pai.joint_embed'],
+    torch.testing.assert_close(sd['rank_head.pai.joint_embed'],
                                source['actor_interaction.j'])
-    torch.testing.assert_close(sd['pdr.head.rank_cls.weight'],
+    torch.testing.assert_close(sd['rank_head.pdr.head.rank_cls.weight'],
                                source['pose_shift.head.rank_head.weight'])
     torch.testing.assert_close(
-        sd['decoder.layers.2.self_attn.attn.in_proj_weight'],
+        sd['instance_head.decoder.layers.2.self_attn.attn.in_proj_weight'],
         torch.cat([
             source[f'instance_seg.lookByMultiQ_layers.2.self_attn.{p}_proj'
                    '.weight'] for p in 'qkv'
@@ -322,3 +324,70 @@ class TestConversionErrors:
         bad['pose_shift.head.rank_head.weight'] = torch.zeros(10, 64)
         with pytest.raises(CheckpointConversionError, match='shape mismatch'):
             convert_posesor(bad, expected=expected)
+
+
+def _legacy_names(state):
+    """A current state dict under this project's earlier names: top-level
+    decoder / positional_encoding / pai / pdr, and PAI layers with separate
+    q/k/v projections and named norms."""
+    norms = {
+        'joint_layer': ['cross_attn_norm', 'self_attn_norm', 'ffn_norm'],
+        'actor_layer': ['self_attn_norm', 'ffn_norm']
+    }
+    legacy = {}
+    for key, value in state.items():
+        for new, old in (('instance_head.decoder.', 'decoder.'),
+                         ('instance_head.positional_encoding.',
+                          'positional_encoding.'), ('rank_head.pai.', 'pai.'),
+                         ('rank_head.pdr.', 'pdr.')):
+            if key.startswith(new):
+                key = old + key[len(new):]
+        parts = key.split('.')
+        if parts[0] == 'pai' and len(parts) > 3 and parts[3] in norms:
+            layer, rest = '.'.join(parts[:4]), parts[4:]
+            if rest[0] == 'norms':
+                key = '.'.join([layer, norms[parts[3]][int(rest[1])]] +
+                               rest[2:])
+            elif rest[1:3] == ['attn', 'out_proj']:
+                key = '.'.join([layer, rest[0], 'out_proj', rest[3]])
+            elif rest[1:2] == ['attn']:  # packed in_proj_weight / bias
+                kind = rest[2][len('in_proj_'):]
+                for proj, chunk in zip('qkv', value.chunk(3)):
+                    legacy[f'{layer}.{rest[0]}.{proj}_proj.{kind}'] = chunk
+                continue
+        legacy[key] = value
+    return legacy
+
+
+@needs_fixtures
+def test_legacy_module_names_load(tmp_path, source, expected):
+    """Checkpoints saved with the earlier module names load into the
+    current detector (load_state_dict pre-hook), also after the
+    upgrade_posesor_ckpt.py tool; broken ones fail saying how to convert."""
+    from mmdet.registry import MODELS
+    from mmengine.registry import DefaultScope
+    current = convert_posesor(source, expected=expected)
+    legacy = _legacy_names(current)
+    assert 'pai.blocks.0.joint_layer.cross_attn.k_proj.weight' in legacy
+    assert 'decoder.layers.0.cross_attn.attn.in_proj_weight' in legacy
+    assert not set(legacy) & set(current) - {
+        k
+        for k in current if k.startswith(('backbone.', 'neck.'))
+    }
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        model = MODELS.build(Config.fromfile(MICRO_CONFIG).model)
+    model.load_state_dict(dict(legacy), strict=True)
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(value, current[key], rtol=0, atol=0)
+
+    src, dst = tmp_path / 'legacy.pth', tmp_path / 'upgraded.pth'
+    torch.save({'state_dict': legacy, 'meta': {}}, src)
+    assert upgrade_posesor_ckpt.main([str(src), str(dst)]) == 0
+    upgraded = torch.load(dst, weights_only=True)['state_dict']
+    assert set(upgraded) == set(current)
+
+    broken = dict(legacy)
+    del broken['pai.blocks.1.actor_layer.self_attn.v_proj.bias']
+    with pytest.raises(
+            CheckpointConversionError, match='upgrade_posesor_ckpt.py'):
+        model.load_state_dict(broken, strict=True)

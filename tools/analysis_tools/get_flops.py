@@ -45,6 +45,7 @@ from mmengine.registry import DefaultScope
 sys.path.insert(0,
                 osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 import posesor  # noqa: E402,F401
+from posesor.models.task_modules import QuerySlots  # noqa: E402
 from posesor.utils.misc import parse_hw, unpadded_metainfo  # noqa: E402
 
 #: Numbers reported in the PoseSOR paper: input side -> (GFLOPs, M params).
@@ -115,17 +116,17 @@ def sdpa_flop_jit(inputs: List[Any], outputs: List[Any]) -> int:
 
 
 def topk_query_selection(num: int):
-    """A drop-in for PoseSOR's ``select_queries`` that keeps ``num``.
+    """A drop-in for ``SORPostProcessor.select_queries`` that keeps ``num``.
 
     Args:
         num (int): Queries kept per image (the top objectness scores),
             in ascending query order as the original.
 
     Returns:
-        callable: ``(scores, obj_threshold) -> (bi, qi, ti, n_max)``.
+        callable: ``scores -> QuerySlots``.
     """
 
-    def select(scores: torch.Tensor, obj_threshold: float):
+    def select(scores: torch.Tensor) -> QuerySlots:
         probs = scores.sigmoid()[..., 0]  # (B, Nq)
         k = min(num, probs.shape[1])
         keep = probs.topk(k, dim=1).indices
@@ -133,7 +134,7 @@ def topk_query_selection(num: int):
             1, keep, torch.ones_like(keep, dtype=probs.dtype)) > 0
         bi, qi = torch.where(hits)
         ti = (hits.long().cumsum(dim=1) - 1)[bi, qi]
-        return bi, qi, ti, k
+        return QuerySlots(bi, qi, ti, k)
 
     return select
 
@@ -191,11 +192,9 @@ def get_complexity(
     inputs = torch.randn(1, 3, height, width)
     model.forward = partial(
         _tensor_forward, model=model, data_samples=data_samples)
-    detector_module = sys.modules[type(model).__module__]
     patch = mock.patch.object(
-        detector_module, 'select_queries',
-        topk_query_selection(num_instances)) if num_instances > 0 and \
-        hasattr(detector_module, 'select_queries') else None
+        model.post_processor, 'select_queries',
+        topk_query_selection(num_instances)) if num_instances > 0 else None
     with torch.no_grad():
         if patch is not None:
             patch.start()

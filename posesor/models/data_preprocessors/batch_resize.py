@@ -5,9 +5,9 @@ The reference picks, for every training batch, one size from a fixed list
 (704/736/768/800 for the 768 model) and bilinearly resizes the normalised
 image batch to it. The ground truth is left in the frame of the pipeline's
 output (``img_shape``): keypoints and boxes are normalised by that frame, the
-Hungarian matcher compares against masks in that frame, and the criterion
-bilinearly resizes the float masks to the batch size for the mask losses,
-exactly as the reference does.
+Hungarian matcher compares against masks in that frame, and the targets
+(``build_sor_targets``) resize the float masks bilinearly to the batch size
+for the mask losses, exactly as the reference does.
 """
 from typing import List, Optional, Sequence, Tuple
 
@@ -25,8 +25,9 @@ class SORBatchMultiScaleResize(nn.Module):
     Use it in ``DetDataPreprocessor(batch_augments=[...])`` (batch augments
     only run in training). The ground truth and the ``img_shape`` /
     ``batch_input_shape`` metainfo keep describing the frame the pipeline
-    produced (the criterion normalises and resizes targets from it, see the
-    module docstring); the size drawn is recorded as ``batch_resize_shape``.
+    produced (``build_sor_targets`` normalises and resizes targets from it,
+    see the module docstring); the size drawn is recorded as
+    ``batch_resize_shape``.
 
     Args:
         sizes (Sequence[Sequence[int]]): Candidate (h, w) sizes.

@@ -1,9 +1,12 @@
 # Copyright (c) PoseSOR-OpenMMLab contributors. All rights reserved.
 from .pai import PoseAwareInteraction
 from .pdr import PoseDrivenRanking
-from .sor_instance_decoder import SalientInstanceDecoder, SalientInstanceHead
+from .pose_ranking_head import PoseRankingHead
+from .salient_instance_head import SalientInstanceHead
+from .sor_instance_decoder import (InstancePredictionHead,
+                                   SalientInstanceDecoder)
 
 __all__ = [
-    'PoseAwareInteraction', 'PoseDrivenRanking', 'SalientInstanceDecoder',
-    'SalientInstanceHead'
+    'PoseAwareInteraction', 'PoseDrivenRanking', 'PoseRankingHead',
+    'SalientInstanceHead', 'SalientInstanceDecoder', 'InstancePredictionHead'
 ]

@@ -6,26 +6,24 @@ embedding plus the instance query). Each block lets the joint and instance
 tokens of one instance read the image features (gated by an
 instance-specific spatial map) and interact among themselves, then lets the
 instances interact with each other and with pooled scene tokens through a
-sub-pose token that summarises the joints. A shared head predicts keypoints,
-per-joint heatmaps, refined masks and boxes before the first block and after
-every block.
-
-The reference's attention overwrites the empty rows of its mask argument in
-place (so that they attend everywhere). Every mask here is built afresh for
-a single attention call, so that side effect never reaches another
-computation, and :class:`~posesor.models.layers.ProjAttention`, which treats
-empty rows the same way without touching its input, is equivalent.
+sub-pose token that summarises the joints. A head predicts keypoints,
+per-joint heatmaps, refined masks and boxes from the last block's tokens
+(the reference also predicts after every block, but nothing reads those).
 """
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
+from mmdet.models.layers import (DetrTransformerEncoderLayer,
+                                 Mask2FormerTransformerDecoderLayer)
 from mmdet.registry import MODELS
-from mmengine.model import BaseModule, xavier_init
+from mmengine.model import BaseModule
 from torch import Tensor, nn
 
+from posesor.utils.misc import MASKED_LOGIT
+from ..layers.attention import use_sdpa
 from ..layers.norm_mlp import NormedMLP
-from ..layers.post_norm_layer import PostNormAttnLayer
+from ..layers.weight_init import xavier_init_linears
 
 #: Per-joint outputs of the keypoint classifier: x, y, visibility logits.
 KEYPOINT_CHANNELS = 3
@@ -35,27 +33,8 @@ BOX_CHANNELS = 4
 JOINT_MLP_RATIO = 4
 
 
-def _xavier_linear_conv(module: nn.Module) -> None:
-    """Xavier-uniform weights and zero biases for all Linear/Conv2d."""
-    for m in module.modules():
-        if isinstance(m, (nn.Linear, nn.Conv2d)):
-            xavier_init(m, distribution='uniform')
-
-
-def _pair_keep_mask(token_mask: Tensor) -> Tensor:
-    """Keep-mask of token pairs where both tokens are valid.
-
-    Args:
-        token_mask (Tensor): (B, N, 1), 1 for valid tokens.
-
-    Returns:
-        Tensor: (B, 1, N, N) keep-mask for :class:`ProjAttention`.
-    """
-    return (token_mask @ token_mask.transpose(-1, -2)).unsqueeze(1)
-
-
 class PoseAwareInteractionHead(nn.Module):
-    """Prediction head shared by all PAI stages.
+    """Prediction head of PAI.
 
     Args:
         embed_dims (int): Token and pixel channels C.
@@ -68,7 +47,10 @@ class PoseAwareInteractionHead(nn.Module):
         self.heatmap_embed = nn.Linear(embed_dims, embed_dims)
         self.bbox_reg = nn.Linear(embed_dims, BOX_CHANNELS)
         self.keypoint_cls = nn.Linear(embed_dims, KEYPOINT_CHANNELS)
-        _xavier_linear_conv(self)
+
+    def init_weights(self) -> None:
+        """Xavier-uniform weights, zero biases."""
+        xavier_init_linears(self)
 
     def forward(self, query: Tensor, joints: Tensor,
                 pixels: Tensor) -> Dict[str, Tensor]:
@@ -95,8 +77,95 @@ class PoseAwareInteractionHead(nn.Module):
             bboxes=self.bbox_reg(query))
 
 
+def _pair_attn_bias(token_mask: Tensor, num_heads: int) -> Tensor:
+    """Additive self-attention bias that keeps pairs of valid tokens.
+
+    A row without any kept key (a padding token) attends to every key, as in
+    the reference.
+
+    Args:
+        token_mask (Tensor): (B, N, 1), 1 for valid tokens.
+        num_heads (int): Attention heads.
+
+    Returns:
+        Tensor: (B * num_heads, N, N) bias for ``nn.MultiheadAttention``.
+    """
+    keep = token_mask @ token_mask.transpose(-1, -2)  # B, N, N
+    empty_rows = keep.sum(dim=-1, keepdim=True) < 0.5
+    keep = torch.where(empty_rows, torch.ones_like(keep), keep)
+    bias = (1.0 - keep) * MASKED_LOGIT
+    return bias.repeat_interleave(num_heads, dim=0)
+
+
+def gated_cross_attention(attn: nn.MultiheadAttention,
+                          query: Tensor,
+                          key: Tensor,
+                          key_pos: Tensor,
+                          gate: Optional[Tensor] = None) -> Tensor:
+    """Cross-attention of each instance's tokens to its gated features.
+
+    Equals ``attn(query, gate_n * key + key_pos, gate_n * key)`` for every
+    instance ``n`` without building the (n, S, C) gated keys: with the
+    projections ``W x + b`` linear, the logits are
+    ``gate * (q . W_k key) + q . (W_k key_pos + b_k)`` and the output is
+    ``(softmax * gate) @ (W_v key) + b_v`` (the softmax rows sum to 1), so
+    the keys and values are projected once per image. Without a gate the
+    instances share the keys and one SDPA call serves them all.
+
+    Args:
+        attn (nn.MultiheadAttention): Holds the packed q/k/v and output
+            projections, the number of heads and the attention dropout.
+        query (Tensor): (B, n, T, C) tokens plus positions.
+        key (Tensor): (B, S, C) features (the values).
+        key_pos (Tensor): (B, S, C) their positional encoding.
+        gate (Tensor, optional): (B, n, S) per-instance weights of the
+            features, in [0, 1].
+
+    Returns:
+        Tensor: (B, n, T, C) attention output after the output projection.
+    """
+    B, N, T, C = query.shape
+    heads = attn.num_heads
+    w_q, w_k, w_v = attn.in_proj_weight.chunk(3)
+    b_q, b_k, b_v = attn.in_proj_bias.chunk(3)
+    dropout = attn.dropout if attn.training else 0.0
+
+    def split(x: Tensor) -> Tensor:  # (..., L, C) -> (..., heads, L, d)
+        return x.unflatten(-1, (heads, -1)).transpose(-2, -3)
+
+    q = split(F.linear(query, w_q, b_q))  # B, n, h, T, d
+    k_feat = split(F.linear(key, w_k))  # B, h, S, d
+    k_pos = split(F.linear(key_pos, w_k, b_k))
+    value = split(F.linear(key, w_v))
+    if gate is None:
+        out = F.scaled_dot_product_attention(
+            q.transpose(1, 2).flatten(2, 3),
+            k_feat + k_pos,
+            value + b_v.view(heads, 1, -1),
+            dropout_p=dropout)  # B, h, n * T, d
+        out = out.unflatten(2, (N, T)).transpose(1, 2)
+    else:
+        q = q * q.shape[-1]**-0.5
+        gate = gate[:, :, None, None, :]  # B, n, 1, 1, S
+        logits = torch.addcmul(q @ k_pos.unsqueeze(1).transpose(-1, -2),
+                               q @ k_feat.unsqueeze(1).transpose(-1, -2),
+                               gate)  # B, n, h, T, S
+        weights = F.dropout(logits.softmax(dim=-1), dropout, attn.training)
+        out = (weights * gate) @ value.unsqueeze(1) + b_v.view(heads, 1, -1)
+    out = out.transpose(2, 3).flatten(-2)  # B, n, T, C
+    return attn.out_proj(out)
+
+
 class PoseAwareInteractionBlock(nn.Module):
     """One PAI block: joint-level then actor-level interaction.
+
+    Joint level: the K joint tokens and the instance token of each instance
+    cross-attend to the (gated) features, self-attend, and pass an FFN, each
+    step post-norm: mmdet's :class:`Mask2FormerTransformerDecoderLayer`
+    (its cross-attention computed by :func:`gated_cross_attention`). Actor
+    level: the (sub-pose) instance tokens and the pooled scene tokens
+    self-attend and pass an FFN, post-norm: mmdet's
+    :class:`DetrTransformerEncoderLayer`.
 
     Args:
         embed_dims (int): Token channels C.
@@ -138,36 +207,48 @@ class PoseAwareInteractionBlock(nn.Module):
         self.use_sub_pose = use_sub_pose
         self.use_scene_tokens = use_scene_tokens
         self.scene_bins = tuple(scene_bins)
+        self.num_heads = num_heads
+        attn_cfg = dict(
+            embed_dims=embed_dims,
+            num_heads=num_heads,
+            attn_drop=0.0,
+            proj_drop=attn_drop,
+            batch_first=True)
+        ffn_cfg = dict(
+            embed_dims=embed_dims,
+            feedforward_channels=feedforward_channels,
+            num_fcs=2,
+            ffn_drop=ffn_drop,
+            act_cfg=dict(type='GELU'),
+            add_identity=True)
         if use_joint_interaction:
-            self.joint_layer = PostNormAttnLayer(
-                embed_dims,
-                num_heads,
-                feedforward_channels,
-                with_cross_attn=True,
-                attn_drop=attn_drop,
-                ffn_drop=ffn_drop)
+            self.joint_layer = Mask2FormerTransformerDecoderLayer(
+                self_attn_cfg=attn_cfg,
+                cross_attn_cfg=attn_cfg,
+                ffn_cfg=ffn_cfg,
+                norm_cfg=dict(type='LN'))
         if self.use_spatial_gating:
             self.gate_proj = nn.Linear(embed_dims, embed_dims)
-            _xavier_linear_conv(self.gate_proj)
         if use_sub_pose:
-            # PyTorch's default init here, as in the reference.
             self.sub_pose_mlp = NormedMLP(num_joints,
                                           JOINT_MLP_RATIO * num_joints, 1)
             self.sub_pose_norm = nn.LayerNorm(embed_dims)
         if use_scene_tokens:
             self.scene_norm = nn.LayerNorm(embed_dims)
-        self.actor_layer = PostNormAttnLayer(
-            embed_dims,
-            num_heads,
-            feedforward_channels,
-            with_cross_attn=False,
-            attn_drop=attn_drop,
-            ffn_drop=ffn_drop)
+        self.actor_layer = DetrTransformerEncoderLayer(
+            self_attn_cfg=attn_cfg, ffn_cfg=ffn_cfg, norm_cfg=dict(type='LN'))
+        use_sdpa(self)
+
+    def init_weights(self) -> None:
+        """Xavier-uniform linear maps, except the sub-pose MLP, which keeps
+        PyTorch's default initialisation (as in the reference)."""
+        for name in ('joint_layer', 'gate_proj', 'actor_layer'):
+            if hasattr(self, name):
+                xavier_init_linears(getattr(self, name))
 
     def _joint_interaction(self, joints: Tensor, joints_pos: Tensor,
                            query: Tensor, query_pos: Tensor, feat: Tensor,
-                           feat_pos: Tensor,
-                           query_mask: Tensor) -> Tuple[Tensor, Tensor]:
+                           feat_pos: Tensor) -> Tuple[Tensor, Tensor]:
         """Joint and instance tokens of each instance read the features.
 
         Shapes as in :meth:`forward`. Returns the updated (joints, query).
@@ -175,25 +256,28 @@ class PoseAwareInteractionBlock(nn.Module):
         B, N, K, C = joints.shape
         keys = feat.flatten(2).transpose(1, 2)  # B, HW, C
         keys_pos = feat_pos.flatten(2).transpose(1, 2)  # B, HW, C
+        gate = None
         if self.use_spatial_gating:
             gate = torch.sigmoid(self.gate_proj(query) @ keys.transpose(1, 2))
-            inst_keys = keys.unsqueeze(1) * gate.unsqueeze(-1)  # B,N,HW,C
-        else:
-            inst_keys = keys.unsqueeze(1).expand(B, N, -1, -1)
-        inst_keys_pos = keys_pos.unsqueeze(1).expand(B, N, -1, -1)
-
         tokens = torch.cat([joints, query.unsqueeze(2)], dim=2)
         tokens_pos = torch.cat([joints_pos, query_pos.unsqueeze(2)], dim=2)
-        # All K + 1 tokens of an instance share its validity, so the mask
-        # is all-ones for kept instances and all-zeros (= attend all) for
-        # padding; it is kept for faithfulness to the reference.
-        inst_mask = query_mask.flatten(0, 1).unsqueeze(1).expand(-1, K + 1, 1)
-        tokens = self.joint_layer(
-            tokens.flatten(0, 1),
-            tokens_pos.flatten(0, 1),
-            key=inst_keys.flatten(0, 1),
-            key_pos=inst_keys_pos.flatten(0, 1),
-            self_attn_mask=_pair_keep_mask(inst_mask)).unflatten(0, (B, N))
+        layer = self.joint_layer
+        cross = layer.cross_attn
+        attn = gated_cross_attention(cross.attn, tokens + tokens_pos, keys,
+                                     keys_pos, gate)
+        tokens = layer.norms[0](
+            tokens + cross.dropout_layer(cross.proj_drop(attn)))
+        # The K + 1 tokens of an instance share its validity, so the
+        # reference's self-attention mask keeps every pair: none is needed.
+        tokens, tokens_pos = tokens.flatten(0, 1), tokens_pos.flatten(0, 1)
+        tokens = layer.self_attn(
+            query=tokens,
+            key=tokens,
+            value=tokens,
+            query_pos=tokens_pos,
+            key_pos=tokens_pos)
+        tokens = layer.norms[2](layer.ffn(layer.norms[1](tokens)))
+        tokens = tokens.unflatten(0, (B, N))
         return tokens[:, :, :K], tokens[:, :, K]
 
     def forward(self, joints: Tensor, joints_pos: Optional[Tensor],
@@ -218,8 +302,7 @@ class PoseAwareInteractionBlock(nn.Module):
         B, N = query.shape[:2]
         if self.use_joint_interaction:
             joints, query = self._joint_interaction(joints, joints_pos, query,
-                                                    query_pos, feat, feat_pos,
-                                                    query_mask)
+                                                    query_pos, feat, feat_pos)
         if self.use_sub_pose:
             actors = self.sub_pose_norm(
                 query +
@@ -239,7 +322,9 @@ class PoseAwareInteractionBlock(nn.Module):
         tokens = self.actor_layer(
             torch.cat(tokens, dim=1),
             torch.cat(tokens_pos, dim=1),
-            self_attn_mask=_pair_keep_mask(torch.cat(token_mask, dim=1)))
+            key_padding_mask=None,
+            attn_mask=_pair_attn_bias(
+                torch.cat(token_mask, dim=1), self.num_heads))
         return query + tokens[:, :N], joints
 
 
@@ -251,7 +336,7 @@ class PoseAwareInteraction(BaseModule):
         embed_dims (int): Token channels C. Defaults to 256.
         num_heads (int): Attention heads. Defaults to 8.
         feedforward_channels (int): FFN hidden channels. Defaults to 2048.
-        num_joints (int): Joints K per instance. Defaults to 17.
+        num_joints (int): Joints K per instance (the dataset's keypoints).
         num_blocks (int): PAI blocks; 0 keeps only the head on the initial
             joint tokens (the reference's ablation ``pai_id9``). Defaults
             to 3.
@@ -277,7 +362,8 @@ class PoseAwareInteraction(BaseModule):
                  embed_dims: int = 256,
                  num_heads: int = 8,
                  feedforward_channels: int = 2048,
-                 num_joints: int = 17,
+                 *,
+                 num_joints: int,
                  num_blocks: int = 3,
                  mask_key: str = 'res2',
                  feat_key: str = 'res3',
@@ -315,50 +401,48 @@ class PoseAwareInteraction(BaseModule):
         ])
         self.head = PoseAwareInteractionHead(embed_dims)
 
-    def forward(
-        self,
-        q: Tensor,
-        qpe: Tensor,
-        feats: Dict[str, Tensor],
-        feats_pe: Dict[str, Tensor],
-        q_mask: Optional[Tensor] = None
-    ) -> Tuple[Tensor, Optional[Tensor], Tensor, Tensor, Dict[str, Tensor],
-               List[Dict[str, Tensor]]]:
+    def init_weights(self) -> None:
+        """Xavier-uniform linear maps of the blocks and the head."""
+        super().init_weights()
+        for block in self.blocks:
+            block.init_weights()
+        self.head.init_weights()
+
+    def forward(self,
+                query: Tensor,
+                query_pos: Tensor,
+                feats: Dict[str, Tensor],
+                feats_pe: Dict[str, Tensor],
+                query_mask: Optional[Tensor] = None) -> Dict[str, Tensor]:
         """Run PAI on the kept instance queries.
 
         Args:
-            q (Tensor): (B, n, C) kept instance queries (padded).
-            qpe (Tensor): (B, n, C) their positional embeddings.
+            query (Tensor): (B, n, C) kept instance queries (padded).
+            query_pos (Tensor): (B, n, C) their positional embeddings.
             feats (dict[str, Tensor]): Neck maps (B, C, Hi, Wi) by key
                 ('res2'..'res5').
             feats_pe (dict[str, Tensor]): Positional encodings of ``feats``.
-            q_mask (Tensor, optional): (B, n, 1) float, 1 for kept instances,
-                0 for padding. Defaults to all ones.
+            query_mask (Tensor, optional): (B, n, 1) float, 1 for kept
+                instances, 0 for padding. Defaults to all ones.
 
         Returns:
-            tuple: ``(pose, pose_pe, pai, pai_pe, out, aux)`` with the joint
-            tokens ``pose`` (B, n, K, C) and their positional embeddings
-            ``pose_pe`` (B, n, K, C; None when ``num_blocks=0``), the
-            instance tokens ``pai`` (B, n, C) and ``pai_pe`` (= ``qpe``), the
-            last head output ``out`` (see
-            :meth:`PoseAwareInteractionHead.forward`; ``heatmaps``/``masks``
-            at the resolution of ``feats[mask_key]``) and the earlier head
-            outputs ``aux`` (``num_blocks`` dicts, first one before any
-            block).
+            dict[str, Tensor]: The tokens ``query`` (B, n, C) and ``joints``
+            (B, n, K, C) for PDR, and the head's logits (see
+            :meth:`PoseAwareInteractionHead.forward`): ``keypoints``,
+            ``heatmaps``, ``masks`` (at the resolution of
+            ``feats[mask_key]``) and ``bboxes``.
         """
-        if q_mask is None:
-            q_mask = q.new_ones(q.shape[0], q.shape[1], 1)
-        pixels = self.head.pixel_proj(feats[self.mask_key])
+        if query_mask is None:
+            query_mask = query.new_ones(query.shape[0], query.shape[1], 1)
         feat, feat_pos = feats[self.feat_key], feats_pe[self.feat_key]
-
-        joints = self.joint_embed.unsqueeze(1) + q.unsqueeze(2)
+        joints = self.joint_embed.unsqueeze(1) + query.unsqueeze(2)
         joints_pos = None
         if self.joint_pos_embed is not None:
-            joints_pos = self.joint_pos_embed.unsqueeze(1) + qpe.unsqueeze(2)
-
-        predictions = [self.head(q, joints, pixels)]
+            joints_pos = (
+                self.joint_pos_embed.unsqueeze(1) + query_pos.unsqueeze(2))
         for block in self.blocks:
-            q, joints = block(joints, joints_pos, q, qpe, feat, feat_pos,
-                              q_mask)
-            predictions.append(self.head(q, joints, pixels))
-        return joints, joints_pos, q, qpe, predictions[-1], predictions[:-1]
+            query, joints = block(joints, joints_pos, query, query_pos, feat,
+                                  feat_pos, query_mask)
+        pixels = self.head.pixel_proj(feats[self.mask_key])
+        return dict(
+            query=query, joints=joints, **self.head(query, joints, pixels))

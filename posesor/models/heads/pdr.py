@@ -10,29 +10,22 @@ MLP-mixer, related pairwise with every other instance by a shared MLP, and
 the head predicts the rank logits and the "next target" partition map (the
 instance the attention shifts to next; the background after the last).
 """
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Optional
 
 import torch
 import torch.nn.functional as F
 from mmdet.registry import MODELS
-from mmengine.model import BaseModule, xavier_init
+from mmengine.model import BaseModule
 from torch import Tensor, nn
 
+from posesor.utils.misc import MASKED_LOGIT
 from ..layers.mlp_mixer import TokenChannelMixer
 from ..layers.norm_mlp import NormedMLP
+from ..layers.weight_init import xavier_init_linears
 
 #: Hidden width of the joint-axis and direction-axis MLPs, in multiples of
 #: their input size.
 AXIS_MLP_RATIO = 4
-#: Additive logit that removes padded instances from softmaxes.
-MASKED_LOGIT = -1e9
-
-
-def _xavier_linear_conv(module: nn.Module) -> None:
-    """Xavier-uniform weights and zero biases for all Linear/Conv2d."""
-    for m in module.modules():
-        if isinstance(m, (nn.Linear, nn.Conv2d)):
-            xavier_init(m, distribution='uniform')
 
 
 class PoseDrivenRankingHead(nn.Module):
@@ -60,17 +53,12 @@ class PoseDrivenRankingHead(nn.Module):
 
         Returns:
             dict[str, Tensor]: Logits ``partitions`` (B, n, H, W) and
-            ``ranks`` (B, n, max_rank_level), plus the tokens ``q`` and
-            ``nxt`` (B, n, C).
+            ``ranks`` (B, n, max_rank_level).
         """
         pixels = self.pixel_proj(feat)
         partitions = torch.einsum('bnc,bchw->bnhw',
                                   self.next_embed(next_query), pixels)
-        return dict(
-            partitions=partitions,
-            ranks=self.rank_cls(query),
-            q=query,
-            nxt=next_query)
+        return dict(partitions=partitions, ranks=self.rank_cls(query))
 
 
 @MODELS.register_module()
@@ -81,7 +69,7 @@ class PoseDrivenRanking(BaseModule):
         embed_dims (int): Token channels C. Defaults to 256.
         feedforward_channels (int): Hidden channels of the channel MLPs of
             the direction mixer and of the pairwise MLP. Defaults to 2048.
-        num_joints (int): Joints K per instance. Defaults to 17.
+        num_joints (int): Joints K per instance (the dataset's keypoints).
         num_directions (int): Directional cues per instance. Defaults to 8.
         max_rank_level (int): Rank classes. Defaults to 20.
         mask_key (str): Feature map for the partitions and the background
@@ -107,7 +95,8 @@ class PoseDrivenRanking(BaseModule):
     def __init__(self,
                  embed_dims: int = 256,
                  feedforward_channels: int = 2048,
-                 num_joints: int = 17,
+                 *,
+                 num_joints: int,
                  num_directions: int = 8,
                  max_rank_level: int = 20,
                  mask_key: str = 'res3',
@@ -147,7 +136,11 @@ class PoseDrivenRanking(BaseModule):
             self.query_proj = nn.Linear(3 * C, C)
             self.next_proj = nn.Linear(3 * C, C)
         self.head = PoseDrivenRankingHead(C, max_rank_level)
-        _xavier_linear_conv(self)
+
+    def init_weights(self) -> None:
+        """Xavier-uniform weights and zero biases for every linear map."""
+        super().init_weights()
+        xavier_init_linears(self)
 
     def _shift_cues(self, q: Tensor, pose: Tensor, feat: Tensor,
                     q_mask: Tensor) -> Tensor:
@@ -213,50 +206,40 @@ class PoseDrivenRanking(BaseModule):
         partner = q_mask.unsqueeze(1)  # B, 1, n, 1
         return (relations * partner).sum(2) / partner.sum(2).clamp(min=1.0)
 
-    def forward(
-        self,
-        q: Tensor,
-        qpe: Tensor,
-        pose: Tensor,
-        pose_pe: Optional[Tensor],
-        feats: Dict[str, Tensor],
-        feats_pe: Dict[str, Tensor],
-        q_mask: Optional[Tensor] = None
-    ) -> Tuple[Dict[str, Tensor], List[Dict[str, Tensor]]]:
+    def forward(self,
+                query: Tensor,
+                joints: Tensor,
+                feats: Dict[str, Tensor],
+                query_mask: Optional[Tensor] = None) -> Dict[str, Tensor]:
         """Rank the kept instances.
 
         Args:
-            q (Tensor): (B, n, C) PAI instance tokens.
-            qpe (Tensor): (B, n, C) their positional embeddings (unused, as
-                in the reference).
-            pose (Tensor): (B, n, K, C) PAI joint tokens.
-            pose_pe (Tensor, optional): (B, n, K, C) unused.
+            query (Tensor): (B, n, C) PAI instance tokens.
+            joints (Tensor): (B, n, K, C) PAI joint tokens.
             feats (dict[str, Tensor]): Neck maps (B, C, Hi, Wi) by key.
-            feats_pe (dict[str, Tensor]): Unused.
-            q_mask (Tensor, optional): (B, n, 1) float, 1 for kept instances,
-                0 for padding. Defaults to all ones.
+            query_mask (Tensor, optional): (B, n, 1) float, 1 for kept
+                instances, 0 for padding. Defaults to all ones.
 
         Returns:
-            tuple[dict, list]: The head output (see
-            :meth:`PoseDrivenRankingHead.forward`; ``partitions`` at the
-            resolution of ``feats[mask_key]``) and an empty list of auxiliary
-            outputs.
+            dict[str, Tensor]: See :meth:`PoseDrivenRankingHead.forward`
+            (``partitions`` at the resolution of ``feats[mask_key]``).
         """
+        q, pose = query, joints
         feat = feats[self.mask_key]
         if not self.use_reasoning:
-            return self.head(q, q, feat), []
-        if q_mask is None:
-            q_mask = q.new_ones(q.shape[0], q.shape[1], 1)
+            return self.head(q, q, feat)
+        if query_mask is None:
+            query_mask = q.new_ones(q.shape[0], q.shape[1], 1)
         if self.use_directions:
-            cues = self._shift_cues(q, pose, feat, q_mask)
+            cues = self._shift_cues(q, pose, feat, query_mask)
             shared = self.cue_fuse(torch.cat([cues, q], dim=-1))
         else:
             cues, shared = None, q
         if self.use_pairwise:
-            shared = self._pairwise(shared, q_mask)
+            shared = self._pairwise(shared, query_mask)
         query = self.query_proj(
             torch.cat([q, q if cues is None else cues, shared], dim=-1))
         next_query = self.next_proj(
             torch.cat([query, query if cues is None else cues, shared],
                       dim=-1))
-        return self.head(query, next_query, feat), []
+        return self.head(query, next_query, feat)

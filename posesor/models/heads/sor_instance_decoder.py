@@ -10,11 +10,12 @@ projections are the three row blocks of ``in_proj_weight``). Unlike
 Mask2Former, the cross-attention is *not* masked: the reference computes an
 attention mask in its head but never uses it, so it is not computed here.
 
-A shared head (LayerNorm, objectness logit, 3-layer mask-embedding MLP dotted
-with the stride-4 map) reads the queries before the first block and after
-each block.
+A prediction head (LayerNorm, objectness logit, 3-layer mask-embedding MLP
+dotted with the stride-4 map) reads the final queries. (The reference also
+applies it before the first block and after every block; no loss reads
+those predictions, so they are not computed.)
 """
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, Sequence
 
 import torch
 from mmdet.models.layers import Mask2FormerTransformerDecoderLayer
@@ -23,11 +24,14 @@ from mmdet.registry import MODELS
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
+from ..layers.attention import use_sdpa
+from ..layers.weight_init import xavier_init_linears
+
 FeatDict = Dict[str, Tensor]
 
 
-class SalientInstanceHead(nn.Module):
-    """Shared prediction head of the instance decoder.
+class InstancePredictionHead(nn.Module):
+    """Prediction head of the instance decoder.
 
     Args:
         embed_dims (int): Query channels C.
@@ -43,7 +47,8 @@ class SalientInstanceHead(nn.Module):
                               num_mask_layers)
 
     def init_weights(self) -> None:
-        """Xavier-uniform for every matrix (as the reference's head)."""
+        """Xavier-uniform for every matrix (as the reference's head); the
+        biases keep PyTorch's default."""
         for p in self.parameters():
             if p.dim() > 1:
                 nn.init.xavier_uniform_(p)
@@ -116,14 +121,15 @@ class SalientInstanceDecoder(BaseModule):
             ffn_drop=ffn_drop,
             act_cfg=dict(type='GELU'),
             add_identity=True)
-        self.layers = nn.ModuleList([
-            Mask2FormerTransformerDecoderLayer(
-                self_attn_cfg=attn_cfg,
-                cross_attn_cfg=attn_cfg,
-                ffn_cfg=ffn_cfg,
-                norm_cfg=dict(type='LN')) for _ in range(num_blocks)
-        ])
-        self.head = SalientInstanceHead(embed_dims)
+        self.layers = use_sdpa(
+            nn.ModuleList([
+                Mask2FormerTransformerDecoderLayer(
+                    self_attn_cfg=attn_cfg,
+                    cross_attn_cfg=attn_cfg,
+                    ffn_cfg=ffn_cfg,
+                    norm_cfg=dict(type='LN')) for _ in range(num_blocks)
+            ]))
+        self.head = InstancePredictionHead(embed_dims)
 
     @property
     def num_blocks(self) -> int:
@@ -138,24 +144,15 @@ class SalientInstanceDecoder(BaseModule):
         nn.init.normal_(self.query_pos)
         nn.init.normal_(self.level_embed.weight)
         for layer in self.layers:
+            xavier_init_linears(layer)
             for module in layer.modules():
-                if isinstance(module, nn.MultiheadAttention):
-                    for w in module.in_proj_weight.data.chunk(3, dim=0):
-                        nn.init.xavier_uniform_(w)
-                    nn.init.zeros_(module.in_proj_bias)
-                    nn.init.xavier_uniform_(module.out_proj.weight)
-                    nn.init.zeros_(module.out_proj.bias)
-                elif isinstance(module, nn.Linear):
-                    nn.init.xavier_uniform_(module.weight)
-                    nn.init.zeros_(module.bias)
-                elif isinstance(module, nn.LayerNorm):
+                if isinstance(module, nn.LayerNorm):
                     nn.init.ones_(module.weight)
                     nn.init.zeros_(module.bias)
         self.head.init_weights()
 
-    def forward(
-        self, feats: FeatDict, feats_pe: FeatDict
-    ) -> Tuple[Tensor, Tensor, Dict[str, Tensor], List[Dict[str, Tensor]]]:
+    def forward(self, feats: FeatDict,
+                feats_pe: FeatDict) -> Dict[str, Tensor]:
         """Decode the instance queries.
 
         Args:
@@ -165,21 +162,14 @@ class SalientInstanceDecoder(BaseModule):
                 shapes.
 
         Returns:
-            tuple:
-
-            - query (Tensor): (B, Nq, C) final queries (before the head's
-              norm).
-            - query_pos (Tensor): (B, Nq, C) query positions.
-            - out (dict): the last head output, ``masks`` (B, Nq, H4, W4)
-              and ``scores`` (B, Nq, 1) logits.
-            - aux (list[dict]): the earlier head outputs, first one before
-              any block.
+            dict[str, Tensor]: ``query`` (B, Nq, C) final queries (before the
+            head's norm), ``query_pos`` (B, Nq, C) query positions,
+            ``masks`` (B, Nq, H4, W4) and ``scores`` (B, Nq, 1) logits.
         """
         mask_feature = feats[self.mask_key]
         batch_size = mask_feature.shape[0]
         query = self.query_feat.expand(batch_size, -1, -1)
         query_pos = self.query_pos.expand(batch_size, -1, -1)
-        predictions = [self.head(query, mask_feature)]
         num_levels = len(self.key_features)
         for i, layer in enumerate(self.layers):
             key = self.key_features[i % num_levels]
@@ -193,5 +183,5 @@ class SalientInstanceDecoder(BaseModule):
                 value=feat,
                 query_pos=query_pos,
                 key_pos=feat_pe)
-            predictions.append(self.head(query, mask_feature))
-        return query, query_pos, predictions[-1], predictions[:-1]
+        return dict(
+            query=query, query_pos=query_pos, **self.head(query, mask_feature))

@@ -14,8 +14,7 @@ import torch.nn.functional as F
 from mmdet.registry import MODELS
 from torch import Tensor, nn
 
-# Additive logit for ignored keys; finite so fully-masked rows stay defined.
-MASKED_LOGIT = -1e9
+from posesor.utils.misc import MASKED_LOGIT
 
 
 @MODELS.register_module()
@@ -78,3 +77,36 @@ class ProjAttention(nn.Module):
             bias = (1.0 - keep) * MASKED_LOGIT
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
         return self.out_proj(out.transpose(1, 2).flatten(2))
+
+
+class SDPAMultiheadAttention(nn.MultiheadAttention):
+    """``nn.MultiheadAttention`` that never returns attention weights.
+
+    mmcv's ``MultiheadAttention`` only reads the attention output, but
+    calls ``nn.MultiheadAttention`` with ``need_weights=True``, which makes
+    PyTorch compute the (averaged) weights step by step. Without them
+    PyTorch computes the same attention with
+    :func:`torch.nn.functional.scaled_dot_product_attention`.
+    """
+
+    def forward(self, *args, **kwargs):
+        """As ``nn.MultiheadAttention.forward`` with ``need_weights=False``
+        (the second output is None)."""
+        kwargs['need_weights'] = False
+        return super().forward(*args, **kwargs)
+
+
+def use_sdpa(module: nn.Module) -> nn.Module:
+    """Turn every ``nn.MultiheadAttention`` under ``module`` into a
+    :class:`SDPAMultiheadAttention` (same parameters and state dict).
+
+    Args:
+        module (nn.Module): Root module, changed in place.
+
+    Returns:
+        nn.Module: ``module``.
+    """
+    for m in module.modules():
+        if type(m) is nn.MultiheadAttention:
+            m.__class__ = SDPAMultiheadAttention
+    return module

@@ -15,7 +15,7 @@ from typing import Tuple
 
 import torch
 from mmcv.ops import point_sample
-from torch import Tensor
+from torch import Tensor, nn
 
 
 def sample_grid_pixels(height: int, width: int, num_points: int,
@@ -92,3 +92,33 @@ def sample_logits_at_pixels(logits: Tensor, ys: Tensor, xs: Tensor,
         align_corners=False,
         padding_mode='border')
     return sampled.squeeze(1)
+
+
+def point_mask_losses(logits: Tensor, gt_masks: Tensor, num_points: int,
+                      loss_ce: nn.Module,
+                      loss_dice: nn.Module) -> Tuple[Tensor, Tensor]:
+    """Point-sampled BCE and dice losses between matched mask pairs.
+
+    One draw of ``num_points`` target pixels (see :func:`sample_grid_pixels`)
+    is shared by all pairs; the predictions are read there bilinearly
+    upsampled (:func:`sample_logits_at_pixels`).
+
+    Args:
+        logits (Tensor): Low-resolution mask logits, shape (M, h, w).
+        gt_masks (Tensor): Targets on the training grid, shape (M, H, W).
+        num_points (int): Pixels drawn.
+        loss_ce (nn.Module): Weighted sigmoid BCE loss.
+        loss_dice (nn.Module): Weighted dice loss.
+
+    Returns:
+        tuple[Tensor, Tensor]: Weighted scalar BCE and dice losses (zeros
+        that keep the graph when M = 0).
+    """
+    if logits.shape[0] == 0:
+        zero = logits.sum() * 0.0
+        return zero, zero.clone()
+    grid = tuple(gt_masks.shape[-2:])
+    ys, xs = sample_grid_pixels(grid[0], grid[1], num_points, logits.device)
+    pred_points = sample_logits_at_pixels(logits, ys, xs, grid)
+    gt_points = gt_masks[:, ys, xs].to(pred_points.dtype)
+    return loss_ce(pred_points, gt_points), loss_dice(pred_points, gt_points)

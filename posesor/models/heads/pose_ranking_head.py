@@ -1,0 +1,310 @@
+# Copyright (c) PoseSOR-OpenMMLab contributors. All rights reserved.
+"""PoseSOR's pose-ranking head: PAI + PDR on the chosen queries, and their
+losses.
+
+The chosen decoder queries (matched ones in training, kept ones at
+inference; see :class:`~posesor.models.task_modules.QuerySlots`) are packed
+into padded slots, Pose-Aware Interaction turns them into joint and instance
+tokens (predicting keypoints, heatmaps, refined masks and boxes) and
+Pose-Driven Ranking predicts rank logits and next-target partitions.
+"""
+from typing import Dict, Optional
+
+import torch
+from mmdet.registry import MODELS
+from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
+from mmengine.model import BaseModule
+from torch import Tensor
+
+from ..task_modules.bbox_utils import cxcyhw_to_xyxy, xyxy_to_cxcyhw
+from ..task_modules.point_sampling import point_mask_losses
+from ..task_modules.query_slots import QuerySlots
+from ..task_modules.sor_targets import VISIBLE_THRESHOLD
+
+FeatDict = Dict[str, Tensor]
+PADDING_QUERY_POS_CHOICES = ('zeros', 'randn')
+
+
+def _mask_ce(weight: float) -> dict:
+    return dict(type='CrossEntropyLoss', use_sigmoid=True, loss_weight=weight)
+
+
+def _dice(weight: float) -> dict:
+    return dict(
+        type='DiceLoss',
+        use_sigmoid=True,
+        activate=True,
+        naive_dice=True,
+        eps=1.0,
+        loss_weight=weight)
+
+
+@MODELS.register_module()
+class PoseRankingHead(BaseModule):
+    """Pose-ranking head of PoseSOR (PAI + PDR).
+
+    Outputs (a dict of logits, slot ``[b, t]`` holding a chosen query):
+    ``keypoints`` (B, n, K, 3) (x, y, visibility), ``heatmaps``
+    (B, n, K, H4, W4), ``masks`` (B, n, H4, W4), ``bboxes`` (B, n, 4)
+    (cx, cy, h, w), ``partitions`` (B, n, H8, W8) next targets and
+    ``ranks`` (B, n, L).
+
+    Losses (faithful to the reference): ``loss_joint`` (smooth-L1 between
+    ``sigmoid(x, y)`` and the normalised visible joints of occupied slots),
+    ``loss_joint_vis`` (visibility BCE over all joints of matched slots),
+    ``loss_heatmap`` (see ``SoftmaxGaussianFocalLoss``); without any visible
+    joint both are ``0 * (...)`` of the outputs so the graph is kept.
+    ``loss_refined_mask`` + ``loss_refined_dice`` and ``loss_partition`` +
+    ``loss_partition_dice`` on sampled points (as the instance head);
+    ``loss_bbox`` (L1 on cx, cy, h, w) + ``loss_giou``; ``loss_rank``
+    (cross-entropy with the rank as class). A loss set to ``None`` is off
+    (e.g. the pose losses for the w/o-pose-knowledge ablation).
+
+    Args:
+        pai (dict): ``PoseAwareInteraction`` config (``num_joints`` is
+            filled in from ``num_keypoints``).
+        pdr (dict): ``PoseDrivenRanking`` config (likewise).
+        num_keypoints (int): Joints per instance (the dataset's keypoints).
+        num_points (int): Pixels sampled for the mask losses.
+            Defaults to 12544.
+        padding_query_pos (str): What fills the query positions of padded
+            slots: 'zeros' (default; outputs of kept queries do not depend
+            on the padding) or 'randn' (the reference draws them at random).
+        loss_* (dict, optional): Loss configs built with ``MODELS.build``.
+        init_cfg (dict, optional): mmengine init config.
+    """
+
+    def __init__(self,
+                 pai: ConfigType,
+                 pdr: ConfigType,
+                 num_keypoints: int,
+                 num_points: int = 12544,
+                 padding_query_pos: str = 'zeros',
+                 loss_joint: OptConfigType = dict(
+                     type='SmoothL1Loss', beta=1.0, loss_weight=1000.0),
+                 loss_joint_vis: OptConfigType = dict(
+                     type='CrossEntropyLoss',
+                     use_sigmoid=True,
+                     loss_weight=10.0),
+                 loss_heatmap: OptConfigType = dict(
+                     type='SoftmaxGaussianFocalLoss',
+                     sigma=0.01,
+                     loss_weight=100.0),
+                 loss_refined_mask: ConfigType = _mask_ce(5.0),
+                 loss_refined_dice: ConfigType = _dice(5.0),
+                 loss_bbox: OptConfigType = dict(
+                     type='L1Loss', loss_weight=5.0),
+                 loss_giou: OptConfigType = dict(
+                     type='GIoULoss', eps=1e-7, loss_weight=2.0),
+                 loss_partition: ConfigType = _mask_ce(5.0),
+                 loss_partition_dice: ConfigType = _dice(5.0),
+                 loss_rank: ConfigType = dict(
+                     type='CrossEntropyLoss',
+                     use_sigmoid=False,
+                     loss_weight=0.1),
+                 init_cfg: OptMultiConfig = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        if padding_query_pos not in PADDING_QUERY_POS_CHOICES:
+            raise ValueError('padding_query_pos must be one of '
+                             f'{PADDING_QUERY_POS_CHOICES}, got '
+                             f'{padding_query_pos!r}')
+        self.pai = MODELS.build(dict(pai, num_joints=num_keypoints))
+        self.pdr = MODELS.build(dict(pdr, num_joints=num_keypoints))
+        self.num_keypoints = num_keypoints
+        self.num_points = num_points
+        self.padding_query_pos = padding_query_pos
+        pose_losses = (loss_joint, loss_joint_vis, loss_heatmap)
+        if any(cfg is None for cfg in pose_losses) and \
+                not all(cfg is None for cfg in pose_losses):
+            raise ValueError('loss_joint, loss_joint_vis and loss_heatmap '
+                             'are switched off together (all None)')
+        self.with_pose_losses = loss_joint is not None
+        box_losses = (loss_bbox, loss_giou)
+        if (loss_bbox is None) != (loss_giou is None):
+            raise ValueError('loss_bbox and loss_giou are switched off '
+                             'together (both None)')
+        self.with_box_losses = loss_bbox is not None
+        for name, cfg in zip(('loss_joint', 'loss_joint_vis', 'loss_heatmap',
+                              'loss_bbox', 'loss_giou'),
+                             pose_losses + box_losses):
+            setattr(self, name, None if cfg is None else MODELS.build(cfg))
+        self.loss_refined_mask = MODELS.build(loss_refined_mask)
+        self.loss_refined_dice = MODELS.build(loss_refined_dice)
+        self.loss_partition = MODELS.build(loss_partition)
+        self.loss_partition_dice = MODELS.build(loss_partition_dice)
+        self.loss_rank = MODELS.build(loss_rank)
+
+    def init_weights(self) -> None:
+        """Initialise PAI and PDR (Xavier-uniform linear maps)."""
+        super().init_weights()
+        self.pai.init_weights()
+        self.pdr.init_weights()
+
+    def forward(self, feats: FeatDict, instance_outputs: Dict,
+                slots: QuerySlots) -> Dict[str, Tensor]:
+        """PAI then PDR on the chosen queries (outputs: class docstring).
+
+        Args:
+            feats (dict[str, Tensor]): Neck maps by level.
+            instance_outputs (dict): The instance head's ``query``,
+                ``query_pos`` (B, Nq, C) and ``feats_pe``.
+            slots (QuerySlots): Chosen queries and their slots.
+        """
+        query, query_pos = instance_outputs['query'], \
+            instance_outputs['query_pos']
+        b, _, c = query.shape
+        bi, qi, ti = slots.batch_inds, slots.query_inds, slots.slot_inds
+        packed = query.new_zeros((b, slots.num_slots, c))
+        if self.padding_query_pos == 'randn':
+            packed_pos = torch.randn_like(packed)
+        else:
+            packed_pos = torch.zeros_like(packed)
+        packed[bi, ti] = query[bi, qi]
+        packed_pos[bi, ti] = query_pos[bi, qi]
+        query_mask = slots.slot_mask(b).to(query.dtype)
+
+        pai_out = self.pai(packed, packed_pos, feats,
+                           instance_outputs['feats_pe'], query_mask)
+        pdr_out = self.pdr(
+            pai_out.pop('query'), pai_out.pop('joints'), feats, query_mask)
+        return dict(**pai_out, **pdr_out)
+
+    def predict(self, feats: FeatDict, instance_outputs: Dict,
+                slots: QuerySlots) -> Dict[str, Tensor]:
+        """Outputs for the kept queries; the same as :meth:`forward`."""
+        return self(feats, instance_outputs, slots)
+
+    def loss(self, feats: FeatDict, instance_outputs: Dict,
+             targets: Dict[str, Tensor]) -> Dict[str, Tensor]:
+        """Run on the matched queries and compute the losses.
+
+        Args:
+            feats (dict[str, Tensor]): Neck maps by level.
+            instance_outputs (dict): The instance head's training outputs,
+                with the matching under ``slots``.
+            targets (dict[str, Tensor]): The batch's targets.
+
+        Returns:
+            dict[str, Tensor]: The weighted losses.
+        """
+        slots = instance_outputs['slots']
+        outputs = self(feats, instance_outputs, slots)
+        return self.loss_by_outputs(outputs, targets, slots)
+
+    def loss_by_outputs(self, outputs: Dict[str, Tensor],
+                        targets: Dict[str, Tensor],
+                        slots: QuerySlots) -> Dict[str, Tensor]:
+        """The losses of given outputs (see :meth:`loss`)."""
+        losses = self.loss_pose(outputs, targets, slots)
+        losses.update(self.loss_ranking(outputs, targets, slots))
+        return losses
+
+    def _box_losses(self, box_logits: Tensor, gt_boxes: Tensor) -> Dict:
+        """L1 on ``(cx, cy, h, w)`` and GIoU of (M, 4) matched boxes."""
+        if box_logits.shape[0] == 0:
+            zero = box_logits.sum() * 0.0
+            return dict(loss_bbox=zero, loss_giou=zero.clone())
+        pred_xyxy = cxcyhw_to_xyxy(box_logits.float().sigmoid())
+        gt_boxes = gt_boxes.to(pred_xyxy.dtype)
+        return dict(
+            loss_bbox=self.loss_bbox(
+                xyxy_to_cxcyhw(pred_xyxy), xyxy_to_cxcyhw(gt_boxes)),
+            loss_giou=self.loss_giou(pred_xyxy, gt_boxes))
+
+    def loss_pose(self,
+                  outputs: Dict[str, Tensor],
+                  targets: Dict[str, Tensor],
+                  slots: QuerySlots,
+                  query_mask: Optional[Tensor] = None) -> Dict[str, Tensor]:
+        """PAI's losses: joints, visibility, heatmaps, refined masks, boxes.
+
+        Args:
+            outputs (dict[str, Tensor]): ``keypoints``, ``heatmaps``,
+                ``masks``, ``bboxes`` with slots ordered like the targets.
+            targets (dict[str, Tensor]): The batch's targets.
+            slots (QuerySlots): The matched queries.
+            query_mask (Tensor, optional): Slot occupancy (B, n, 1).
+                Defaults to the matched slots.
+
+        Returns:
+            dict[str, Tensor]: The weighted losses.
+        """
+        bi, ti = slots.batch_inds, slots.slot_inds
+        losses = dict()
+        keypoints = outputs['keypoints']
+        gt_keypoints = targets['keypoints']
+        n_max = gt_keypoints.shape[1]
+        if keypoints.shape[1] < n_max:
+            raise ValueError(f'PAI outputs have {keypoints.shape[1]} slots '
+                             f'but the batch has up to {n_max} instances')
+        if query_mask is None:
+            query_mask = slots.slot_mask(keypoints.shape[0])
+        if self.with_pose_losses:
+            keypoints = keypoints[:, :n_max]
+            gt_xy = gt_keypoints[..., :2]
+            gt_vis = gt_keypoints[..., 2] > VISIBLE_THRESHOLD  # B, n, K
+            if bi.numel() > 0:
+                losses['loss_joint_vis'] = self.loss_joint_vis(
+                    keypoints[bi, ti, :, 2], gt_vis[bi, ti].float())
+            else:
+                losses['loss_joint_vis'] = keypoints.sum() * 0.0
+            supervised = gt_vis & (query_mask[:, :n_max, 0] > 0.5)[..., None]
+            j_b, j_n, j_k = torch.nonzero(supervised, as_tuple=True)
+            if j_b.numel() > 0:
+                coords = gt_xy[j_b, j_n, j_k]
+                losses['loss_joint'] = self.loss_joint(
+                    keypoints[j_b, j_n, j_k, :2].sigmoid(), coords)
+                losses['loss_heatmap'] = self.loss_heatmap(
+                    outputs['heatmaps'][j_b, j_n, j_k], coords)
+            else:
+                # No visible joint: zero losses that keep the graph.
+                losses['loss_joint'] = keypoints[..., :2].sigmoid().mean() * 0
+                losses['loss_heatmap'] = \
+                    outputs['heatmaps'].sigmoid().mean() * 0.0
+        losses['loss_refined_mask'], losses['loss_refined_dice'] = \
+            point_mask_losses(outputs['masks'][bi, ti],
+                              targets['masks'][bi, ti], self.num_points,
+                              self.loss_refined_mask, self.loss_refined_dice)
+        if self.with_box_losses and 'bboxes' in outputs:
+            losses.update(
+                self._box_losses(outputs['bboxes'][bi, ti],
+                                 targets['bboxes'][bi, ti]))
+        return losses
+
+    def loss_ranking(self, outputs: Dict[str, Tensor], targets: Dict[str,
+                                                                     Tensor],
+                     slots: QuerySlots) -> Dict[str, Tensor]:
+        """PDR's losses: next-target partitions and ranks.
+
+        Args:
+            outputs (dict[str, Tensor]): ``partitions`` (B, n, h, w) and
+                ``ranks`` (B, n, L) logits.
+            targets (dict[str, Tensor]): The batch's targets.
+            slots (QuerySlots): The matched queries.
+
+        Returns:
+            dict[str, Tensor]: ``loss_partition``, ``loss_partition_dice``
+            and ``loss_rank``.
+        """
+        bi, ti = slots.batch_inds, slots.slot_inds
+        losses = dict()
+        losses['loss_partition'], losses['loss_partition_dice'] = \
+            point_mask_losses(outputs['partitions'][bi, ti],
+                              targets['next_targets'][bi, ti],
+                              self.num_points, self.loss_partition,
+                              self.loss_partition_dice)
+        rank_logits = outputs['ranks'][bi, ti]
+        gt_ranks = targets['ranks'][bi, ti]
+        if gt_ranks.numel() == 0:
+            losses['loss_rank'] = outputs['ranks'].sum() * 0.0
+            return losses
+        num_levels = rank_logits.shape[-1]
+        if int(gt_ranks.max()) >= num_levels:
+            worst = int(gt_ranks.argmax())
+            names = targets.get('sample_names')
+            where = f'{names[int(bi[worst])]}: ' if names else ''
+            raise ValueError(f'{where}rank {int(gt_ranks.max())} does not '
+                             f'fit the {num_levels} rank levels of the PDR '
+                             'head (model.rank_head.pdr.max_rank_level)')
+        losses['loss_rank'] = self.loss_rank(rank_logits, gt_ranks)
+        return losses
