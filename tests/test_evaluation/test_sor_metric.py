@@ -475,8 +475,8 @@ class MemoryBackend(BaseStorageBackend):
         return '/'.join([str(filepath).rstrip('/')] + list(filepaths))
 
 
-register_backend('posesor_test_memory', MemoryBackend, force=True)
-MEMORY = dict(backend='posesor_test_memory')
+register_backend('posesor_test_metric_memory', MemoryBackend, force=True)
+MEMORY = dict(backend='posesor_test_metric_memory')
 
 
 @pytest.mark.filterwarnings('ignore::UserWarning')
