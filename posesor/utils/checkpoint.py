@@ -52,8 +52,15 @@ _REFUSALS = (
                 re.M), True),
     (re.compile(r'Can only create new object .* but got (.+)$', re.M), True),
     (re.compile(r'Can only build .* but got (.+)$', re.M), True),
-    (re.compile(r'(Unsupported operand \d+)'), False),
 )
+
+#: The part of torch's message that says what its unpickler refused.
+_UNPICKLER_ERROR = re.compile(r'WeightsUnpickler error:\s*(.+?)\s*(?:\n\s*\n|$)',
+                              re.S)
+
+#: Unpickler errors that mean a malformed file rather than a hostile one.
+_MALFORMED = re.compile(r'Unsupported operand|String is too long|'
+                        r'Expected bytes|persistent_load|negative argument')
 
 
 class UnsafeCheckpointError(pickle.UnpicklingError):
@@ -133,15 +140,22 @@ def register_safe_globals() -> None:
     torch.serialization.add_safe_globals(mmengine_safe_globals())
 
 
+def _unpickler_error(message: str) -> str:
+    """The unpickler's own words inside torch's long message."""
+    found = _UNPICKLER_ERROR.search(message)
+    return found.group(1).strip() if found else message.strip()
+
+
 def _refused_object(message: str) -> tuple:
     """``(what, can_allow)`` for a weights-only unpickler error text."""
+    core = _unpickler_error(message)
     for pattern, can_allow in _REFUSALS:
-        found = pattern.search(message)
+        found = pattern.search(core)
         if found:
             return found.group(1).strip(), can_allow
-    # An error of the allow-listed callables themselves, or a new torch text.
-    last = message.strip().splitlines()[-1] if message.strip() else ''
-    return f'an object the allow-list refuses ({last})', False
+    # An error of the allow-listed callables themselves (``bytes(10**12)``,
+    # ``getattr(Counter, ...)``), or a torch text we do not know.
+    return f'an object the allow-list refuses ({core})', False
 
 
 #: First bytes of torch's zip format and of its legacy pickle format.
@@ -191,10 +205,11 @@ def safe_torch_load(filename: str, map_location: Optional[Any] = None) -> Any:
         return torch.load(
             filename, map_location=map_location, weights_only=not trusted)
     except pickle.UnpicklingError as err:
-        if trusted or 'Weights only load failed' not in str(err):
+        if trusted or 'Weights only load failed' not in str(err) or \
+                _MALFORMED.search(_unpickler_error(str(err))):
             raise CheckpointReadError(
-                f'Cannot read checkpoint {filename}: '
-                f'{type(err).__name__}: {err}') from err
+                f'Cannot read checkpoint {filename}: it is corrupt or not a '
+                f'PyTorch checkpoint ({_unpickler_error(str(err))})') from err
         what, can_allow = _refused_object(str(err))
         how = (f'allow it with torch.serialization.add_safe_globals([{what}])'
                ' before loading, or ' if can_allow else '')

@@ -12,10 +12,11 @@
 - ``argparse`` types that validate numeric options.
 """
 import argparse
+import ast
 import os.path as osp
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
-from mmengine.config import Config, ConfigDict, DictAction
+from mmengine.config import Config, DictAction
 
 
 class ConfigError(ValueError):
@@ -40,6 +41,38 @@ CONSUMED_KEYS = frozenset((
 _MAX_HINTS = 6
 
 
+def _find_syntax_error(path: str,
+                       seen: Optional[set] = None
+                       ) -> Optional[Tuple[str, SyntaxError]]:
+    """The config file (``path`` or one of its bases) that does not parse.
+
+    mmengine parses some files without naming them, so look for the file.
+    """
+    seen = set() if seen is None else seen
+    if path in seen or not osp.isfile(path):
+        return None
+    seen.add(path)
+    with open(path, encoding='utf-8') as f:
+        text = f.read()
+    try:
+        tree = ast.parse(text, filename=path)
+    except SyntaxError as err:
+        return path, err
+    for node in tree.body:
+        if (isinstance(node, ast.Assign) and len(node.targets) == 1
+                and getattr(node.targets[0], 'id', None) == '_base_'):
+            try:
+                bases = ast.literal_eval(node.value)
+            except ValueError:
+                return None
+            for base in [bases] if isinstance(bases, str) else bases:
+                found = _find_syntax_error(
+                    osp.join(osp.dirname(path), base), seen)
+                if found:
+                    return found
+    return None
+
+
 def load_config(path: str) -> Config:
     """``Config.fromfile`` with errors that name the file.
 
@@ -60,10 +93,11 @@ def load_config(path: str) -> Config:
     except SyntaxError as err:
         if 'syntax errors in config' in str(err):  # mmengine named the file
             raise ConfigError(str(err)) from err
-        where = f'line {err.lineno}' if err.lineno else 'somewhere'
+        where, err = _find_syntax_error(path) or (path, err)
+        line = f'line {err.lineno}' if err.lineno else 'an unknown line'
         text = f': {err.text.strip()}' if err.text else ''
-        raise ConfigError(f'Config file "{path}" has a syntax error at '
-                          f'{where} ({err.msg}){text}') from err
+        raise ConfigError(f'Config file "{where}" has a syntax error at '
+                          f'{line} ({err.msg}){text}') from err
     except Exception as err:  # executing a config can raise anything
         raise ConfigError(f'Cannot load config file "{path}": '
                           f'{type(err).__name__}: {err}') from err
@@ -244,7 +278,7 @@ def int_in_range(minimum: int, maximum: int) -> Callable[[str], int]:
 
 
 __all__ = [
-    'CONSUMED_KEYS', 'CfgOptionsAction', 'ConfigDict', 'ConfigError',
+    'CONSUMED_KEYS', 'CfgOptionsAction', 'ConfigError',
     'check_cfg_options', 'int_in_range', 'load_config', 'non_negative_float',
     'non_negative_int', 'positive_int', 'set_data_root', 'unit_float'
 ]
