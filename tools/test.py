@@ -62,7 +62,7 @@ class TestInterrupted(Exception):
 class _ImageCounter(Hook):
     """Counts the test images processed so far (for an interruption)."""
 
-    priority = 'VERY_LOW'
+    priority = 'HIGHEST'  # count before any other hook can stop the run
 
     def __init__(self) -> None:
         self.done = 0

@@ -169,7 +169,10 @@ def check_cfg_options(cfg: Config, options: Optional[Dict[str, Any]],
         name = key.split('.')[0]
         if name in CONSUMED_KEYS or name not in cfg or name.startswith('_'):
             continue
-        fed = _fed_keys(cfg, name)
+        # keys named like the variable first (train_cfg.max_iters)
+        fed = sorted(
+            _fed_keys(cfg, name),
+            key=lambda k: (not k.endswith(f'.{name}'), k.count('.'), k))
         advice = (hints or {}).get(name)
         if advice is None:
             advice = ('override the keys that use it instead' +
