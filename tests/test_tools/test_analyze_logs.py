@@ -8,12 +8,13 @@ from conftest import load_tool
 
 
 def _write_log(path, train_steps, val_steps):
-    """A scalars.json with 3 decoder layers of 2 loss kinds and metrics."""
+    """A scalars.json with 3 decoder layers of 4 loss terms and metrics."""
     lines = []
     for step in train_steps:
         record = dict(lr=1e-4, time=0.5 + 0.1 * (step == 1), step=step)
         total = 0.0
-        for kind, scale in (('loss_mask', 1.0), ('loss_rank', 0.01)):
+        for kind, scale in (('loss_mask', 1.0), ('loss_dice', 1.0),
+                            ('loss_rank', 0.01), ('loss_other', 0.1)):
             for prefix in ('', 'd0.', 'd1.'):
                 record[prefix + kind] = scale / step
                 total += scale / step
@@ -40,11 +41,14 @@ def test_default_picture(tmp_path):
     drawn = tool.main(['plot_curve', log, '--out', out])
     # total loss, the groups summed over decoder layers, one per metric;
     # counts are left out
-    assert drawn == ['loss', 'loss_mask', 'loss_rank', 'sor/mae',
+    mask = 'mask'
+    assert drawn == ['loss', 'loss_other', mask, 'rank', 'sor/mae',
                      'sor/sa_sor']
     train, val = tool.load_curves([log])
     groups = tool.loss_groups(train)
-    assert groups['loss_mask'][2] == pytest.approx(3 * 0.5)
+    # mask + dice, each over 3 decoder layers, at iteration 2
+    assert groups[mask][2] == pytest.approx(6 * 0.5)
+    assert groups['rank'][2] == pytest.approx(3 * 0.005)
     assert sorted(val['sor/sa_sor']) == [5, 10]  # against iterations
     image = cv2.imread(out)
     assert image.shape[0] > 300 and image.shape[1] > 1000

@@ -18,7 +18,11 @@ in time order, so a resumed run continues the killed one (the later run
 wins where iterations repeat). Several logs given as arguments are drawn as
 separate runs (``--legend`` names them). Training lines are the ones with a
 learning rate; the others are validation results, whose step is the
-iteration they were computed at. Counts (``*_count``, ``*_nan``,
+iteration they were computed at. The loss groups sum PoseSOR's terms by
+what they supervise: mask (mask, dice, refined mask/dice, partition),
+box (bbox, giou), objectness, rank and pose (joints, joint visibility,
+heatmap). Counts
+(``*_count``, ``*_nan``,
 ``num_*``) are left out of the default picture; ask for them with
 ``--keys``. Without a subcommand, ``plot_curve`` is assumed.
 """
@@ -46,6 +50,16 @@ COUNT_KEY = re.compile(r'(_count|_nan)$|(^|/)num_')
 
 #: Decoder-layer prefix of auxiliary losses (``d0.loss_mask``).
 LAYER_PREFIX = re.compile(r'^d\d+\.')
+
+#: PoseSOR's loss terms by what they supervise (first match wins); a loss
+#: that matches none is its own group.
+LOSS_GROUPS = (
+    ('mask', re.compile(r'mask|dice|partition')),  # + refined, partition
+    ('box', re.compile(r'bbox|giou')),
+    ('objectness', re.compile(r'obj')),
+    ('rank', re.compile(r'rank')),
+    ('pose', re.compile(r'joint|heatmap')),  # joints, visibility, heatmap
+)
 
 #: Panels per row of the default picture.
 COLUMNS = 3
@@ -108,20 +122,29 @@ def load_curves(files: Sequence[str]) -> Run:
     return dict(train), dict(val)
 
 
+def loss_group(key: str) -> str:
+    """The group of a loss term (see :data:`LOSS_GROUPS`)."""
+    kind = LAYER_PREFIX.sub('', key)
+    for group, pattern in LOSS_GROUPS:
+        if pattern.search(kind):
+            return group
+    return kind
+
+
 def loss_groups(train: Curves) -> Dict[str, Dict[int, float]]:
-    """Sum the per-layer losses of each kind (``loss_mask`` + ``dN.``...).
+    """Sum the loss terms of each group, over decoder layers too.
 
     Args:
         train (dict): Training curves.
 
     Returns:
-        dict: ``{loss kind: {iter: summed value}}`` without ``loss``.
+        dict: ``{group: {iter: summed value}}`` without the total ``loss``.
     """
     groups: Dict[str, Dict[int, float]] = defaultdict(dict)
     for key, curve in train.items():
         if 'loss' not in key or key == 'loss':
             continue
-        kind = LAYER_PREFIX.sub('', key)
+        kind = loss_group(key)
         for step, value in curve.items():
             groups[kind][step] = groups[kind].get(step, 0.0) + value
     return dict(groups)
@@ -180,7 +203,7 @@ def plot_curve(runs: Sequence[Run],
                    for n, g in zip(names, groups) for kind in sorted(g)]
         kinds = sorted({kind for g in groups for kind in g})
         if grouped:
-            panels.append(('loss groups (summed over decoder layers)',
+            panels.append(('loss groups (sum of their terms, log scale)',
                            grouped, True))
         metrics = sorted({k for _, val in runs for k in metric_keys(val)})
         for key in metrics:
@@ -210,9 +233,13 @@ def plot_curve(runs: Sequence[Run],
             columns,
             figsize=(5.5 * columns, 3.8 * rows),
             squeeze=False)
+        last = max((max(c) for _, curves, _ in panels for _, c in curves
+                    if c),
+                   default=1)
         for ax, (name, curves, log_scale) in zip(axes.flat, panels):
             for label, curve in curves:
                 _draw(ax, curve, label)
+            ax.set_xlim(0, last * 1.02)  # the same iterations everywhere
             if log_scale:
                 ax.set_yscale('log')
             ax.set_title(name)
