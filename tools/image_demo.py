@@ -32,14 +32,14 @@ from typing import List, Optional
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from posesor.apis import SORInferencer  # noqa: E402
 from posesor.datasets.sor_parsing import NUM_KEYPOINTS  # noqa: E402
-from posesor.utils.checkpoint import (  # noqa: E402
-    CheckpointReadError, PartialCheckpointError, UnsafeCheckpointError)
-from posesor.utils.config import (CfgOptionsAction, ConfigError,  # noqa
-                                  int_in_range, positive_int, unit_float)
+from posesor.utils import checkpoint as ckpt_utils  # noqa: E402
+from posesor.utils import config as config_utils  # noqa: E402
 
 #: Errors reported as one line (no traceback) when run as a script.
-USER_ERRORS = (ConfigError, FileNotFoundError, CheckpointReadError,
-               UnsafeCheckpointError, PartialCheckpointError)
+USER_ERRORS = (config_utils.ConfigError, FileNotFoundError,
+               ckpt_utils.CheckpointReadError,
+               ckpt_utils.UnsafeCheckpointError,
+               ckpt_utils.PartialCheckpointError)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -63,7 +63,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         '--device', default=None, help='device, e.g. cpu or cuda:0')
     parser.add_argument(
         '--batch-size',
-        type=positive_int,
+        type=config_utils.positive_int,
         default=1,
         help='images per forward (>= 1)')
     parser.add_argument(
@@ -73,13 +73,13 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         '--pose-checkpoint', help='checkpoint of --pose-config (local)')
     parser.add_argument(
         '--pose-visible-thr',
-        type=unit_float,
+        type=config_utils.unit_float,
         default=0.5,
         help='person rule: a PoseSOR keypoint score >= this is visible '
         '(in [0, 1])')
     parser.add_argument(
         '--pose-min-keypoints',
-        type=int_in_range(1, NUM_KEYPOINTS),
+        type=config_utils.int_in_range(1, NUM_KEYPOINTS),
         default=1,
         help='person rule: visible keypoints an instance needs to be a '
         f'person (1 to {NUM_KEYPOINTS})')
@@ -93,7 +93,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--cfg-options',
         nargs='+',
-        action=CfgOptionsAction,
+        action=config_utils.CfgOptionsAction,
         help='override settings of the config, as key=value pairs')
     args = parser.parse_args(argv)
     if args.pose_checkpoint and not args.pose_config:

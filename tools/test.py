@@ -42,17 +42,15 @@ from mmengine.runner import Runner
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import posesor  # noqa: E402,F401  (registers modules; safe checkpoints)
 from posesor.apis import use_pose_estimator_in_test  # noqa: E402
-from posesor.utils.checkpoint import (  # noqa: E402
-    CheckpointReadError, CheckWeightsHook, PartialCheckpointError,
-    UnsafeCheckpointError, safe_checkpoint_loading)
-from posesor.utils.config import (CfgOptionsAction, ConfigError,  # noqa
-                                  check_cfg_options, load_config,
-                                  non_negative_float, set_data_root)
+from posesor.utils import checkpoint as ckpt_utils  # noqa: E402
+from posesor.utils import config as config_utils  # noqa: E402
 from posesor.utils.setup_env import setup_cpu_distributed  # noqa: E402
 
 #: Errors reported as one line (no traceback) when run as a script.
-USER_ERRORS = (ConfigError, FileNotFoundError, CheckpointReadError,
-               UnsafeCheckpointError, PartialCheckpointError)
+USER_ERRORS = (config_utils.ConfigError, FileNotFoundError,
+               ckpt_utils.CheckpointReadError,
+               ckpt_utils.UnsafeCheckpointError,
+               ckpt_utils.PartialCheckpointError)
 
 
 class TestInterrupted(Exception):
@@ -67,7 +65,10 @@ class _ImageCounter(Hook):
     def __init__(self) -> None:
         self.done = 0
 
-    def after_test_iter(self, runner, batch_idx, data_batch=None,
+    def after_test_iter(self,
+                        runner,
+                        batch_idx,
+                        data_batch=None,
                         outputs=None) -> None:
         self.done += len(outputs) if outputs is not None else 1
 
@@ -100,7 +101,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         '--show-dir', help='directory where rank-coloured overlays are saved')
     parser.add_argument(
         '--wait-time',
-        type=non_negative_float,
+        type=config_utils.non_negative_float,
         default=2,
         help='the interval of show (s)')
     parser.add_argument(
@@ -121,7 +122,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--cfg-options',
         nargs='+',
-        action=CfgOptionsAction,
+        action=config_utils.CfgOptionsAction,
         help='override settings of the config, as key=value pairs')
     parser.add_argument(
         '--launcher',
@@ -146,14 +147,14 @@ def build_test_config(args: argparse.Namespace) -> Config:
     Returns:
         Config: The config the runner is built from.
     """
-    cfg = load_config(args.config)
+    cfg = config_utils.load_config(args.config)
     cfg.launcher = args.launcher
-    check_cfg_options(
+    config_utils.check_cfg_options(
         cfg, args.cfg_options, hints=dict(data_root='use --data-root'))
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
     if args.data_root is not None:
-        set_data_root(cfg, args.data_root)
+        config_utils.set_data_root(cfg, args.data_root)
 
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
@@ -198,11 +199,12 @@ def main(argv: Optional[List[str]] = None) -> dict:
         # Dump the predictions (masks as RLE) beside the metrics.
         runner.test_evaluator.metrics.append(
             DumpDetResults(out_file_path=args.out))
-    runner.register_hook(CheckWeightsHook(args.checkpoint, args.allow_partial))
+    runner.register_hook(
+        ckpt_utils.CheckWeightsHook(args.checkpoint, args.allow_partial))
     counter = _ImageCounter()
     runner.register_hook(counter)
     try:
-        with safe_checkpoint_loading():
+        with ckpt_utils.safe_checkpoint_loading():
             return runner.test()
     except KeyboardInterrupt:
         total = len(runner.test_dataloader.dataset)

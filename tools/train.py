@@ -35,16 +35,14 @@ from mmengine.runner.checkpoint import find_latest_checkpoint
 # without ``pip install -e .``.
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import posesor  # noqa: E402,F401  (registers modules; safe checkpoints)
-from posesor.utils.checkpoint import (  # noqa: E402
-    CheckpointReadError, UnsafeCheckpointError, safe_checkpoint_loading)
-from posesor.utils.config import (CfgOptionsAction, ConfigError,  # noqa
-                                  check_cfg_options, load_config,
-                                  set_data_root)
+from posesor.utils import checkpoint as ckpt_utils  # noqa: E402
+from posesor.utils import config as config_utils  # noqa: E402
 from posesor.utils.setup_env import setup_cpu_distributed  # noqa: E402
 
 #: Errors reported as one line (no traceback) when run as a script.
-USER_ERRORS = (ConfigError, FileNotFoundError, CheckpointReadError,
-               UnsafeCheckpointError)
+USER_ERRORS = (config_utils.ConfigError, FileNotFoundError,
+               ckpt_utils.CheckpointReadError,
+               ckpt_utils.UnsafeCheckpointError)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -80,7 +78,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--cfg-options',
         nargs='+',
-        action=CfgOptionsAction,
+        action=config_utils.CfgOptionsAction,
         help='override settings of the config, as key=value pairs '
         '(e.g. train_cfg.max_iters=2 '
         'train_dataloader.batch_size=1)')
@@ -111,14 +109,14 @@ def build_train_config(args: argparse.Namespace) -> Config:
     Returns:
         Config: The config the runner is built from.
     """
-    cfg = load_config(args.config)
+    cfg = config_utils.load_config(args.config)
     cfg.launcher = args.launcher
-    check_cfg_options(
+    config_utils.check_cfg_options(
         cfg, args.cfg_options, hints=dict(data_root='use --data-root'))
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
     if args.data_root is not None:
-        set_data_root(cfg, args.data_root)
+        config_utils.set_data_root(cfg, args.data_root)
 
     # Work dir priority: command line > config > ./work_dirs/<config name>.
     if args.work_dir is not None:
@@ -232,7 +230,7 @@ def main(argv: Optional[List[str]] = None) -> Runner:
         runner = Runner.from_cfg(cfg)
     else:
         runner = RUNNERS.build(cfg)
-    with safe_checkpoint_loading():
+    with ckpt_utils.safe_checkpoint_loading():
         runner.train()
     return runner
 

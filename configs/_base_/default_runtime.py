@@ -7,8 +7,7 @@ default_hooks = dict(
     # validation metrics are logged against the iteration (the training
     # loops are iteration based), not all at "epoch" 0; SORLoggerHook
     # writes numpy counts as numbers (mmengine's hook writes null)
-    logger=dict(
-        type='SORLoggerHook', interval=50, log_metric_by_epoch=False),
+    logger=dict(type='SORLoggerHook', interval=50, log_metric_by_epoch=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
     # checkpoints are written to a temporary file and renamed, so a full
     # disk or a kill never leaves a truncated iter_N.pth

@@ -22,8 +22,7 @@ import copy
 import logging
 import os
 import os.path as osp
-from typing import (Any, Dict, Iterator, List, Optional, Sequence, Tuple,
-                    Union)
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import mmcv
 import numpy as np
@@ -111,8 +110,8 @@ def output_stems(items: Sequence[InputType]) -> List[str]:
         list[str]: One stem per input, all different.
     """
     names = [
-        osp.basename(item) if isinstance(item, str) else
-        f'array_{i:06d}.png' for i, item in enumerate(items)
+        osp.basename(item) if isinstance(item, str) else f'array_{i:06d}.png'
+        for i, item in enumerate(items)
     ]
     stems = [osp.splitext(name)[0] for name in names]
     counts: Dict[str, int] = {}
@@ -432,8 +431,7 @@ class SORInferencer(BaseInferencer):
         """
         if no_save_vis:
             img_out_dir = ''
-        if self.visualizer is None or not (return_vis or show
-                                           or img_out_dir):
+        if self.visualizer is None or not (return_vis or show or img_out_dir):
             return None
         results = []
         for (_, name, image), pred in zip(inputs, preds):
@@ -557,8 +555,10 @@ class SORInferencer(BaseInferencer):
         img_out_dir = out_dir if (out_dir and draw) else ''
         pred_out_dir = pred_out_dir if pred_out_dir is not None else \
             (out_dir or '')
-        vis_kwargs = {k: v for k, v in kwargs.items() if k in ('show',
-                                                                'wait_time')}
+        vis_kwargs = {
+            k: v
+            for k, v in kwargs.items() if k in ('show', 'wait_time')
+        }
         post_kwargs = {
             k: v
             for k, v in kwargs.items() if k in ('print_result', )
@@ -603,4 +603,3 @@ class SORInferencer(BaseInferencer):
                 logger='current',
                 level=logging.WARNING)
         return results
-

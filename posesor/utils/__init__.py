@@ -10,6 +10,6 @@ register_safe_globals()
 
 __all__ = [
     'CheckpointReadError', 'UnsafeCheckpointError', 'mmengine_safe_globals',
-    'register_all_modules', 'register_safe_globals',
-    'safe_checkpoint_loading', 'safe_torch_load'
+    'register_all_modules', 'register_safe_globals', 'safe_checkpoint_loading',
+    'safe_torch_load'
 ]

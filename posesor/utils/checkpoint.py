@@ -55,8 +55,8 @@ _REFUSALS = (
 )
 
 #: The part of torch's message that says what its unpickler refused.
-_UNPICKLER_ERROR = re.compile(r'WeightsUnpickler error:\s*(.+?)\s*(?:\n\s*\n|$)',
-                              re.S)
+_UNPICKLER_ERROR = re.compile(
+    r'WeightsUnpickler error:\s*(.+?)\s*(?:\n\s*\n|$)', re.S)
 
 #: Unpickler errors that mean a malformed file rather than a hostile one.
 _MALFORMED = re.compile(r'Unsupported operand|String is too long|'
@@ -114,8 +114,7 @@ def _pickled_bytes(*args: Any) -> bytes:
     """
     if not args:
         return b''
-    if (len(args) == 2 and isinstance(args[0], str)
-            and args[1] == 'latin1'):
+    if (len(args) == 2 and isinstance(args[0], str) and args[1] == 'latin1'):
         return args[0].encode('latin1')
     raise pickle.UnpicklingError(
         f'bytes{tuple(type(a).__name__ for a in args)} is not how pickle '
@@ -224,8 +223,7 @@ def safe_torch_load(filename: str, map_location: Optional[Any] = None) -> Any:
         # torch raises all of these for empty, text and truncated files.
         raise CheckpointReadError(
             f'Cannot read checkpoint {filename}: it is empty, truncated or '
-            f'not a PyTorch checkpoint ({type(err).__name__}: {err})'
-        ) from err
+            f'not a PyTorch checkpoint ({type(err).__name__}: {err})') from err
 
 
 def _load_local(filename: str, map_location: Optional[Any] = None) -> Any:
@@ -285,7 +283,9 @@ class AtomicLocalBackend(LocalBackend):
         folder = os.path.dirname(os.path.abspath(filepath))
         os.makedirs(folder, exist_ok=True)
         fd, tmp = tempfile.mkstemp(
-            dir=folder, prefix=f'.{os.path.basename(filepath)}.', suffix='.tmp')
+            dir=folder,
+            prefix=f'.{os.path.basename(filepath)}.',
+            suffix='.tmp')
         try:
             with os.fdopen(fd, 'wb') as f:
                 f.write(obj)
@@ -340,8 +340,8 @@ def state_dict_of(checkpoint: Any) -> dict:
 def _listed(keys: List[str]) -> str:
     """At most :data:`_MAX_LISTED` keys, then how many more."""
     more = len(keys) - _MAX_LISTED
-    return ', '.join(keys[:_MAX_LISTED]) + (f' ... ({more} more)'
-                                            if more > 0 else '')
+    return ', '.join(
+        keys[:_MAX_LISTED]) + (f' ... ({more} more)' if more > 0 else '')
 
 
 def check_state_dict(model: torch.nn.Module,

@@ -26,24 +26,25 @@ class ConfigError(ValueError):
 #: Top-level keys that mmengine's ``Runner.from_cfg``, mmdet and the
 #: PoseSOR tools read. Any other top-level key is a variable of the config
 #: file: its value was copied into other keys when the file was parsed.
-CONSUMED_KEYS = frozenset((
-    'model', 'work_dir', 'train_dataloader', 'val_dataloader',
-    'test_dataloader', 'train_cfg', 'val_cfg', 'test_cfg', 'auto_scale_lr',
-    'optim_wrapper', 'param_scheduler', 'val_evaluator', 'test_evaluator',
-    'default_hooks', 'custom_hooks', 'data_preprocessor', 'load_from',
-    'resume', 'launcher', 'env_cfg', 'log_processor', 'log_level',
-    'visualizer', 'default_scope', 'randomness', 'experiment_name',
-    'model_wrapper_cfg', 'compile', 'find_unused_parameters', 'runner_type',
-    'custom_imports', 'pose_estimator', 'strategy', 'activation_checkpointing',
-    'efficient_conv_bn_eval', 'resource_limit', 'tta_model', 'tta_pipeline'))
+CONSUMED_KEYS = frozenset(
+    ('model', 'work_dir', 'train_dataloader', 'val_dataloader',
+     'test_dataloader', 'train_cfg', 'val_cfg', 'test_cfg', 'auto_scale_lr',
+     'optim_wrapper', 'param_scheduler', 'val_evaluator', 'test_evaluator',
+     'default_hooks', 'custom_hooks', 'data_preprocessor', 'load_from',
+     'resume', 'launcher', 'env_cfg', 'log_processor', 'log_level',
+     'visualizer', 'default_scope', 'randomness', 'experiment_name',
+     'model_wrapper_cfg', 'compile', 'find_unused_parameters', 'runner_type',
+     'custom_imports', 'pose_estimator', 'strategy',
+     'activation_checkpointing', 'efficient_conv_bn_eval', 'resource_limit',
+     'tta_model', 'tta_pipeline'))
 
 #: How many keys a hint lists.
 _MAX_HINTS = 6
 
 
-def _find_syntax_error(path: str,
-                       seen: Optional[set] = None
-                       ) -> Optional[Tuple[str, SyntaxError]]:
+def _find_syntax_error(
+        path: str,
+        seen: Optional[set] = None) -> Optional[Tuple[str, SyntaxError]]:
     """The config file (``path`` or one of its bases) that does not parse.
 
     mmengine parses some files without naming them, so look for the file.
@@ -139,14 +140,15 @@ def _fed_keys(cfg: Config, name: str) -> List[str]:
         return []
     hits = []
     for key, leaf in _walk(cfg.to_dict()):
-        if key.split('.')[0] in CONSUMED_KEYS and (
-                leaf == value or isinstance(value, str)
-                and isinstance(leaf, str) and value and leaf.startswith(value)):
+        if key.split('.')[0] in CONSUMED_KEYS and (leaf == value or isinstance(
+                value, str) and isinstance(leaf, str) and value
+                                                   and leaf.startswith(value)):
             hits.append(key)
     return hits
 
 
-def check_cfg_options(cfg: Config, options: Optional[Dict[str, Any]],
+def check_cfg_options(cfg: Config,
+                      options: Optional[Dict[str, Any]],
                       hints: Optional[Dict[str, str]] = None) -> None:
     """Refuse overrides of top-level config variables.
 
@@ -246,8 +248,8 @@ def set_data_root(cfg: Config, data_root: str) -> List[str]:
     return changed
 
 
-def _number(kind: Callable, minimum: Optional[float],
-            maximum: Optional[float], what: str) -> Callable[[str], Any]:
+def _number(kind: Callable, minimum: Optional[float], maximum: Optional[float],
+            what: str) -> Callable[[str], Any]:
     """An ``argparse`` type: ``kind`` in ``[minimum, maximum]``."""
 
     def parse(text: str) -> Any:
@@ -258,8 +260,8 @@ def _number(kind: Callable, minimum: Optional[float],
                 f'{text!r} is not {what}') from None
         if value != value or value in (float('inf'), float('-inf')):
             raise argparse.ArgumentTypeError(f'{text!r} is not {what}')
-        if (minimum is not None and value < minimum) or (
-                maximum is not None and value > maximum):
+        if (minimum is not None and value < minimum) or (maximum is not None
+                                                         and value > maximum):
             raise argparse.ArgumentTypeError(f'{text!r} is not {what}')
         return value
 
@@ -281,7 +283,7 @@ def int_in_range(minimum: int, maximum: int) -> Callable[[str], int]:
 
 
 __all__ = [
-    'CONSUMED_KEYS', 'CfgOptionsAction', 'ConfigError',
-    'check_cfg_options', 'int_in_range', 'load_config', 'non_negative_float',
-    'non_negative_int', 'positive_int', 'set_data_root', 'unit_float'
+    'CONSUMED_KEYS', 'CfgOptionsAction', 'ConfigError', 'check_cfg_options',
+    'int_in_range', 'load_config', 'non_negative_float', 'non_negative_int',
+    'positive_int', 'set_data_root', 'unit_float'
 ]

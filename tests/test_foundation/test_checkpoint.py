@@ -23,8 +23,7 @@ import posesor  # noqa: F401
 from posesor.utils import (CheckpointReadError, UnsafeCheckpointError,
                            safe_checkpoint_loading, safe_torch_load)
 from posesor.utils.checkpoint import (AtomicLocalBackend,
-                                      PartialCheckpointError,
-                                      check_state_dict)
+                                      PartialCheckpointError, check_state_dict)
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 
@@ -64,11 +63,14 @@ class _ToyMetric(BaseMetric):
     """Float, numpy and integer results, as SORMetric returns."""
 
     def process(self, data_batch, data_samples):
-        self.results += [float(s['pred'] - s['label'])**2 for s in data_samples]
+        self.results += [
+            float(s['pred'] - s['label'])**2 for s in data_samples
+        ]
 
     def compute_metrics(self, results):
         return dict(
-            mse=np.float64(np.mean(results)), count=len(results),
+            mse=np.float64(np.mean(results)),
+            count=len(results),
             nan=np.int64(0))
 
 
@@ -185,8 +187,8 @@ def test_runner_checkpoint_with_ema_and_validation(tmp_path):
     # hub holds validation results (numpy and int)
     ckpt = torch.load(tmp_path / 'iter_4.pth', weights_only=True)
     assert 'ema_state_dict' in ckpt
-    assert {'val/mse', 'val/count', 'val/nan'} <= set(
-        ckpt['message_hub']['log_scalars'])
+    assert {'val/mse', 'val/count',
+            'val/nan'} <= set(ckpt['message_hub']['log_scalars'])
     assert (tmp_path / 'last_checkpoint').read_text().endswith('iter_4.pth')
     runner = _runner(tmp_path, max_iters=6, resume=True)
     with safe_checkpoint_loading():
@@ -223,10 +225,11 @@ class _Getattr:
         return getattr, (collections.Counter, 'fromkeys')
 
 
-@pytest.mark.parametrize(
-    'payload, named, can_allow',
-    [(_Payload(), '_Payload', True), (_System(), 'posix.system', False),
-     (_BigBytes(), 'bytes', False), (_Getattr(), 'getattr', False)])
+@pytest.mark.parametrize('payload, named, can_allow',
+                         [(_Payload(), '_Payload', True),
+                          (_System(), 'posix.system', False),
+                          (_BigBytes(), 'bytes', False),
+                          (_Getattr(), 'getattr', False)])
 def test_unsafe_objects_are_refused_by_name(tmp_path, monkeypatch, payload,
                                             named, can_allow):
     monkeypatch.delenv('POSESOR_TRUST_CHECKPOINTS', raising=False)

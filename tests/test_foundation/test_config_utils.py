@@ -7,9 +7,9 @@ import pytest
 from mmengine.config import Config
 
 from posesor.utils.config import (CfgOptionsAction, ConfigError,
-                                  check_cfg_options, int_in_range,
-                                  load_config, non_negative_float,
-                                  positive_int, set_data_root, unit_float)
+                                  check_cfg_options, int_in_range, load_config,
+                                  non_negative_float, positive_int,
+                                  set_data_root, unit_float)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TINY = osp.join(REPO, 'configs', 'posesor_tiny_synthetic.py')
@@ -60,8 +60,7 @@ def test_overriding_a_variable_is_refused():
     assert 'train_cfg.max_iters' in message  # the keys it fed
     with pytest.raises(ConfigError, match='use --data-root'):
         check_cfg_options(
-            cfg, {'data_root': '/x/'},
-            hints=dict(data_root='use --data-root'))
+            cfg, {'data_root': '/x/'}, hints=dict(data_root='use --data-root'))
     with pytest.raises(ConfigError, match='vis_backends'):
         check_cfg_options(cfg, {'vis_backends.0.type': 'X'})
     # keys the runner reads, and new keys, are fine

@@ -35,15 +35,17 @@ def _write_log(path, train_steps, val_steps):
 
 def test_default_picture(tmp_path):
     tool = load_tool('analysis_tools/analyze_logs.py')
-    log = _write_log(tmp_path / 'run' / '20240101_000000' / 'vis_data' /
-                     'scalars.json', range(1, 11), [5, 10])
+    log = _write_log(
+        tmp_path / 'run' / '20240101_000000' / 'vis_data' / 'scalars.json',
+        range(1, 11), [5, 10])
     out = str(tmp_path / 'curves.png')
     drawn = tool.main(['plot_curve', log, '--out', out])
     # total loss, the groups summed over decoder layers, one per metric;
     # counts are left out
     mask = 'mask'
-    assert drawn == ['loss', 'loss_other', mask, 'rank', 'sor/mae',
-                     'sor/sa_sor']
+    assert drawn == [
+        'loss', 'loss_other', mask, 'rank', 'sor/mae', 'sor/sa_sor'
+    ]
     train, val = tool.load_curves([log])
     groups = tool.loss_groups(train)
     # mask + dice, each over 3 decoder layers, at iteration 2

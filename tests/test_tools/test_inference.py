@@ -137,8 +137,8 @@ def test_same_names_get_distinct_outputs(inferencer, synthetic_dataset,
     from posesor.apis.inferencer import output_stems
     assert output_stems(['x/a.jpg', 'y/a.png', 'b.jpg', 'z/b.jpg']) == \
         ['a_jpg', 'a_png', 'b_jpg_000002', 'b_jpg_000003']
-    src = cv2.imread(osp.join(synthetic_dataset, 'images', 'test',
-                              '000001.jpg'))
+    src = cv2.imread(
+        osp.join(synthetic_dataset, 'images', 'test', '000001.jpg'))
     folder = tmp_path / 'same_names'
     folder.mkdir()
     cv2.imwrite(str(folder / 'a.jpg'), src)
@@ -169,12 +169,11 @@ def test_inferencer_refuses_partial_weights(trained, tmp_path):
     torch.save(ckpt, bad)
     with pytest.raises(PartialCheckpointError, match='missing: neck'):
         SORInferencer(trained['config'], bad, device='cpu')
-    SORInferencer(
-        trained['config'], bad, device='cpu', allow_partial=True)
+    SORInferencer(trained['config'], bad, device='cpu', allow_partial=True)
     empty = tmp_path / 'empty.pth'
     empty.write_bytes(b'')
-    with pytest.raises(CheckpointReadError,
-                       match=f'Cannot read checkpoint {empty}'):
+    with pytest.raises(
+            CheckpointReadError, match=f'Cannot read checkpoint {empty}'):
         SORInferencer(trained['config'], str(empty), device='cpu')
 
 
@@ -202,14 +201,17 @@ def test_inferencer_reads_through_backend_args(trained, synthetic_dataset,
             store[filepath] = obj.encode(encoding)
 
         def isdir(self, filepath):
-            return any(k.startswith(filepath.rstrip('/') + '/')
-                       for k in store)
+            return any(k.startswith(filepath.rstrip('/') + '/') for k in store)
 
         def join_path(self, filepath, *parts):
             return '/'.join([filepath.rstrip('/')] + list(parts))
 
-        def list_dir_or_file(self, dir_path, list_dir=True, list_file=True,
-                             suffix=None, recursive=False):
+        def list_dir_or_file(self,
+                             dir_path,
+                             list_dir=True,
+                             list_file=True,
+                             suffix=None,
+                             recursive=False):
             prefix = dir_path.rstrip('/') + '/'
             for key in sorted(store):
                 name = key[len(prefix):]
@@ -241,12 +243,14 @@ def test_image_demo_validates_numbers(trained, image_folder, tmp_path):
     from conftest import load_tool
     folder, _ = image_folder
     demo = load_tool('image_demo.py')
-    base = [folder, trained['config'], trained['checkpoint'], '--out-dir',
-            str(tmp_path)]
+    base = [
+        folder, trained['config'], trained['checkpoint'], '--out-dir',
+        str(tmp_path)
+    ]
     for option, value in (('--batch-size', '0'), ('--batch-size', '-1'),
-                          ('--pose-visible-thr', '1.5'),
-                          ('--pose-min-keypoints', '0'),
-                          ('--pose-min-keypoints', '18')):
+                          ('--pose-visible-thr',
+                           '1.5'), ('--pose-min-keypoints',
+                                    '0'), ('--pose-min-keypoints', '18')):
         with pytest.raises(SystemExit) as info:
             demo.parse_args(base + [option, value])
         assert info.value.code == 2
@@ -266,7 +270,8 @@ def test_mmdet_apis_on_the_tiny_config(trained, synthetic_dataset):
         trained['config'],
         trained['checkpoint'],
         device='cpu',
-        show_progress=False)(path, return_datasamples=True)['predictions'][0]
+        show_progress=False)(
+            path, return_datasamples=True)['predictions'][0]
     pred = result.pred_instances
     assert len(pred) == len(ours.pred_instances) >= 1
     torch.testing.assert_close(pred.rank_scores,
@@ -281,19 +286,22 @@ def test_mmdet_apis_on_the_tiny_config(trained, synthetic_dataset):
                                pred.scores)
 
 
-@pytest.mark.parametrize('name', sorted(
-    n for n in __import__('os').listdir(
-        osp.join(osp.dirname(osp.dirname(osp.dirname(__file__))), 'configs'))
-    if n.endswith('.py')))
+@pytest.mark.parametrize(
+    'name',
+    sorted(
+        n for n in __import__('os').listdir(
+            osp.join(
+                osp.dirname(osp.dirname(osp.dirname(__file__))), 'configs'))
+        if n.endswith('.py')))
 def test_every_config_pipeline_runs_without_annotations(
         name, synthetic_dataset):
     """What inference_detector feeds each config's test pipeline."""
+    from conftest import REPO
     from mmcv.transforms import Compose
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
 
     import posesor  # noqa: F401
-    from conftest import REPO
     init_default_scope('mmdet')
     cfg = Config.fromfile(osp.join(REPO, 'configs', name))
     pipeline = Compose(cfg.test_dataloader.dataset.pipeline)

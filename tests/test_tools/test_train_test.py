@@ -227,13 +227,13 @@ def _run_failing(script, args, env=None):
     from conftest import REPO
     full_env = dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS='1')
     full_env.update(env or {})
-    proc = subprocess.run([sys.executable, osp.join(REPO, 'tools', script)] +
-                          args,
-                          cwd=REPO,
-                          env=full_env,
-                          capture_output=True,
-                          text=True,
-                          timeout=300)
+    proc = subprocess.run(
+        [sys.executable, osp.join(REPO, 'tools', script)] + args,
+        cwd=REPO,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=300)
     assert proc.returncode != 0, proc.stdout + proc.stderr
     return proc.returncode, proc.stdout, proc.stderr
 
@@ -270,8 +270,7 @@ def test_test_refuses_weights_of_another_model(trained, tmp_path):
     # another width: one tensor of the decoder gets another shape
     name = next(k for k, v in state.items()
                 if k.startswith('decoder.') and v.ndim >= 2)
-    state[name] = torch.zeros(state[name].shape[0] + 1,
-                              *state[name].shape[1:])
+    state[name] = torch.zeros(state[name].shape[0] + 1, *state[name].shape[1:])
     dropped = sorted(k for k in state if k.startswith('pdr.'))[0]
     del state[dropped]
     state['unrelated.weight'] = torch.zeros(1)
@@ -334,8 +333,7 @@ def test_ctrl_c_during_test(trained, synthetic_dataset, tmp_path):
     assert 'Traceback' not in err
 
 
-def test_resume_without_checkpoint_warns(tiny_config, tmp_path,
-                                        monkeypatch):
+def test_resume_without_checkpoint_warns(tiny_config, tmp_path, monkeypatch):
     import logging
 
     from conftest import load_tool

@@ -152,8 +152,8 @@ def loss_groups(train: Curves) -> Dict[str, Dict[int, float]]:
 
 def metric_keys(val: Curves) -> List[str]:
     """Validation keys that are metrics (not counts or timings)."""
-    return sorted(k for k in val if k not in NON_CURVE_KEYS
-                  and 'time' not in k and not COUNT_KEY.search(k))
+    return sorted(k for k in val if k not in NON_CURVE_KEYS and 'time' not in k
+                  and not COUNT_KEY.search(k))
 
 
 def _draw(ax, curve: Dict[int, float], label: Optional[str]) -> None:
@@ -203,8 +203,8 @@ def plot_curve(runs: Sequence[Run],
                    for n, g in zip(names, groups) for kind in sorted(g)]
         kinds = sorted({kind for g in groups for kind in g})
         if grouped:
-            panels.append(('loss groups (sum of their terms, log scale)',
-                           grouped, True))
+            panels.append(
+                ('loss groups (sum of their terms, log scale)', grouped, True))
         metrics = sorted({k for _, val in runs for k in metric_keys(val)})
         for key in metrics:
             panels.append((key, [(n, val[key])
@@ -229,12 +229,8 @@ def plot_curve(runs: Sequence[Run],
     rows = math.ceil(len(panels) / columns)
     with plt.style.context(style):
         fig, axes = plt.subplots(
-            rows,
-            columns,
-            figsize=(5.5 * columns, 3.8 * rows),
-            squeeze=False)
-        last = max((max(c) for _, curves, _ in panels for _, c in curves
-                    if c),
+            rows, columns, figsize=(5.5 * columns, 3.8 * rows), squeeze=False)
+        last = max((max(c) for _, curves, _ in panels for _, c in curves if c),
                    default=1)
         for ax, (name, curves, log_scale) in zip(axes.flat, panels):
             for label, curve in curves:
@@ -327,8 +323,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     plot.add_argument('--legend', nargs='+', help='a name per log')
     plot.add_argument(
         '--backend', default=None, help='matplotlib backend (default Agg)')
-    plot.add_argument(
-        '--style', default='default', help='matplotlib style')
+    plot.add_argument('--style', default='default', help='matplotlib style')
     plot.add_argument(
         '--out',
         default=None,
@@ -344,8 +339,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     argv = list(argv) if argv is not None else None
     import sys
     raw = argv if argv is not None else sys.argv[1:]
-    if raw and raw[0] not in ('plot_curve', 'cal_train_time', '-h',
-                              '--help'):
+    if raw and raw[0] not in ('plot_curve', 'cal_train_time', '-h', '--help'):
         raw = ['plot_curve'] + raw  # the short form: plot_curve by default
     return parser.parse_args(raw)
 
@@ -369,8 +363,8 @@ def main(argv: Optional[List[str]] = None):
     out = args.out
     if out is None:
         first = args.json_logs[0]
-        out = osp.join(first if osp.isdir(first) else osp.dirname(first),
-                       'curves.png')
+        out = osp.join(
+            first if osp.isdir(first) else osp.dirname(first), 'curves.png')
     plotted = plot_curve(runs, out, args.keys, args.legend, args.title,
                          args.style)
     print(f'plotted {", ".join(plotted)} from {len(runs)} log(s) to {out}')

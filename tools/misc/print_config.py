@@ -15,12 +15,10 @@ import os.path as osp
 import sys
 from typing import List, Optional
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(
-    osp.abspath(__file__)))))
+sys.path.insert(0,
+                osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 import posesor  # noqa: E402,F401  (registers modules)
-from posesor.utils.config import (CfgOptionsAction, ConfigError,  # noqa
-                                  check_cfg_options, load_config,
-                                  set_data_root)
+from posesor.utils import config as config_utils  # noqa: E402
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -43,7 +41,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--cfg-options',
         nargs='+',
-        action=CfgOptionsAction,
+        action=config_utils.CfgOptionsAction,
         help='override settings of the config, as key=value pairs')
     return parser.parse_args(argv)
 
@@ -58,18 +56,18 @@ def main(argv: Optional[List[str]] = None) -> str:
         str: The printed config text.
     """
     args = parse_args(argv)
-    cfg = load_config(args.config)
-    check_cfg_options(
+    cfg = config_utils.load_config(args.config)
+    config_utils.check_cfg_options(
         cfg, args.cfg_options, hints=dict(data_root='use --data-root'))
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     if args.data_root is not None:
-        set_data_root(cfg, args.data_root)
+        config_utils.set_data_root(cfg, args.data_root)
     text = cfg.pretty_text
     print(f'Config:\n{text}')
     if args.save_path is not None:
         if not args.save_path.endswith('.py'):
-            raise ConfigError(
+            raise config_utils.ConfigError(
                 f'--save-path must end with .py, got {args.save_path}')
         cfg.dump(args.save_path)
         print(f'Config saved to {args.save_path}')
@@ -79,5 +77,5 @@ def main(argv: Optional[List[str]] = None) -> str:
 if __name__ == '__main__':
     try:
         main()
-    except (ConfigError, FileNotFoundError) as err:
+    except (config_utils.ConfigError, FileNotFoundError) as err:
         sys.exit(f'error: {err}')

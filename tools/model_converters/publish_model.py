@@ -18,15 +18,16 @@ import io
 import os
 import os.path as osp
 import sys
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
 import torch
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(
-    osp.abspath(__file__)))))
-from posesor.utils.checkpoint import (  # noqa: E402
-    AtomicLocalBackend, CheckpointReadError, UnsafeCheckpointError,
-    safe_torch_load)
+sys.path.insert(0,
+                osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+from posesor.utils import checkpoint as ckpt_utils  # noqa: E402
+
+#: What a published checkpoint keeps (as mmdet's tool).
+SAVE_KEYS = ('meta', 'state_dict')
 
 #: Bytes read at a time while hashing.
 CHUNK = 1 << 20
@@ -48,7 +49,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--save-keys',
         nargs='+',
-        default=['meta', 'state_dict'],
+        default=list(SAVE_KEYS),
         help='keys of the checkpoint to keep')
     return parser.parse_args(argv)
 
@@ -64,7 +65,7 @@ def sha256_of(path: str) -> str:
 
 def process_checkpoint(in_file: str,
                        out_file: str,
-                       save_keys: List[str] = ('meta', 'state_dict')) -> str:
+                       save_keys: Sequence[str] = SAVE_KEYS) -> str:
     """Keep ``save_keys`` of ``in_file`` and write ``OUT-<sha8>.pth``.
 
     Args:
@@ -77,16 +78,16 @@ def process_checkpoint(in_file: str,
     """
     if not out_file.endswith('.pth'):
         raise ValueError(f'the output file must end with .pth: {out_file}')
-    checkpoint = safe_torch_load(in_file, map_location='cpu')
+    checkpoint = ckpt_utils.safe_torch_load(in_file, map_location='cpu')
     if not isinstance(checkpoint, dict) or 'state_dict' not in checkpoint:
-        raise CheckpointReadError(
+        raise ckpt_utils.CheckpointReadError(
             f'Cannot read checkpoint {in_file}: it has no state_dict')
     kept = {k: v for k, v in checkpoint.items() if k in save_keys}
     folder = osp.dirname(osp.abspath(out_file))
     os.makedirs(folder, exist_ok=True)
     with io.BytesIO() as buffer:
         torch.save(kept, buffer)
-        AtomicLocalBackend().put(buffer.getvalue(), out_file)
+        ckpt_utils.AtomicLocalBackend().put(buffer.getvalue(), out_file)
     final_file = f'{out_file[:-len(".pth")]}-{sha256_of(out_file)[:8]}.pth'
     os.replace(out_file, final_file)
     return final_file
@@ -111,6 +112,6 @@ def main(argv: Optional[List[str]] = None) -> str:
 if __name__ == '__main__':
     try:
         main()
-    except (CheckpointReadError, UnsafeCheckpointError, FileNotFoundError,
-            ValueError) as err:
+    except (ckpt_utils.CheckpointReadError, ckpt_utils.UnsafeCheckpointError,
+            FileNotFoundError, ValueError) as err:
         sys.exit(f'error: {err}')
