@@ -7,9 +7,11 @@ Runtime requirements are ranges (``requirements/runtime.txt`` and
 torch or mmcv. The exact, verified stack is pinned in
 ``requirements/constraints.txt`` and installed by ``make install``.
 
-As OpenMMLab's own packages do, ``configs/`` and ``tools/`` are exposed as
-``posesor/.mim/{configs,tools}`` (symlinks for editable installs, copies for
-wheels) so that ``mim train posesor CONFIG`` finds them.
+As OpenMMLab's own packages do, ``configs/``, ``tools/`` and
+``model-index.yml`` are exposed as ``posesor/.mim/...`` (symlinks for
+editable installs, copies for wheels) so that ``mim train posesor CONFIG``
+finds the configs and ``mim search posesor`` / ``mim list`` the models
+(``model-index.yml`` imports ``configs/metafile.yml``).
 """
 import os
 import os.path as osp
@@ -20,7 +22,8 @@ import warnings
 from setuptools import find_packages, setup
 
 HERE = osp.dirname(osp.abspath(__file__))
-MIM_FILES = ('configs', 'tools', 'requirements', 'requirements.txt')
+MIM_FILES = ('configs', 'tools', 'requirements', 'requirements.txt',
+             'model-index.yml')
 
 
 def get_version() -> str:

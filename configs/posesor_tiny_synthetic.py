@@ -71,7 +71,7 @@ train_cfg = dict(
     type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
 auto_scale_lr = dict(enable=False, base_batch_size=8)
 default_hooks = dict(
-    logger=dict(type='LoggerHook', interval=20),
+    logger=dict(interval=20),
     checkpoint=dict(
         type='CheckpointHook',
         interval=max_iters,

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Distributed testing with torchrun.
+# Distributed testing with torchrun (on a machine without CUDA: GPUS CPU
+# processes with gloo, chosen by test.py).
 #   bash tools/dist_test.sh CONFIG CHECKPOINT GPUS [test.py options]
 #   Multi node: set NNODES, NODE_RANK, MASTER_ADDR and PORT on every node.
 set -euo pipefail

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Distributed training with torchrun.
+# Distributed training with torchrun. On a machine without CUDA the GPUS
+# argument is the number of CPU processes (gloo, chosen by train.py).
 #   Single node:  bash tools/dist_train.sh CONFIG GPUS [train.py options]
 #   Multi node:   NNODES=2 NODE_RANK=0 MASTER_ADDR=10.0.0.1 PORT=29500 \
 #                 bash tools/dist_train.sh CONFIG GPUS [train.py options]

@@ -17,18 +17,29 @@ For each readable image ``NAME.ext`` the output folder gets ``NAME.png``
      "keypoint_source": ["posesor" | "mmpose", ...],
      "masks": [{"size": [H, W], "counts": "<COCO RLE>"}, ...]}
 
-instances most salient first. Unreadable inputs are reported by name and
-skipped; the number skipped is printed at the end (exit code 0).
+instances most salient first. Inputs whose names collide (``a.jpg`` and
+``a.png``, or one name in two folders) get distinct outputs (``a_jpg``,
+``a_png``; then the input index), reported in a warning. Unreadable inputs
+are reported by name and skipped; the number skipped is printed at the end
+(exit code 0). Weights that do not fit the model are an error listing them
+(``--allow-partial`` runs anyway, with a warning).
 """
 import argparse
 import os.path as osp
 import sys
 from typing import List, Optional
 
-from mmengine.config import DictAction
-
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from posesor.apis import SORInferencer  # noqa: E402
+from posesor.datasets.sor_parsing import NUM_KEYPOINTS  # noqa: E402
+from posesor.utils import checkpoint as ckpt_utils  # noqa: E402
+from posesor.utils import config as config_utils  # noqa: E402
+
+#: Errors reported as one line (no traceback) when run as a script.
+USER_ERRORS = (config_utils.ConfigError, FileNotFoundError,
+               ckpt_utils.CheckpointReadError,
+               ckpt_utils.UnsafeCheckpointError,
+               ckpt_utils.PartialCheckpointError)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -51,7 +62,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--device', default=None, help='device, e.g. cpu or cuda:0')
     parser.add_argument(
-        '--batch-size', type=int, default=1, help='images per forward')
+        '--batch-size',
+        type=config_utils.positive_int,
+        default=1,
+        help='images per forward (>= 1)')
     parser.add_argument(
         '--pose-config',
         help='mmpose top-down config: person keypoints from this model')
@@ -59,21 +73,27 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         '--pose-checkpoint', help='checkpoint of --pose-config (local)')
     parser.add_argument(
         '--pose-visible-thr',
-        type=float,
+        type=config_utils.unit_float,
         default=0.5,
-        help='person rule: a PoseSOR keypoint score >= this is visible')
+        help='person rule: a PoseSOR keypoint score >= this is visible '
+        '(in [0, 1])')
     parser.add_argument(
         '--pose-min-keypoints',
-        type=int,
+        type=config_utils.int_in_range(1, NUM_KEYPOINTS),
         default=1,
         help='person rule: visible keypoints an instance needs to be a '
-        'person')
+        f'person (1 to {NUM_KEYPOINTS})')
     parser.add_argument(
         '--no-overlay', action='store_true', help='write only the JSON')
     parser.add_argument(
+        '--allow-partial',
+        action='store_true',
+        help='run even if the checkpoint\'s weights do not cover or fit '
+        'the model (default: an error listing them)')
+    parser.add_argument(
         '--cfg-options',
         nargs='+',
-        action=DictAction,
+        action=config_utils.CfgOptionsAction,
         help='override settings of the config, as key=value pairs')
     args = parser.parse_args(argv)
     if args.pose_checkpoint and not args.pose_config:
@@ -103,7 +123,8 @@ def main(argv: Optional[List[str]] = None) -> dict:
         args.checkpoint,
         device=args.device,
         pose_estimator=pose_estimator,
-        cfg_options=args.cfg_options)
+        cfg_options=args.cfg_options,
+        allow_partial=args.allow_partial)
     inputs = args.inputs[0] if len(args.inputs) == 1 else args.inputs
     results = inferencer(
         inputs,
@@ -119,4 +140,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
 
 
 if __name__ == '__main__':
-    main()
+    try:
+        main()
+    except USER_ERRORS as err:
+        sys.exit(f'error: {err}')

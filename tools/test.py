@@ -18,6 +18,12 @@ one is used as given.
 config, see :class:`posesor.apis.TopdownPoseRefiner`) replace the keypoints
 of predicted persons with those of an mmpose top-down model before the
 metrics see them, so pose metrics (JAE) are computed with those keypoints.
+
+``--data-root DIR`` points every dataloader and the evaluator at another
+dataset root (its ``ann_file`` follows the test dataloader's). Weights that
+do not fit the model (another architecture or config) are an error listing
+them; ``--allow-partial`` runs anyway with a warning. Ctrl-C stops with one
+line, ``interrupted after N of M images``.
 """
 import argparse
 import os
@@ -28,13 +34,43 @@ from typing import List, Optional
 from mmdet.engine.hooks.utils import trigger_visualization_hook
 from mmdet.evaluation import DumpDetResults
 from mmdet.utils import setup_cache_size_limit_of_dynamo
-from mmengine.config import Config, ConfigDict, DictAction
+from mmengine.config import Config, ConfigDict
+from mmengine.hooks import Hook
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import posesor  # noqa: E402,F401  (registers modules; safe checkpoints)
 from posesor.apis import use_pose_estimator_in_test  # noqa: E402
+from posesor.utils import checkpoint as ckpt_utils  # noqa: E402
+from posesor.utils import config as config_utils  # noqa: E402
+from posesor.utils.setup_env import setup_cpu_distributed  # noqa: E402
+
+#: Errors reported as one line (no traceback) when run as a script.
+USER_ERRORS = (config_utils.ConfigError, FileNotFoundError,
+               ckpt_utils.CheckpointReadError,
+               ckpt_utils.UnsafeCheckpointError,
+               ckpt_utils.PartialCheckpointError)
+
+
+class TestInterrupted(Exception):
+    """Ctrl-C during testing, with how far the test got."""
+
+
+class _ImageCounter(Hook):
+    """Counts the test images processed so far (for an interruption)."""
+
+    priority = 'HIGHEST'  # count before any other hook can stop the run
+
+    def __init__(self) -> None:
+        self.done = 0
+
+    def after_test_iter(self,
+                        runner,
+                        batch_idx,
+                        data_batch=None,
+                        outputs=None) -> None:
+        self.done += len(outputs) if outputs is not None else 1
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -64,7 +100,19 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--show-dir', help='directory where rank-coloured overlays are saved')
     parser.add_argument(
-        '--wait-time', type=float, default=2, help='the interval of show (s)')
+        '--wait-time',
+        type=config_utils.non_negative_float,
+        default=2,
+        help='the interval of show (s)')
+    parser.add_argument(
+        '--data-root',
+        help='dataset root for the test dataloader and its evaluator '
+        '(sets every data_root and the evaluator\'s ann_file)')
+    parser.add_argument(
+        '--allow-partial',
+        action='store_true',
+        help='run even if the checkpoint\'s weights do not cover or fit '
+        'the model (default: an error listing them)')
     parser.add_argument(
         '--pose-config',
         help='mmpose top-down config; keypoints of predicted persons come '
@@ -74,7 +122,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--cfg-options',
         nargs='+',
-        action=DictAction,
+        action=config_utils.CfgOptionsAction,
         help='override settings of the config, as key=value pairs')
     parser.add_argument(
         '--launcher',
@@ -99,10 +147,14 @@ def build_test_config(args: argparse.Namespace) -> Config:
     Returns:
         Config: The config the runner is built from.
     """
-    cfg = Config.fromfile(args.config)
+    cfg = config_utils.load_config(args.config)
     cfg.launcher = args.launcher
+    config_utils.check_cfg_options(
+        cfg, args.cfg_options, hints=dict(data_root='use --data-root'))
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
+    if args.data_root is not None:
+        config_utils.set_data_root(cfg, args.data_root)
 
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
@@ -138,6 +190,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
     args = parse_args(argv)
     setup_cache_size_limit_of_dynamo()
     cfg = build_test_config(args)
+    setup_cpu_distributed(cfg)
     if 'runner_type' not in cfg:
         runner = Runner.from_cfg(cfg)
     else:
@@ -146,8 +199,27 @@ def main(argv: Optional[List[str]] = None) -> dict:
         # Dump the predictions (masks as RLE) beside the metrics.
         runner.test_evaluator.metrics.append(
             DumpDetResults(out_file_path=args.out))
-    return runner.test()
+    runner.register_hook(
+        ckpt_utils.CheckWeightsHook(args.checkpoint, args.allow_partial))
+    counter = _ImageCounter()
+    runner.register_hook(counter)
+    try:
+        with ckpt_utils.safe_checkpoint_loading():
+            return runner.test()
+    except KeyboardInterrupt:
+        total = len(runner.test_dataloader.dataset)
+        raise TestInterrupted(f'interrupted after {counter.done} of {total} '
+                              'images') from None
 
 
 if __name__ == '__main__':
-    main()
+    try:
+        main()
+    except TestInterrupted as err:
+        print(err, file=sys.stderr)
+        sys.exit(130)  # the shell's code for Ctrl-C
+    except KeyboardInterrupt:  # before the test loop started
+        print('interrupted before testing started', file=sys.stderr)
+        sys.exit(130)
+    except USER_ERRORS as err:
+        sys.exit(f'error: {err}')

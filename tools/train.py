@@ -8,6 +8,13 @@ Examples::
     python tools/train.py CONFIG --resume              # last checkpoint
     python tools/train.py CONFIG --resume work_dirs/run1/iter_5000.pth
     python tools/train.py CONFIG --cfg-options train_cfg.max_iters=2
+    python tools/train.py CONFIG --data-root data/other_assr/
+
+``--cfg-options`` refuses top-level variables of the config file (such as
+``max_iters`` or ``data_root``): their values were copied into other keys
+when the file was parsed, so overriding them would change nothing.
+``--data-root`` sets every dataloader's ``data_root`` and the evaluators'
+``ann_file`` consistently.
 """
 import argparse
 import logging
@@ -18,15 +25,24 @@ from typing import List, Optional
 
 import torch
 from mmdet.utils import setup_cache_size_limit_of_dynamo
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
+from mmengine.runner.checkpoint import find_latest_checkpoint
 
 # Make ``import posesor`` work when the script runs from a source checkout
 # without ``pip install -e .``.
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import posesor  # noqa: E402,F401  (registers modules; safe checkpoints)
+from posesor.utils import checkpoint as ckpt_utils  # noqa: E402
+from posesor.utils import config as config_utils  # noqa: E402
+from posesor.utils.setup_env import setup_cpu_distributed  # noqa: E402
+
+#: Errors reported as one line (no traceback) when run as a script.
+USER_ERRORS = (config_utils.ConfigError, FileNotFoundError,
+               ckpt_utils.CheckpointReadError,
+               ckpt_utils.UnsafeCheckpointError)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -62,10 +78,14 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--cfg-options',
         nargs='+',
-        action=DictAction,
+        action=config_utils.CfgOptionsAction,
         help='override settings of the config, as key=value pairs '
         '(e.g. train_cfg.max_iters=2 '
         'train_dataloader.batch_size=1)')
+    parser.add_argument(
+        '--data-root',
+        help='dataset root for every dataloader and evaluator (sets each '
+        'data_root and the evaluators\' ann_file)')
     parser.add_argument(
         '--launcher',
         choices=['none', 'pytorch', 'slurm', 'mpi'],
@@ -89,10 +109,14 @@ def build_train_config(args: argparse.Namespace) -> Config:
     Returns:
         Config: The config the runner is built from.
     """
-    cfg = Config.fromfile(args.config)
+    cfg = config_utils.load_config(args.config)
     cfg.launcher = args.launcher
+    config_utils.check_cfg_options(
+        cfg, args.cfg_options, hints=dict(data_root='use --data-root'))
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
+    if args.data_root is not None:
+        config_utils.set_data_root(cfg, args.data_root)
 
     # Work dir priority: command line > config > ./work_dirs/<config name>.
     if args.work_dir is not None:
@@ -135,6 +159,34 @@ def build_train_config(args: argparse.Namespace) -> Config:
     return cfg
 
 
+def check_resume(cfg: Config) -> None:
+    """Say so when ``--resume`` finds nothing to resume.
+
+    With ``resume=True`` and no ``load_from``, mmengine resumes from the
+    checkpoint named by ``WORK_DIR/last_checkpoint`` and otherwise trains
+    from scratch with an INFO line; that deserves a WARNING.
+
+    Args:
+        cfg (Config): The training config.
+
+    Raises:
+        FileNotFoundError: If ``last_checkpoint`` names a missing file.
+    """
+    if not cfg.get('resume') or cfg.get('load_from'):
+        return
+    latest = find_latest_checkpoint(cfg.work_dir)
+    if latest is None:
+        print_log(
+            f'--resume: nothing to resume in {cfg.work_dir} (no '
+            'last_checkpoint file); training starts from scratch.',
+            logger='current',
+            level=logging.WARNING)
+    elif not osp.isfile(latest):
+        raise FileNotFoundError(
+            f'--resume: {osp.join(cfg.work_dir, "last_checkpoint")} names '
+            f'{latest}, which does not exist; pass --resume PATH')
+
+
 def fall_back_to_fp32_without_gpu(cfg: Config) -> Config:
     """Train in full precision when AMP is asked for but there is no GPU.
 
@@ -172,13 +224,19 @@ def main(argv: Optional[List[str]] = None) -> Runner:
     # Reduce the number of repeated compilations (torch.compile users).
     setup_cache_size_limit_of_dynamo()
     cfg = fall_back_to_fp32_without_gpu(build_train_config(args))
+    check_resume(cfg)
+    setup_cpu_distributed(cfg)
     if 'runner_type' not in cfg:
         runner = Runner.from_cfg(cfg)
     else:
         runner = RUNNERS.build(cfg)
-    runner.train()
+    with ckpt_utils.safe_checkpoint_loading():
+        runner.train()
     return runner
 
 
 if __name__ == '__main__':
-    main()
+    try:
+        main()
+    except USER_ERRORS as err:
+        sys.exit(f'error: {err}')

@@ -4,11 +4,19 @@ custom_imports = dict(imports=['posesor'], allow_failed_imports=False)
 
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),
-    logger=dict(type='LoggerHook', interval=50),
+    # validation metrics are logged against the iteration (the training
+    # loops are iteration based), not all at "epoch" 0; SORLoggerHook
+    # writes numpy counts as numbers (mmengine's hook writes null)
+    logger=dict(type='SORLoggerHook', interval=50, log_metric_by_epoch=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
+    # checkpoints are written to a temporary file and renamed, so a full
+    # disk or a kill never leaves a truncated iter_N.pth
     checkpoint=dict(
-        type='CheckpointHook', interval=5000, by_epoch=False,
-        max_keep_ckpts=3),
+        type='CheckpointHook',
+        interval=5000,
+        by_epoch=False,
+        max_keep_ckpts=3,
+        backend_args=dict(backend='local_atomic')),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='DetVisualizationHook'))
 # stop on a NaN/inf loss before a checkpoint of a broken model is written

@@ -1,5 +1,5 @@
 # Copyright (c) PoseSOR-OpenMMLab contributors. All rights reserved.
-"""Inference API for PoseSOR (in the spirit of mmdet's ``DetInferencer``).
+"""Inference API for PoseSOR, an mmengine ``BaseInferencer``.
 
 Example::
 
@@ -11,28 +11,37 @@ Example::
     for pred in out['predictions']:           # one dict per image
         print(pred['img_path'], pred['ranks'], pred['rank_scores'])
     print(out['failed'])                      # [(input, reason), ...]
+
+The steps are mmengine's: :meth:`~SORInferencer.preprocess` (read and
+transform, unreadable inputs are named and skipped),
+:meth:`~SORInferencer.forward` (PoseSOR, then optional mmpose keypoints),
+:meth:`~SORInferencer.visualize` (rank-coloured overlays) and
+:meth:`~SORInferencer.postprocess` (plain dicts, RLE JSON files).
 """
-import json
+import copy
 import logging
 import os
 import os.path as osp
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import mmcv
 import numpy as np
 import torch
 from mmcv.transforms import Compose
-from mmdet.registry import MODELS, VISUALIZERS
 from mmdet.structures import DetDataSample
 from mmengine.config import Config, ConfigDict
-from mmengine.dataset import pseudo_collate
+from mmengine.fileio import dump, get, isdir, join_path, list_dir_or_file
+from mmengine.infer import BaseInferencer
 from mmengine.logging import print_log
 from mmengine.registry import DefaultScope
-from mmengine.runner import load_checkpoint
+from mmengine.runner.checkpoint import _load_checkpoint_to_model
 from mmengine.utils import ProgressBar
 from mmengine.visualization import Visualizer
 from pycocotools import mask as mask_utils
 
+from ..utils.checkpoint import (check_state_dict, safe_checkpoint_loading,
+                                state_dict_of)
+from ..utils.config import check_cfg_options, load_config
 from .pose_estimator import build_pose_refiner, keypoint_sources
 
 #: File extensions taken from a folder input.
@@ -40,11 +49,15 @@ IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 
 InputType = Union[str, np.ndarray]
 InputsType = Union[InputType, Sequence[InputType]]
+ConfigType = Union[Config, ConfigDict]
 
 #: Read the stored pixels without EXIF rotation, as the dataset pipelines
 #: (and the reference) do, so a file gives the same prediction here as in
 #: ``tools/test.py``.
 IMREAD_FLAG = 'color_ignore_orientation'
+
+#: ``dataset_meta`` of a model whose checkpoint has none.
+DEFAULT_DATASET_META = dict(classes=('object', ))
 
 
 def _is_annotation_loader(transform: dict) -> bool:
@@ -53,28 +66,68 @@ def _is_annotation_loader(transform: dict) -> bool:
     return 'Annotation' in name.split('.')[-1]
 
 
-def list_inputs(inputs: InputsType) -> List[InputType]:
+def list_inputs(inputs: InputsType,
+                backend_args: Optional[dict] = None) -> List[InputType]:
     """Expand an image path, an array, a list of them, or a folder.
 
     Args:
         inputs (str | np.ndarray | Sequence): Inputs. A folder gives its
             image files (sorted, by :data:`IMG_EXTENSIONS`, not recursive).
+        backend_args (dict, optional): mmengine file backend arguments.
 
     Returns:
         list[str | np.ndarray]: One entry per image.
     """
     if isinstance(inputs, (str, os.PathLike)):
         path = os.fspath(inputs)
-        if osp.isdir(path):
+        if isdir(path, backend_args=backend_args):
+            names = list_dir_or_file(
+                path,
+                list_dir=False,
+                suffix=IMG_EXTENSIONS,
+                backend_args=backend_args)
             return [
-                osp.join(path, name) for name in sorted(os.listdir(path))
-                if name.lower().endswith(IMG_EXTENSIONS)
-                and osp.isfile(osp.join(path, name))
+                join_path(path, name, backend_args=backend_args)
+                for name in sorted(names)
             ]
         return [path]
     if isinstance(inputs, np.ndarray):
         return [inputs]
     return [os.fspath(x) if isinstance(x, os.PathLike) else x for x in inputs]
+
+
+def output_stems(items: Sequence[InputType]) -> List[str]:
+    """A distinct output file stem for every input.
+
+    ``a.jpg`` gives ``a``; inputs whose stems collide (``a.jpg`` and
+    ``a.png``) keep their extension (``a_jpg``, ``a_png``), and any that
+    still collide (the same name in two folders) get their input index.
+
+    Args:
+        items (Sequence[str | np.ndarray]): The inputs, in order.
+
+    Returns:
+        list[str]: One stem per input, all different.
+    """
+    names = [
+        osp.basename(item) if isinstance(item, str) else f'array_{i:06d}.png'
+        for i, item in enumerate(items)
+    ]
+    stems = [osp.splitext(name)[0] for name in names]
+    counts: Dict[str, int] = {}
+    for stem in stems:
+        counts[stem] = counts.get(stem, 0) + 1
+    stems = [
+        stem if counts[stem] == 1 else name.replace('.', '_')
+        for stem, name in zip(stems, names)
+    ]
+    counts = {}
+    for stem in stems:
+        counts[stem] = counts.get(stem, 0) + 1
+    return [
+        stem if counts[stem] == 1 else f'{stem}_{i:06d}'
+        for i, stem in enumerate(stems)
+    ]
 
 
 def instances_to_dict(sample: DetDataSample) -> Dict[str, Any]:
@@ -145,69 +198,88 @@ def prediction_to_json(pred: Dict[str, Any]) -> Dict[str, Any]:
     return out
 
 
-class SORInferencer:
+class SORInferencer(BaseInferencer):
     """Run a PoseSOR model on images, with optional mmpose poses.
 
     Args:
         model (str | Config): Config file path or loaded config.
-        weights (str, optional): Local checkpoint. ``None`` keeps the
-            initial weights (tests only).
+        weights (str, optional): Checkpoint. ``None`` keeps the initial
+            weights (tests only).
         device (str, optional): ``'cpu'``, ``'cuda:0'`` ... Defaults to
             CUDA when available, else CPU.
+        scope (str): Registry scope. Defaults to ``'mmdet'``.
         pose_estimator (dict, optional): Config of a
             :class:`~posesor.apis.TopdownPoseRefiner`. Defaults to the
             config's top-level ``pose_estimator`` (if any).
         cfg_options (dict, optional): Overrides of the config.
+        allow_partial (bool): Run with a checkpoint whose weights do not
+            cover the model or do not fit it (warning instead of error).
+            Defaults to False.
+        backend_args (dict, optional): mmengine file backend arguments for
+            reading the inputs and writing the outputs.
         show_progress (bool): Show a progress bar. Defaults to True.
     """
+
+    preprocess_kwargs: set = set()
+    forward_kwargs: set = set()
+    visualize_kwargs: set = {
+        'return_vis', 'show', 'wait_time', 'draw_pred', 'img_out_dir',
+        'no_save_vis'
+    }
+    postprocess_kwargs: set = {'print_result', 'pred_out_dir', 'no_save_pred'}
 
     def __init__(self,
                  model: Union[str, Config],
                  weights: Optional[str] = None,
                  device: Optional[str] = None,
+                 scope: str = 'mmdet',
                  pose_estimator: Optional[dict] = None,
                  cfg_options: Optional[dict] = None,
+                 allow_partial: bool = False,
+                 backend_args: Optional[dict] = None,
                  show_progress: bool = True) -> None:
-        import posesor  # noqa: F401  (registers modules; safe checkpoints)
-        cfg = Config.fromfile(model) if isinstance(model, str) else \
-            model.copy()
+        import posesor  # noqa: F401  (registers modules)
+        cfg = load_config(model) if isinstance(model, str) else \
+            copy.deepcopy(model)
         if cfg_options:
+            check_cfg_options(cfg, cfg_options)
             cfg.merge_from_dict(cfg_options)
-        self.cfg = cfg
-        self.scope = cfg.get('default_scope', 'mmdet') or 'mmdet'
         if device is None:
             device = 'cuda:0' if torch.cuda.is_available() else 'cpu'
+        self.allow_partial = allow_partial
+        self.backend_args = backend_args
+        self.weights = weights
+        self.failed: List[Tuple[str, str]] = []
+        with DefaultScope.overwrite_default_scope(scope), \
+                safe_checkpoint_loading():
+            super().__init__(
+                cfg, weights, device, scope, show_progress=show_progress)
         self.device = torch.device(device)
-        self.show_progress = show_progress
-        if weights is not None and not osp.isfile(weights):
-            raise FileNotFoundError(f'checkpoint not found: {weights}')
-
-        with DefaultScope.overwrite_default_scope(self.scope):
-            self.model = self._init_model(cfg, weights)
-            self.pipeline = self._init_pipeline(cfg)
-            self.visualizer = self._init_visualizer(cfg)
         if pose_estimator is None:
-            pose_estimator = cfg.get('pose_estimator', None)
+            pose_estimator = self.cfg.get('pose_estimator', None)
         self.pose_refiner = build_pose_refiner(
             pose_estimator, device=self.device)
 
-    def _init_model(self, cfg: Config,
-                    weights: Optional[str]) -> torch.nn.Module:
-        """Build the detector and load its weights."""
-        model_cfg = cfg.model.copy()
-        model = MODELS.build(model_cfg)
-        model.cfg = cfg
-        dataset_meta = None
-        if weights is not None:
-            checkpoint = load_checkpoint(model, weights, map_location='cpu')
-            dataset_meta = checkpoint.get('meta', {}).get('dataset_meta')
-        if dataset_meta is None:
-            dataset_meta = dict(classes=('object', ))
-        model.dataset_meta = dataset_meta
-        return model.to(self.device).eval()
+    # -- construction -----------------------------------------------------
 
-    def _init_pipeline(self, cfg: Config) -> Compose:
-        """Test pipeline with an image loader that accepts arrays."""
+    def _load_weights_to_model(self, model: torch.nn.Module,
+                               checkpoint: Optional[dict],
+                               cfg: Optional[ConfigType]) -> None:
+        """Load the weights (refusing partial ones) and ``dataset_meta``."""
+        dataset_meta = None
+        if checkpoint is not None:
+            state_dict = state_dict_of(checkpoint)
+            check_state_dict(
+                model,
+                state_dict,
+                source=self.weights,
+                allow_partial=self.allow_partial)
+            _load_checkpoint_to_model(model, checkpoint)
+            dataset_meta = checkpoint.get('meta', {}).get('dataset_meta')
+        model.dataset_meta = dataset_meta or dict(DEFAULT_DATASET_META)
+
+    def _init_pipeline(self, cfg: ConfigType) -> Compose:
+        """Test pipeline from decoded images, without annotation loading."""
         pipeline = [
             t.copy() for t in cfg.test_dataloader.dataset.pipeline
             if not _is_annotation_loader(t)
@@ -215,88 +287,215 @@ class SORInferencer:
         if not pipeline or 'LoadImage' not in str(pipeline[0]['type']):
             raise ValueError('test_dataloader.dataset.pipeline must start '
                              'with an image loader (LoadImageFromFile)')
+        self.color_type = pipeline[0].get('color_type', IMREAD_FLAG)
         pipeline[0] = dict(type='mmdet.LoadImageFromNDArray')
         return Compose(pipeline)
 
-    def _init_visualizer(self, cfg: Config) -> Optional[Visualizer]:
+    def _init_visualizer(self, cfg: ConfigType) -> Optional[Visualizer]:
         """Build the config's visualizer (no backends, unique name)."""
         if 'visualizer' not in cfg:
             return None
-        vis_cfg = ConfigDict(cfg.visualizer.copy())
-        name = vis_cfg.get('name', 'visualizer')
-        name = f'sor_inferencer-{name}-{id(self)}'
-        vis_cfg.name = name
+        vis_cfg = ConfigDict(copy.deepcopy(cfg.visualizer))
+        vis_cfg.name = f'sor_inferencer-{vis_cfg.get("name", "vis")}-' \
+            f'{id(self)}'
         vis_cfg.vis_backends = None
         vis_cfg.save_dir = None
-        visualizer = VISUALIZERS.build(vis_cfg)
+        visualizer = super()._init_visualizer(ConfigDict(visualizer=vis_cfg))
         visualizer.dataset_meta = self.model.dataset_meta
         return visualizer
 
-    @staticmethod
-    def _read(item: InputType) -> np.ndarray:
-        """Read one input to a BGR uint8 image; raise ``IOError`` if bad."""
+    # -- the four steps ---------------------------------------------------
+
+    def read(self, item: InputType) -> np.ndarray:
+        """Read one input to a BGR uint8 image.
+
+        Args:
+            item (str | np.ndarray): A path (any mmengine backend) or an
+                (H, W, 3) BGR array.
+
+        Returns:
+            np.ndarray: The image.
+
+        Raises:
+            IOError: If the input cannot be read or decoded.
+        """
         if isinstance(item, np.ndarray):
             if item.ndim != 3 or item.shape[2] != 3:
                 raise IOError(f'array input of shape {item.shape} is not an '
                               '(H, W, 3) BGR image')
             return item
-        if not osp.isfile(item):
-            raise IOError(f'no such file: {item}')
         try:
-            img = mmcv.imread(item, flag=IMREAD_FLAG)
+            data = get(item, backend_args=self.backend_args)
+        except Exception as err:  # backends raise many different types
+            raise IOError(f'cannot read {item}: {err}') from err
+        if not data:
+            raise IOError(f'cannot decode image {item}: the file is empty')
+        try:
+            img = mmcv.imfrombytes(data, flag=self.color_type)
         except Exception as err:  # decoders raise many different types
             raise IOError(f'cannot decode image {item}: {err}') from err
         if img is None or img.size == 0:
             raise IOError(f'cannot decode image {item}')
         return img
 
-    @torch.no_grad()
-    def predict_batch(self, images: Sequence[np.ndarray],
-                      paths: Sequence[Optional[str]]) -> List[DetDataSample]:
-        """Predict a batch of decoded images.
+    def preprocess(self,
+                   inputs: List[InputType],
+                   batch_size: int = 1,
+                   names: Optional[List[str]] = None,
+                   **kwargs) -> Iterator[Tuple[List[tuple], dict]]:
+        """Read, transform and batch the inputs; skip unreadable ones.
 
         Args:
-            images (Sequence[np.ndarray]): BGR images (H, W, 3).
-            paths (Sequence[str | None]): Their paths (for the results).
+            inputs (list[str | np.ndarray]): Inputs, see :func:`list_inputs`.
+            batch_size (int): Images per batch.
+            names (list[str], optional): Output stems of the inputs.
 
-        Returns:
-            list[DetDataSample]: Predictions (mmpose keypoints for persons
-            when a pose estimator is configured).
+        Yields:
+            tuple: ``(items, data)``: per image ``(index, name, image)``
+            and the collated model input.
         """
+        if names is None:
+            names = output_stems(inputs)
+        chunk: List[tuple] = []
+        for index, item in enumerate(inputs):
+            label = item if isinstance(item, str) else f'array {index}'
+            try:
+                image = self.read(item)
+            except IOError as err:
+                self.failed.append((osp.basename(label), str(err)))
+                print_log(
+                    f'skipping unreadable input {label}: {err}',
+                    logger='current',
+                    level=logging.WARNING)
+                continue
+            chunk.append((index, names[index], image,
+                          item if isinstance(item, str) else None))
+            if len(chunk) == batch_size:
+                yield self._collate(chunk)
+                chunk = []
+        if chunk:
+            yield self._collate(chunk)
+
+    def _collate(self, chunk: List[tuple]) -> Tuple[List[tuple], dict]:
+        """Run the pipeline on a chunk of decoded images and collate it."""
         data = []
         with DefaultScope.overwrite_default_scope(self.scope):
-            for i, (img, path) in enumerate(zip(images, paths)):
-                item = dict(img=img, img_id=i)
-                result = self.pipeline(item)
+            for index, _, image, path in chunk:
+                result = self.pipeline(dict(img=image, img_id=index))
                 result['data_samples'].set_metainfo(dict(img_path=path))
                 data.append(result)
-            outputs = self.model.test_step(pseudo_collate(data))
-        if self.pose_refiner is not None:
-            self.pose_refiner.refine_data_samples(outputs, images)
-        return outputs
+        return [c[:3] for c in chunk], self.collate_fn(data)
 
-    def draw(self, image: np.ndarray, sample: DetDataSample,
-             out_file: Optional[str]) -> Optional[np.ndarray]:
-        """Draw the rank-coloured overlay of one prediction.
+    @torch.no_grad()
+    def forward(self, inputs: dict,
+                images: Sequence[np.ndarray]) -> List[DetDataSample]:
+        """Predict one batch (and mmpose keypoints for persons).
 
         Args:
-            image (np.ndarray): BGR image (H, W, 3).
-            sample (DetDataSample): Its prediction.
-            out_file (str, optional): Where to save the overlay.
+            inputs (dict): Collated batch from :meth:`preprocess`.
+            images (Sequence[np.ndarray]): Its BGR images (for mmpose).
 
         Returns:
-            np.ndarray | None: The RGB overlay, ``None`` without visualizer.
+            list[DetDataSample]: The predictions.
         """
-        if self.visualizer is None:
+        with DefaultScope.overwrite_default_scope(self.scope):
+            outputs = self.model.test_step(inputs)
+        if self.pose_refiner is not None:
+            self.pose_refiner.refine_data_samples(outputs, list(images))
+        return outputs
+
+    def visualize(self,
+                  inputs: Sequence[Tuple[int, str, np.ndarray]],
+                  preds: Sequence[DetDataSample],
+                  return_vis: bool = False,
+                  show: bool = False,
+                  wait_time: float = 0,
+                  draw_pred: bool = True,
+                  img_out_dir: str = '',
+                  no_save_vis: bool = False,
+                  **kwargs) -> Optional[List[np.ndarray]]:
+        """Draw rank-coloured overlays (masks, rank numbers, skeletons).
+
+        Args:
+            inputs (Sequence[tuple]): ``(index, name, image)`` per image.
+            preds (Sequence[DetDataSample]): Their predictions.
+            return_vis (bool): Return the overlays (RGB arrays).
+            show (bool): Show them in a window.
+            wait_time (float): Seconds each is shown.
+            draw_pred (bool): Draw the predictions.
+            img_out_dir (str): Folder for ``<name>.png`` overlays.
+            no_save_vis (bool): Do not write overlays.
+
+        Returns:
+            list[np.ndarray] | None: The overlays when ``return_vis``.
+        """
+        if no_save_vis:
+            img_out_dir = ''
+        if self.visualizer is None or not (return_vis or show or img_out_dir):
             return None
-        self.visualizer.add_datasample(
-            'prediction',
-            mmcv.bgr2rgb(image),
-            data_sample=sample,
-            draw_gt=False,
-            show=False,
-            out_file=out_file)
-        return self.visualizer.get_image()
+        results = []
+        for (_, name, image), pred in zip(inputs, preds):
+            out_file = osp.join(img_out_dir, f'{name}.png') \
+                if img_out_dir else None
+            self.visualizer.add_datasample(
+                name,
+                mmcv.bgr2rgb(image),
+                data_sample=pred,
+                draw_gt=False,
+                draw_pred=draw_pred,
+                show=show,
+                wait_time=wait_time,
+                out_file=out_file)
+            results.append(self.visualizer.get_image())
+        return results if return_vis else None
+
+    def postprocess(self,
+                    preds: Sequence[DetDataSample],
+                    visualization: Optional[List[np.ndarray]] = None,
+                    return_datasamples: bool = False,
+                    print_result: bool = False,
+                    pred_out_dir: str = '',
+                    no_save_pred: bool = False,
+                    names: Optional[Sequence[str]] = None,
+                    **kwargs) -> Dict[str, list]:
+        """Convert predictions to dicts and write ``<name>.json`` files.
+
+        Args:
+            preds (Sequence[DetDataSample]): Predictions.
+            visualization (list[np.ndarray], optional): Overlays.
+            return_datasamples (bool): Return ``DetDataSample`` objects.
+            print_result (bool): Print each result dict.
+            pred_out_dir (str): Folder for ``<name>.json`` (RLE masks,
+                ranks, scores, keypoints, boxes).
+            no_save_pred (bool): Do not write JSON files.
+            names (Sequence[str], optional): Output stems.
+
+        Returns:
+            dict: ``predictions`` and ``visualization`` (lists).
+        """
+        predictions = []
+        for i, sample in enumerate(preds):
+            pred = instances_to_dict(sample)
+            if pred_out_dir and not no_save_pred:
+                name = names[i] if names else f'{i:06d}'
+                dump(
+                    prediction_to_json(pred),
+                    join_path(
+                        pred_out_dir,
+                        f'{name}.json',
+                        backend_args=self.backend_args),
+                    file_format='json',
+                    backend_args=self.backend_args)
+            if print_result:
+                print_log(
+                    str(prediction_to_json(pred)),
+                    logger='current',
+                    level=logging.INFO)
+            predictions.append(sample if return_datasamples else pred)
+        return dict(
+            predictions=predictions, visualization=list(visualization or []))
+
+    # -- the call ---------------------------------------------------------
 
     def __call__(self,
                  inputs: InputsType,
@@ -304,86 +503,103 @@ class SORInferencer:
                  out_dir: Optional[str] = None,
                  draw: bool = True,
                  return_vis: bool = False,
-                 return_datasamples: bool = False) -> Dict[str, list]:
+                 return_datasamples: bool = False,
+                 pred_out_dir: Optional[str] = None,
+                 no_save_vis: bool = False,
+                 no_save_pred: bool = False,
+                 **kwargs) -> Dict[str, list]:
         """Run on one image, a list of images, or a folder.
 
-        Unreadable inputs are reported (by name) and skipped.
+        Unreadable inputs are reported (by name), counted and skipped.
 
         Args:
             inputs (str | np.ndarray | Sequence): Image path(s), BGR
                 array(s), or a folder.
-            batch_size (int): Images per forward pass. Defaults to 1.
-            out_dir (str, optional): If set, writes ``<name>.png``
-                (overlay, when ``draw``) and ``<name>.json`` (RLE masks,
-                ranks, scores, keypoints, boxes) per image.
+            batch_size (int): Images per forward pass (>= 1).
+            out_dir (str, optional): If set, writes ``<name>.png`` (overlay)
+                and ``<name>.json`` per image (names made distinct, see
+                :func:`output_stems`).
             draw (bool): Draw overlays. Defaults to True.
             return_vis (bool): Return the overlays (RGB arrays).
             return_datasamples (bool): Return ``DetDataSample`` instead of
                 dicts as ``predictions``.
+            pred_out_dir (str, optional): Folder for the JSON files
+                (defaults to ``out_dir``).
+            no_save_vis (bool): Do not write overlays.
+            no_save_pred (bool): Do not write JSON files.
+            **kwargs: ``show``, ``wait_time`` (see :meth:`visualize`) and
+                ``print_result`` (see :meth:`postprocess`).
 
         Returns:
             dict: ``predictions`` (one per readable input, in input order,
             see :func:`instances_to_dict`), ``visualization`` (overlays or
             empty), ``failed`` (list of ``(input name, reason)``).
         """
-        items = list_inputs(inputs)
-        if out_dir:
-            os.makedirs(out_dir, exist_ok=True)
-        results: Dict[str, list] = dict(
-            predictions=[], visualization=[], failed=[])
-        names = [self._name(item, i) for i, item in enumerate(items)]
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) \
+                or batch_size < 1:
+            raise ValueError(
+                f'batch_size must be an integer >= 1, got {batch_size!r}')
+        items = list_inputs(inputs, self.backend_args)
+        names = output_stems(items)
+        renamed = [
+            f'{item} -> {name}' for item, name in zip(items, names)
+            if isinstance(item, str)
+            and name != osp.splitext(osp.basename(item))[0]
+        ]
+        if renamed and (out_dir or pred_out_dir):
+            print_log(
+                'inputs with the same file name get distinct outputs: ' +
+                ', '.join(renamed),
+                logger='current',
+                level=logging.WARNING)
+        img_out_dir = out_dir if (out_dir and draw) else ''
+        pred_out_dir = pred_out_dir if pred_out_dir is not None else \
+            (out_dir or '')
+        vis_kwargs = {
+            k: v
+            for k, v in kwargs.items() if k in ('show', 'wait_time')
+        }
+        post_kwargs = {
+            k: v
+            for k, v in kwargs.items() if k in ('print_result', )
+        }
+        unknown = set(kwargs) - set(vis_kwargs) - set(post_kwargs)
+        if unknown:
+            raise TypeError(f'unknown arguments: {sorted(unknown)}')
+
+        self.failed = []
+        results: Dict[str, list] = dict(predictions=[], visualization=[])
         progress = ProgressBar(len(items)) \
             if self.show_progress and len(items) > 1 else None
-        for start in range(0, len(items), batch_size):
-            chunk = range(start, min(start + batch_size, len(items)))
-            images, paths, chunk_names = [], [], []
-            for i in chunk:
-                try:
-                    images.append(self._read(items[i]))
-                except IOError as err:
-                    results['failed'].append((names[i], str(err)))
-                    print_log(
-                        f'skipping unreadable input {names[i]}: {err}',
-                        logger='current',
-                        level=logging.WARNING)
-                    continue
-                paths.append(items[i] if isinstance(items[i], str) else None)
-                chunk_names.append(names[i])
-            outputs = self.predict_batch(images, paths) if images else []
-            for img, name, sample in zip(images, chunk_names, outputs):
-                self._collect(results, img, name, sample, out_dir, draw,
-                              return_vis, return_datasamples)
+        for chunk, data in self.preprocess(items, batch_size, names=names):
+            preds = self.forward(data, [image for _, _, image in chunk])
+            vis = self.visualize(
+                chunk,
+                preds,
+                return_vis=return_vis,
+                draw_pred=draw,
+                img_out_dir=img_out_dir,
+                no_save_vis=no_save_vis or not draw,
+                **vis_kwargs)
+            out = self.postprocess(
+                preds,
+                vis,
+                return_datasamples=return_datasamples,
+                pred_out_dir=pred_out_dir,
+                no_save_pred=no_save_pred,
+                names=[name for _, name, _ in chunk],
+                **post_kwargs)
+            results['predictions'] += out['predictions']
+            results['visualization'] += out['visualization']
             if progress is not None:
                 for _ in chunk:
                     progress.update()
-        if results['failed']:
+        results['failed'] = list(self.failed)
+        if self.failed:
             print_log(
-                f'{len(results["failed"])} of {len(items)} inputs could not '
-                'be read and were skipped: ' +
-                ', '.join(name for name, _ in results['failed']),
+                f'{len(self.failed)} of {len(items)} inputs could not be '
+                'read and were skipped: ' +
+                ', '.join(name for name, _ in self.failed),
                 logger='current',
                 level=logging.WARNING)
         return results
-
-    def _collect(self, results: Dict[str, list], img: np.ndarray, name: str,
-                 sample: DetDataSample, out_dir: Optional[str], draw: bool,
-                 return_vis: bool, return_datasamples: bool) -> None:
-        """Store (and write) the outputs for one image."""
-        stem = osp.splitext(name)[0]
-        if draw and (out_dir or return_vis):
-            out_file = osp.join(out_dir, f'{stem}.png') if out_dir else None
-            vis = self.draw(img, sample, out_file)
-            if return_vis:
-                results['visualization'].append(vis)
-        pred = instances_to_dict(sample)
-        if out_dir:
-            with open(osp.join(out_dir, f'{stem}.json'), 'w') as f:
-                json.dump(prediction_to_json(pred), f)
-        results['predictions'].append(sample if return_datasamples else pred)
-
-    @staticmethod
-    def _name(item: InputType, index: int) -> str:
-        """Name of an input (file name, or ``array_<index>``)."""
-        if isinstance(item, str):
-            return osp.basename(item)
-        return f'array_{index:06d}.png'

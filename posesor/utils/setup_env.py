@@ -37,3 +37,43 @@ def register_all_modules(init_default_scope: bool = True) -> None:
                       f'a new "{SCOPE}" scope.')
         stamp = datetime.datetime.now().strftime('%Y%m%d-%H%M%S-%f')
         DefaultScope.get_instance(f'{SCOPE}-{stamp}', scope_name=SCOPE)
+
+
+def setup_cpu_distributed(cfg) -> bool:
+    """Make a distributed launch work on a machine without CUDA.
+
+    mmengine's ``pytorch`` launcher calls ``torch.cuda.set_device`` and uses
+    the config's backend (``nccl``), and its DDP wrapper passes
+    ``device_ids=[LOCAL_RANK]``; all three fail without a GPU. Without CUDA
+    this starts the process group with ``gloo`` itself (mmengine then skips
+    its own initialisation) and wraps the model with ``device_ids=None``.
+    On GPUs nothing changes.
+
+    Args:
+        cfg (Config): The runner config (``launcher``, ``env_cfg``,
+            ``model_wrapper_cfg``), changed in place.
+
+    Returns:
+        bool: Whether the CPU set-up was applied.
+    """
+    import torch
+    import torch.distributed as torch_dist
+    if cfg.get('launcher', 'none') == 'none' or torch.cuda.is_available():
+        return False
+    env_cfg = cfg.setdefault('env_cfg', {})
+    dist_cfg = dict(env_cfg.get('dist_cfg') or {})
+    dist_cfg['backend'] = 'gloo'
+    env_cfg['dist_cfg'] = dist_cfg
+    if cfg.launcher == 'pytorch' and not torch_dist.is_initialized():
+        kwargs = {k: v for k, v in dist_cfg.items() if k != 'backend'}
+        if 'timeout' in kwargs:
+            kwargs['timeout'] = datetime.timedelta(seconds=kwargs['timeout'])
+        torch_dist.init_process_group(backend='gloo', **kwargs)
+    wrapper = dict(cfg.get('model_wrapper_cfg') or {})
+    wrapper.setdefault('type', 'MMDistributedDataParallel')
+    wrapper['device_ids'] = None
+    wrapper.setdefault('broadcast_buffers', False)
+    wrapper.setdefault('find_unused_parameters',
+                       cfg.get('find_unused_parameters', False))
+    cfg.model_wrapper_cfg = wrapper
+    return True

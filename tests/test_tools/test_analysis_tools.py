@@ -55,7 +55,7 @@ def test_analyze_logs_trained_work_dir(trained, tmp_path):
     tool = load_tool('analysis_tools/analyze_logs.py')
     out = str(tmp_path / 'curves.png')
     plotted = tool.main([trained['work_dir'], '--out', out])
-    assert 'loss' in plotted and 'loss_mask' in plotted
+    assert 'loss' in plotted and 'mask' in plotted  # the mask loss group
     assert 'sor/mae' in plotted  # validation at the last iteration
     assert 'lr' not in plotted and 'time' not in plotted
     image = cv2.imread(out)

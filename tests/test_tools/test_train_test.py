@@ -198,3 +198,227 @@ def test_train_and_test_options(tiny_config, tmp_path):
     with pytest.raises(ValueError, match='.pkl'):
         test.build_test_config(
             test.parse_args([tiny_config, 'c.pth', '--out', 'r.json']))
+
+
+INTERRUPT_HOOK = textwrap.dedent('''
+    import os
+    import signal
+
+    from mmdet.registry import HOOKS
+    from mmengine.hooks import Hook
+
+
+    @HOOKS.register_module()
+    class CtrlCHook(Hook):
+        """Sends SIGINT to the process after the first test image."""
+
+        def after_test_iter(self, runner, batch_idx, data_batch=None,
+                            outputs=None):
+            os.kill(os.getpid(), signal.SIGINT)
+''')
+
+
+def _run_failing(script, args, env=None):
+    """Run a tool that must fail; return (returncode, stdout, stderr)."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import REPO
+    full_env = dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS='1')
+    full_env.update(env or {})
+    proc = subprocess.run(
+        [sys.executable, osp.join(REPO, 'tools', script)] + args,
+        cwd=REPO,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=300)
+    assert proc.returncode != 0, proc.stdout + proc.stderr
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def test_validation_is_logged_against_the_iteration(trained):
+    (records, ) = _scalars(trained['work_dir'])
+    val = [r for r in records if 'sor/sa_sor' in r]
+    # the tiny test config validates once, at the last iteration
+    assert [r['step'] for r in val] == [TRAIN_ITERS]
+    # integer metrics are numbers, not null
+    assert isinstance(val[0]['sor/num_images'], int)
+    assert val[0]['sor/num_images'] == 4
+
+
+def test_test_metrics_json_has_numbers(trained, tmp_path):
+    from conftest import load_tool
+    work_dir = str(tmp_path / 'work_dir')
+    load_tool('test.py').main(
+        [trained['config'], trained['checkpoint'], '--work-dir', work_dir])
+    (metrics_file, ) = glob.glob(osp.join(work_dir, '*', '*.json'))
+    with open(metrics_file) as f:
+        metrics = json.load(f)
+    counts = {k: v for k, v in metrics.items() if k.endswith('_count')}
+    assert counts and all(isinstance(v, int) for v in counts.values())
+    assert metrics['sor/num_images'] == 4
+
+
+def test_test_refuses_weights_of_another_model(trained, tmp_path):
+    from conftest import load_tool
+
+    from posesor.utils.checkpoint import PartialCheckpointError
+    ckpt = torch.load(trained['checkpoint'])
+    state = ckpt['state_dict']
+    # another width: one tensor of the decoder gets another shape
+    name = next(k for k, v in state.items()
+                if k.startswith('decoder.') and v.ndim >= 2)
+    state[name] = torch.zeros(state[name].shape[0] + 1, *state[name].shape[1:])
+    dropped = sorted(k for k in state if k.startswith('pdr.'))[0]
+    del state[dropped]
+    state['unrelated.weight'] = torch.zeros(1)
+    bad = str(tmp_path / 'other_model.pth')
+    torch.save(ckpt, bad)
+    test = load_tool('test.py')
+    args = [trained['config'], bad, '--work-dir', str(tmp_path / 'wd')]
+    with pytest.raises(PartialCheckpointError) as info:
+        test.main(args)
+    message = str(info.value)
+    assert bad in message and '--allow-partial' in message
+    assert dropped in message and 'unrelated.weight' in message
+    assert f'{name} (' in message and 'of another shape' in message
+    metrics = test.main(args + ['--allow-partial'])
+    assert 'sor/sa_sor' in metrics
+
+
+def test_test_cli_errors_are_one_line(trained, tmp_path):
+    truncated = tmp_path / 'truncated.pth'
+    data = open(trained['checkpoint'], 'rb').read()
+    truncated.write_bytes(data[:len(data) // 3])
+    code, _, err = _run_failing('test.py', [
+        trained['config'],
+        str(truncated), '--work-dir',
+        str(tmp_path / 'wd')
+    ])
+    assert f'error: Cannot read checkpoint {truncated}: ' in err
+    assert 'Traceback' not in err
+
+    bad_config = tmp_path / 'broken_config.py'
+    bad_config.write_text('model = dict(type=\n')
+    code, _, err = _run_failing('test.py', [str(bad_config), 'x.pth'])
+    assert f'error: Config file "{bad_config}" has a syntax error' in err
+    assert 'Traceback' not in err
+
+    code, _, err = _run_failing('test.py', [
+        trained['config'], trained['checkpoint'], '--cfg-options',
+        'train_cfg.max_iters'
+    ])
+    assert code == 2
+    assert "'train_cfg.max_iters' is not KEY=VALUE" in err
+
+
+def test_ctrl_c_during_test(trained, synthetic_dataset, tmp_path):
+    (tmp_path / 'ctrl_c_hook.py').write_text(INTERRUPT_HOOK)
+    config = write_test_config(
+        str(tmp_path / 'interrupt.py'), synthetic_dataset,
+        textwrap.dedent('''
+            custom_imports = dict(imports=['posesor', 'ctrl_c_hook'])
+            custom_hooks = [dict(type='CtrlCHook')]
+        '''))
+    code, _, err = _run_failing(
+        'test.py',
+        [config, trained['checkpoint'], '--work-dir',
+         str(tmp_path / 'wd')],
+        env=dict(PYTHONPATH=f'{tmp_path}:{osp.dirname(config)}:' +
+                 osp.dirname(osp.dirname(osp.dirname(__file__)))))
+    assert code == 130
+    assert err.strip().splitlines()[-1] == 'interrupted after 1 of 4 images'
+    assert 'Traceback' not in err
+
+
+def test_resume_without_checkpoint_warns(tiny_config, tmp_path, monkeypatch):
+    import logging
+
+    from conftest import load_tool
+    train = load_tool('train.py')
+    logged = []
+    monkeypatch.setattr(train, 'print_log',
+                        lambda msg, logger, level: logged.append((level, msg)))
+    work_dir = str(tmp_path / 'empty_work_dir')
+    cfg = train.build_train_config(
+        train.parse_args([tiny_config, '--work-dir', work_dir, '--resume']))
+    train.check_resume(cfg)
+    ((level, message), ) = logged
+    assert level == logging.WARNING
+    assert 'nothing to resume' in message and work_dir in message
+    # an explicit checkpoint, or no --resume: nothing to say
+    logged.clear()
+    for extra in (['--resume', 'x.pth'], []):
+        train.check_resume(
+            train.build_train_config(
+                train.parse_args([tiny_config, '--work-dir', work_dir] +
+                                 extra)))
+    assert logged == []
+
+    import os
+    os.makedirs(work_dir)
+    with open(osp.join(work_dir, 'last_checkpoint'), 'w') as f:
+        f.write(osp.join(work_dir, 'iter_9.pth'))
+    with pytest.raises(FileNotFoundError, match='iter_9.pth'):
+        train.check_resume(cfg)
+
+
+def test_cfg_options_and_data_root(tiny_config, tmp_path):
+    from conftest import load_tool
+
+    from posesor.utils.config import ConfigError
+    train = load_tool('train.py')
+    test = load_tool('test.py')
+    # the base config's top-level ``max_iters`` only fed other keys (the
+    # test config has set train_cfg.max_iters itself; the schedule's end
+    # still holds the variable's value)
+    with pytest.raises(ConfigError, match='changes nothing.*param_sched'):
+        train.build_train_config(
+            train.parse_args([tiny_config, '--cfg-options', 'max_iters=2']))
+    with pytest.raises(ConfigError, match='--data-root'):
+        test.build_test_config(
+            test.parse_args(
+                [tiny_config, 'c.pth', '--cfg-options', 'data_root=/x/']))
+    for tool, extra in ((train, []), (test, ['c.pth'])):
+        args = tool.parse_args([tiny_config] + extra +
+                               ['--data-root', '/data/other/'])
+        build = getattr(tool, 'build_train_config', None) or \
+            tool.build_test_config
+        cfg = build(args)
+        for split in ('train', 'val', 'test'):
+            assert cfg[f'{split}_dataloader'].dataset.data_root == \
+                '/data/other/'
+        assert cfg.test_evaluator.ann_file == \
+            '/data/other/synthetic_test.json'
+        assert cfg.val_evaluator.ann_file == cfg.test_evaluator.ann_file
+    with pytest.raises(SystemExit):
+        test.parse_args([tiny_config, 'c.pth', '--wait-time', '-1'])
+
+
+def test_checkpoints_are_saved_atomically(trained):
+    import os
+    cfg = __import__('mmengine').Config.fromfile(trained['config'])
+    assert cfg.default_hooks.checkpoint.backend_args == dict(
+        backend='local_atomic')
+    names = os.listdir(trained['work_dir'])
+    assert not [n for n in names if n.endswith('.tmp')]
+    with open(osp.join(trained['work_dir'], 'last_checkpoint')) as f:
+        assert f.read() == trained['checkpoint']
+
+
+def test_every_config_logs_validation_against_iterations():
+    import os
+
+    from conftest import REPO
+    from mmengine import Config
+    folder = osp.join(REPO, 'configs')
+    for name in sorted(os.listdir(folder)):
+        if not name.endswith('.py'):
+            continue
+        cfg = Config.fromfile(osp.join(folder, name))
+        logger = cfg.default_hooks.logger
+        assert logger.type == 'SORLoggerHook', name
+        assert logger.log_metric_by_epoch is False, name
+        assert cfg.log_processor.by_epoch is False, name

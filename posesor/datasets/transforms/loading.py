@@ -19,7 +19,9 @@ class LoadSORAnnotations(BaseTransform):
 
     Required keys: ``instances`` (sorted by rank), ``height``, ``width``;
     ``img_id``, ``img_path`` and ``ori_shape`` are used for checks and
-    messages when present.
+    messages when present. An item without ``instances`` (an image given
+    to mmdet's ``inference_detector`` or ``DetInferencer``, which has no
+    annotation) passes through unchanged.
 
     Added keys (``n`` instances, kept in rank order):
 
@@ -65,7 +67,9 @@ class LoadSORAnnotations(BaseTransform):
         Returns:
             dict: ``results`` with the ``gt_*`` keys added.
         """
-        instances = results.get('instances', [])
+        if 'instances' not in results:
+            return results  # inference input: nothing to load
+        instances = results['instances']
         height, width = results['height'], results['width']
         ori_shape = results.get('ori_shape')
         if ori_shape is not None and tuple(ori_shape[:2]) != (height, width):

@@ -1,4 +1,5 @@
 # Copyright (c) PoseSOR-OpenMMLab contributors. All rights reserved.
+from .logger_hook import SORLoggerHook
 from .non_finite_loss_hook import NonFiniteLossError, NonFiniteLossHook
 
-__all__ = ['NonFiniteLossError', 'NonFiniteLossHook']
+__all__ = ['NonFiniteLossError', 'NonFiniteLossHook', 'SORLoggerHook']
