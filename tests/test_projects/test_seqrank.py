@@ -37,6 +37,8 @@ NECKS = {'frcpn': 'FrcPN', 'fpn': 'SORFPN'}
 def assert_rel_close(actual, expected, what):
     """Max abs error <= RTOL * max |expected|."""
     assert actual.shape == expected.shape, (what, actual.shape, expected.shape)
+    if expected.numel() == 0:
+        return
     scale = expected.abs().max().clamp(min=1e-12)
     err = (actual.float() - expected.float()).abs().max() / scale
     assert err <= RTOL, f'{what}: relative error {err:.3g} > {RTOL}'
@@ -117,8 +119,9 @@ def test_final_outputs(parity):
         assert_rel_close(inst.rank_scores, ref['saliency'], 'saliency')
         assert_rel_close(inst.bboxes, ref['bboxes'], 'boxes')
         assert inst.masks.shape == ref['masks'].shape
-        differ = inst.masks != ref['masks']
-        assert differ.float().mean() < 1e-3, differ.sum()
+        # binary masks agree except where a logit is at the threshold
+        differ = (inst.masks != ref['masks']).sum()
+        assert differ <= 1e-3 * ref['masks'].numel(), differ
 
 
 def test_converter_error_cases(tmp_path):
@@ -145,9 +148,10 @@ def test_converter_error_cases(tmp_path):
     with pytest.raises(CheckpointConversionError, match='shape mismatch'):
         convert_seqrank(wide, shapes)
 
-    bad = tmp_path / 'bad.pth'
-    bad.write_bytes(b'not a checkpoint')
-    with pytest.raises(CheckpointConversionError, match='bad.pth'):
+    bad = tmp_path / 'truncated.pth'
+    torch.save({'model': state}, str(bad))
+    bad.write_bytes(bad.read_bytes()[:1000])
+    with pytest.raises(CheckpointConversionError, match='truncated.pth'):
         load_torch_file(str(bad))
     torch.save({'state_dict': {}}, str(tmp_path / 'mm.pth'))
     with pytest.raises(CheckpointConversionError, match='"model"'):
