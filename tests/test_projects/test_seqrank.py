@@ -160,28 +160,26 @@ def test_converter_error_cases(tmp_path):
 
 
 def test_converter_cli(tmp_path):
-    import subprocess
-    import sys
+    import importlib.util
     tool = osp.join(ROOT, 'projects', 'seqrank', 'tools',
                     'seqrank_to_mmdet.py')
+    spec = importlib.util.spec_from_file_location('seqrank_to_mmdet', tool)
+    cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cli)
     dst = tmp_path / 'out.pth'
-    src = osp.join(DATA, 'seqrank_micro_fpn_d2.pth')
-    ok = subprocess.run(
-        [sys.executable, tool, src,
-         str(dst), '--config', CONFIG],
-        capture_output=True,
-        text=True)
     # the micro config's neck is FrcPN: the FPN checkpoint is refused
-    assert ok.returncode != 0 and 'error:' in ok.stderr
-    assert 'not in the model' in ok.stderr and not dst.exists()
-    src = osp.join(DATA, 'seqrank_micro_frcpn_d2.pth')
-    ok = subprocess.run(
-        [sys.executable, tool, src,
-         str(dst), '--config', CONFIG],
-        capture_output=True,
-        text=True)
-    assert ok.returncode == 0, ok.stderr
-    assert 'state_dict' in torch.load(str(dst), weights_only=True)
+    with pytest.raises(CheckpointConversionError, match='not in the model'):
+        cli.main([
+            osp.join(DATA, 'seqrank_micro_fpn_d2.pth'),
+            str(dst), '--config', CONFIG
+        ])
+    assert not dst.exists()
+    assert cli.main([
+        osp.join(DATA, 'seqrank_micro_frcpn_d2.pth'),
+        str(dst), '--config', CONFIG
+    ]) == 0
+    converted = torch.load(str(dst), weights_only=True)['state_dict']
+    assert set(converted) == set(model_state_shapes(micro_cfg('frcpn').model))
 
 
 def test_visits_split_into_visited_and_fixated():
