@@ -54,6 +54,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         default=20,
         help='test images timed per model (after one warm-up image)')
     parser.add_argument(
+        '--jobs',
+        type=int,
+        default=1,
+        help='training runs at a time (each one torch thread is advised: '
+        'OMP_NUM_THREADS=1)')
+    parser.add_argument(
         '--skip-training',
         action='store_true',
         help='reuse the summaries and checkpoints in --work-dir')
@@ -65,8 +71,9 @@ def run_dir(args, label: str, seed: int) -> str:
     return osp.join(args.work_dir, f'{slug}_seed{seed}')
 
 
-def train(args, label: str, seed: int) -> None:
-    """Train and test one model for one seed with tools/demo.py."""
+def train(args, label: str, seed: int) -> subprocess.Popen:
+    """Start training and testing one model for one seed (tools/demo.py);
+    its output goes to ``<run dir>.log``."""
     cmd = [
         sys.executable,
         osp.join(ROOT, 'tools', 'demo.py'), '--config',
@@ -77,7 +84,8 @@ def train(args, label: str, seed: int) -> None:
     if args.max_iters is not None:
         cmd += ['--max-iters', str(args.max_iters)]
     print(f'[compare] {label}, seed {seed}', flush=True)
-    subprocess.run(cmd, check=True, cwd=ROOT)
+    log = open(run_dir(args, label, seed) + '.log', 'w')
+    return subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=log)
 
 
 def read_summary(args, label: str, seed: int) -> Dict:
@@ -118,7 +126,8 @@ def time_models(args, labels: List[str]) -> Dict[str, Dict[str, float]]:
                 if i > 0:  # the first image warms up
                     times[label].append(time.perf_counter() - start)
     return {
-        label: dict(
+        label:
+        dict(
             params=sum(p.numel()
                        for p in inferencers[label].model.parameters()),
             seconds=statistics.mean(times[label]))
@@ -137,9 +146,17 @@ def main(argv=None) -> str:
     args = parse_args(argv)
     os.makedirs(args.work_dir, exist_ok=True)
     if not args.skip_training:
-        for seed in args.seeds:
-            for label in args.models:
-                train(args, label, seed)
+        pending = [(label, seed) for seed in args.seeds
+                   for label in args.models]
+        running: List[subprocess.Popen] = []
+        while pending or running:
+            while pending and len(running) < args.jobs:
+                running.append(train(args, *pending.pop(0)))
+            time.sleep(1)
+            for proc in [p for p in running if p.poll() is not None]:
+                running.remove(proc)
+                if proc.returncode != 0:
+                    raise RuntimeError(f'{proc.args} failed, see its log')
     costs = time_models(args, args.models)
     import torch
     lines = [
@@ -151,8 +168,9 @@ def main(argv=None) -> str:
         runs = [read_summary(args, label, s)['model'] for s in args.seeds]
         results[label] = dict(runs=runs, **costs[label])
         cells = [
-            mean_std([r[k] for r in runs], '{:.4f}' if k == 'mae' else
-                     '{:.3f}') for k in METRICS
+            mean_std([r[k]
+                      for r in runs], '{:.4f}' if k == 'mae' else '{:.3f}')
+            for k in METRICS
         ]
         lines.append(f'| {label} | ' + ' | '.join(cells) +
                      f' | {costs[label]["params"] / 1e6:.2f} M | '

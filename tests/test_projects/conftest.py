@@ -12,7 +12,9 @@ from mmengine.runner import Runner
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
-def tiny_config(rel_path: str, data_root: str, work_dir: str,
+def tiny_config(rel_path: str,
+                data_root: str,
+                work_dir: str,
                 iters: int = 2) -> Config:
     """A project's tiny config bound to ``data_root``, ``iters`` iterations,
     batch 2, no checkpoints, no validation."""
@@ -36,7 +38,9 @@ def tiny_config(rel_path: str, data_root: str, work_dir: str,
     return cfg
 
 
-def _train_and_test(rel_path: str, data_root: str, work_dir: str,
+def _train_and_test(rel_path: str,
+                    data_root: str,
+                    work_dir: str,
                     iters: int = 2) -> Dict:
     """Train ``iters`` iterations and test; returns the losses logged at
     each iteration and the test metrics."""

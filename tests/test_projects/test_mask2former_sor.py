@@ -20,8 +20,7 @@ TINY = 'projects/mask2former_sor/configs/mask2former_sor_tiny_synthetic.py'
 def test_expected_ranks_by_hand():
     probs = torch.tensor([[0.5, 0.5, 0.0], [0.1, 0.1, 0.1], [0.0, 0.0, 0.2]])
     # (1 * .5 + 2 * .5) / 1 = 1.5; (1 + 2 + 3) * .1 / .3 = 2; 3 * .2 / .2
-    assert torch.allclose(
-        expected_ranks(probs), torch.tensor([1.5, 2.0, 3.0]))
+    assert torch.allclose(expected_ranks(probs), torch.tensor([1.5, 2.0, 3.0]))
 
 
 def test_rank_labels_relabel_and_drop_unranked():

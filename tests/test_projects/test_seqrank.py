@@ -69,8 +69,7 @@ def parity(request):
     neck = request.param
     model, _ = converted_model(neck)
     fixture = torch.load(
-        osp.join(DATA, f'seqrank_micro_{neck}_outputs.pth'),
-        weights_only=True)
+        osp.join(DATA, f'seqrank_micro_{neck}_outputs.pth'), weights_only=True)
     images = fixture['images']
     size = tuple(images.shape[-2:])
     samples = [
@@ -78,8 +77,7 @@ def parity(request):
             metainfo=dict(
                 img_shape=size,
                 ori_shape=tuple(hw.tolist()),
-                scale_factor=(1.0, 1.0)))
-        for hw in fixture['original_sizes']
+                scale_factor=(1.0, 1.0))) for hw in fixture['original_sizes']
     ]
     # the reference reads RGB; the pipeline delivers BGR
     data = model.data_preprocessor(

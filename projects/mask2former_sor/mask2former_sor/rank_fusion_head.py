@@ -83,8 +83,8 @@ class SORRankFusionHead(MaskFormerFusionHead):
             objectness[candidates], descending=True, stable=True).indices
         candidates = candidates[by_score][:cfg['max_per_image']]
         # ascending expected rank; equal ranks keep the confidence order
-        order = candidates[torch.sort(
-            exp_ranks[candidates], stable=True).indices]
+        order = candidates[torch.sort(exp_ranks[candidates],
+                                      stable=True).indices]
 
         num = len(order)
         results = InstanceData()

@@ -3,7 +3,8 @@
 # weight decay 1e-4 (none for norms, embeddings, relative position tables),
 # full-model gradient clipping at 5, AMP, batch 32 (4 GPUs x 8), 30k
 # iterations with a x0.1 step at 20k.
-#   bash tools/dist_train.sh projects/seqrank/configs/seqrank_swinl_800_assr.py 4
+#   bash tools/dist_train.sh \
+#       projects/seqrank/configs/seqrank_swinl_800_assr.py 4
 # Test a converted release (projects/seqrank/tools/seqrank_to_mmdet.py):
 #   python tools/test.py projects/seqrank/configs/seqrank_swinl_800_assr.py \
 #       seqrank_assr_swinL.pth

@@ -50,8 +50,8 @@ def frcpn_rules() -> List[Rule]:
     ]
     for src, dst in (('conv1', 'high_conv'), ('conv2', 'out_conv')):
         rules += [
-            (rf'frcs\.(\d+)\.{src}\.0\.' + _WB,
-             rf'fusions.\1.{dst}.conv.\2', None, None),
+            (rf'frcs\.(\d+)\.{src}\.0\.' + _WB, rf'fusions.\1.{dst}.conv.\2',
+             None, None),
             (rf'frcs\.(\d+)\.{src}\.2\.norm\.' + _WB,
              rf'fusions.\1.{dst}.ln.\2', None, None),
         ]
@@ -81,8 +81,8 @@ def fovea_rules() -> List[Rule]:
     for attn in ('cross_attn', 'self_attn'):
         rules.append((rf'{layer}\.{attn}\.' + _ATTN,
                       rf'layers.\1.{attn}.\2.\3', None, None))
-    for i, norm in enumerate(('cross_attn_norm', 'self_attn_norm',
-                              'ffn_norm')):
+    norms = ('cross_attn_norm', 'self_attn_norm', 'ffn_norm')
+    for i, norm in enumerate(norms):
         rules.append((rf'{layer}\.norm{i + 1}\.' + _WB,
                       rf'layers.\1.{norm}.\2', None, None))
     rules += _sam_ffn_rules(rf'{layer}\.ffn', r'layers.\1.ffn')
@@ -103,9 +103,9 @@ def srm_rules() -> List[Rule]:
          None),
     ]
     # reference sub-layer -> (our sub-layer, its norm index in the reference)
-    for src, dst, norm in (('self_attn1', 'query_self_attn', 1),
-                           ('cross_attn1', 'map_cross_attn', 3),
-                           ('cross_attn2', 'query_cross_attn', 4),
+    for src, dst, norm in (('self_attn1', 'query_self_attn',
+                            1), ('cross_attn1', 'map_cross_attn',
+                                 3), ('cross_attn2', 'query_cross_attn', 4),
                            ('self_attn2', 'query_self_attn2', 5)):
         rules += [
             (rf'{block}\.{src}\.' + _ATTN, rf'blocks.\1.{dst}.op.\2.\3', None,
@@ -120,8 +120,8 @@ def srm_rules() -> List[Rule]:
                       rf'blocks.\1.{dst}.norm.\2', None, None))
     for src, dst in (('softmax_head', 'gate'), ('before', 'input_proj'),
                      ('after', 'output_proj')):
-        rules.append((rf'{block}\.{src}\.' + _WB, rf'blocks.\1.{dst}.\2',
-                      None, None))
+        rules.append(
+            (rf'{block}\.{src}\.' + _WB, rf'blocks.\1.{dst}.\2', None, None))
     return rules
 
 

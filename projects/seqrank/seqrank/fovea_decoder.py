@@ -104,8 +104,8 @@ class RoIGridSampler(nn.Module):
     def __init__(self, embed_dims: int, grid_size: Sequence[int]) -> None:
         super().__init__()
         self.grid_size = (int(grid_size[0]), int(grid_size[1]))
-        self.grid_embed = nn.Parameter(torch.randn(embed_dims,
-                                                   *self.grid_size))
+        self.grid_embed = nn.Parameter(
+            torch.randn(embed_dims, *self.grid_size))
 
     def forward(self, feat: Tensor, boxes: Tensor) -> Tensor:
         """RoI features of every query.
@@ -185,8 +185,8 @@ class MultiGlimpseLayer(nn.Module):
         num_cells = h * w
         glimpses = self.query_proj(query).unsqueeze(2).expand(
             -1, -1, num_cells, -1)
-        glimpses = glimpses + self.cell_proj(cells.flatten(3).transpose(-1,
-                                                                       -2))
+        glimpses = glimpses + self.cell_proj(
+            cells.flatten(3).transpose(-1, -2))
         glimpses = glimpses.flatten(1, 2)  # B, Nq * cells, C
         glimpse_pos = query_pos.repeat_interleave(num_cells, dim=1)
         key = feat.flatten(2).transpose(1, 2)
@@ -231,8 +231,8 @@ class FoveaDecoder(BaseModule):
                  attn_drop: float = 0.0,
                  ffn_drop: float = 0.0,
                  key_features: Sequence[str] = ('res5', 'res4', 'res3'),
-                 grid_sizes: Sequence[Sequence[int]] = ((1, 1), (2, 2),
-                                                        (3, 3)),
+                 grid_sizes: Sequence[Sequence[int]] = ((1, 1), (2, 2), (3,
+                                                                         3)),
                  mask_key: str = 'res2') -> None:
         super().__init__()
         if len(key_features) != len(grid_sizes):

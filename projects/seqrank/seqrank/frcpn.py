@@ -144,4 +144,3 @@ class FrcPN(BaseModule):
         for i, fusion in enumerate(self.fusions):
             outs[i + 1] = fusion(outs[i], outs[i + 1])
         return tuple(outs[::-1])
-

@@ -207,7 +207,9 @@ class SeqRank(BaseDetector):
         visited = torch.zeros_like(scores)
         batch_index = torch.arange(batch_size, device=scores.device)
         obj_probs = scores[..., 0].sigmoid()
-        sequences = [dict(queries=[], rank_probs=[]) for _ in range(batch_size)]
+        sequences = [
+            dict(queries=[], rank_probs=[]) for _ in range(batch_size)
+        ]
         ended = [False] * batch_size
         for step in range(num_queries):
             logits = self.ranker(visited=visited, **ranker_inputs)[..., 0]
@@ -283,8 +285,8 @@ class SeqRank(BaseDetector):
                 pad_w * out_w / img_w, pad_h * out_h / img_h
             ])
             result = InstanceData()
-            result.masks = (mask_logits[:, 0].sigmoid() >
-                            self.test_cfg['mask_threshold'])
+            result.masks = (
+                mask_logits[:, 0].sigmoid() > self.test_cfg['mask_threshold'])
             result.scores = instance_out['scores'][b, queries,
                                                    0].float().sigmoid()
             result.rank_scores = seq['rank_probs']

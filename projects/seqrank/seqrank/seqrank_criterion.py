@@ -50,8 +50,10 @@ def boxes_from_masks(masks: Tensor) -> Tensor:
             cols[i]).flatten()
         if len(ys) == 0:
             continue
-        boxes[i] = torch.stack([xs.min(), ys.min(),
-                                xs.max(), ys.max()]).float()
+        boxes[i] = torch.stack([xs.min(),
+                                ys.min(),
+                                xs.max(),
+                                ys.max()]).float()
     scale = boxes.new_tensor([width, height, width, height])
     return (boxes / scale).clamp(0.0, 1.0)
 
@@ -237,9 +239,10 @@ class SeqRankCriterion(nn.Module):
             losses.update(
                 loss_mask=zero, loss_dice=zero, loss_bbox=zero, loss_giou=zero)
         else:
-            gt_masks = torch.stack(
-                [targets[b]['masks'][t] for b, t in zip(bi.tolist(),
-                                                         ti.tolist())])
+            gt_masks = torch.stack([
+                targets[b]['masks'][t]
+                for b, t in zip(bi.tolist(), ti.tolist())
+            ])
             gt_boxes = torch.stack([
                 targets[b]['bboxes'][t]
                 for b, t in zip(bi.tolist(), ti.tolist())

@@ -61,8 +61,8 @@ class FixationShiftBlock(nn.Module):
         self.map_fusion = nn.ModuleDict(
             dict(
                 op=nn.Sequential(
-                    nn.Linear(2 * embed_dims, feedforward_channels),
-                    nn.ReLU(), nn.Linear(feedforward_channels, embed_dims)),
+                    nn.Linear(2 * embed_dims, feedforward_channels), nn.ReLU(),
+                    nn.Linear(feedforward_channels, embed_dims)),
                 drop=nn.Dropout(ffn_drop),
                 norm=nn.LayerNorm(embed_dims)))
         self.query_cross_attn = sublayer(ProjAttention(embed_dims, num_heads))

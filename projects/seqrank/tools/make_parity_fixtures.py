@@ -3,7 +3,8 @@
 
 Runs ``github:guanhuankang/SeqRank`` (detectron2) on the CPU: a micro,
 random-weight variant of the released architecture (FrcPN or FPN neck,
-3 Fovea Module blocks, 2 ranking blocks, C = 32, 10 queries, Swin embed 8, depths 1-1-2-1),
+3 Fovea Module blocks, 2 ranking blocks, C = 32, 10 queries, Swin embed 8,
+depths 1-1-2-1),
 a fixed batch of two 96 x 96 images, and saves
 
 - ``seqrank_micro_<neck>_d2.pth``: the reference checkpoint
@@ -61,16 +62,16 @@ STOP_LOGIT = math.log(0.001 / 0.999)
 
 def build_reference(neck: str):
     """Build the reference SeqRank micro model with random weights."""
+    import seqrank  # noqa: F401  (registers the reference modules)
     from detectron2.config import get_cfg
     from detectron2.modeling import build_model
 
-    import seqrank  # noqa: F401  (registers the reference modules)
     from configs.add_custom_config import add_custom_config
 
     cfg = get_cfg()
     add_custom_config(cfg)
-    cfg.merge_from_file(osp.join(osp.dirname(seqrank.__file__), '..',
-                                 'configs', 'swinL.yaml'))
+    cfg.merge_from_file(
+        osp.join(osp.dirname(seqrank.__file__), '..', 'configs', 'swinL.yaml'))
     m = MICRO
     cfg.merge_from_list([
         'MODEL.DEVICE', 'cpu', 'MODEL.WEIGHTS', '', 'MODEL.NECK.NAME', neck,
@@ -79,10 +80,10 @@ def build_reference(neck: str):
         'MODEL.SWIN.WINDOW_SIZE', m['swin_window'],
         'MODEL.SWIN.PRETRAIN_IMG_SIZE', 224, 'MODEL.SWIN.DROP_PATH_RATE', 0.0,
         'MODEL.BACKBONE.NUM_FEATURES',
-        tuple(m['swin_embed_dim'] * 2**i for i in range(4)),
-        'MODEL.COMMON.EMBED_DIM', m['embed_dim'], 'MODEL.COMMON.NUM_HEADS',
-        m['num_heads'], 'MODEL.COMMON.HIDDEN_DIM', m['hidden_dim'],
-        'MODEL.COMMON.NUM_QUERIES', m['num_queries'],
+        tuple(m['swin_embed_dim'] * 2**i
+              for i in range(4)), 'MODEL.COMMON.EMBED_DIM', m['embed_dim'],
+        'MODEL.COMMON.NUM_HEADS', m['num_heads'], 'MODEL.COMMON.HIDDEN_DIM',
+        m['hidden_dim'], 'MODEL.COMMON.NUM_QUERIES', m['num_queries'],
         'MODEL.SIS_HEAD.NUM_BLOCKS', m['sis_blocks'],
         'MODEL.GAZE_SHIFT_HEAD.NUM_BLOCKS', m['srm_blocks']
     ])
@@ -154,10 +155,14 @@ def main() -> None:
         fixture = dict(
             images=images,
             original_sizes=torch.tensor(ORIGINAL_SIZES),
-            backbone={k: v.clone()
-                      for k, v in captured['backbone'].items()},
-            neck={k: v.clone()
-                  for k, v in captured['neck'].items()},
+            backbone={
+                k: v.clone()
+                for k, v in captured['backbone'].items()
+            },
+            neck={
+                k: v.clone()
+                for k, v in captured['neck'].items()
+            },
             instance=dict(
                 query=q,
                 query_pos=qpe,

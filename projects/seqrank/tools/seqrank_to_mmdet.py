@@ -20,15 +20,14 @@ import sys
 import torch
 
 # run from anywhere: the repository root holds `posesor` and `projects`
-sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..',
-                                        '..')))
+sys.path.insert(0,
+                osp.abspath(osp.join(osp.dirname(__file__), '..', '..', '..')))
 
 from posesor.utils.checkpoint import UnsafeCheckpointError  # noqa: E402
 from posesor.utils.ckpt_convert import (  # noqa: E402
     CheckpointConversionError, extract_model_state, load_torch_file,
     model_state_shapes)
-from projects.seqrank.seqrank.ckpt_convert import \
-    convert_seqrank  # noqa: E402
+from projects.seqrank.seqrank.ckpt_convert import convert_seqrank  # noqa: E402
 
 DEFAULT_CONFIG = 'projects/seqrank/configs/seqrank_swinl_800_assr.py'
 

@@ -25,7 +25,8 @@ model = dict(
         out_indices=(0, 1, 2, 3),
         pad_small_map=True),
     neck=dict(
-        type='FrcPN', in_channels=[192, 384, 768, 1536],
+        type='FrcPN',
+        in_channels=[192, 384, 768, 1536],
         out_channels=embed_dims),
     positional_encoding=dict(
         type='LearnableGridPositionalEncoding',
@@ -65,13 +66,19 @@ model = dict(
 seqrank_train_pipeline = [
     dict(type='LoadImageFromFile', color_type='color_ignore_orientation'),
     dict(type='LoadSORAnnotations'),
-    dict(type='SORResize', scale=(seqrank_image_size, seqrank_image_size), keep_ratio=False),
+    dict(
+        type='SORResize',
+        scale=(seqrank_image_size, seqrank_image_size),
+        keep_ratio=False),
     dict(type='SORRandomFlip', prob=0.5, swap_keypoint_pairs=False),
     dict(type='PackSORInputs'),
 ]
 seqrank_test_pipeline = [
     dict(type='LoadImageFromFile', color_type='color_ignore_orientation'),
-    dict(type='SORResize', scale=(seqrank_image_size, seqrank_image_size), keep_ratio=False),
+    dict(
+        type='SORResize',
+        scale=(seqrank_image_size, seqrank_image_size),
+        keep_ratio=False),
     dict(type='LoadSORAnnotations'),
     dict(type='PackSORInputs'),
 ]
