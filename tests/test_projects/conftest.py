@@ -2,6 +2,7 @@
 """Helpers of the projects' tests: train a project's tiny config for a few
 iterations on the session's synthetic dataset and test it, in process."""
 import os.path as osp
+import sys
 from typing import Dict
 
 import pytest
@@ -10,6 +11,10 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+# `projects` is not installed with the package (mmdet's convention): the
+# projects' configs import it from the repository root, as tools/*.py do.
+if REPO not in sys.path:
+    sys.path.insert(0, REPO)
 
 
 def tiny_config(rel_path: str,
