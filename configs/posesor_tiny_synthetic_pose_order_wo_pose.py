@@ -6,6 +6,9 @@
 _base_ = './posesor_tiny_synthetic_pose_order.py'
 
 model = dict(
-    criterion=dict(enable_pose_losses=False),
-    pai=dict(use_joint_interaction=False, use_sub_pose=False),
-    pdr=dict(use_directions=False))
+    rank_head=dict(
+        pai=dict(use_joint_interaction=False, use_sub_pose=False),
+        pdr=dict(use_directions=False),
+        loss_joint=None,
+        loss_joint_vis=None,
+        loss_heatmap=None))

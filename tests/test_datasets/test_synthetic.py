@@ -300,8 +300,9 @@ def test_pose_order_configs():
                     ] == ['SORMetric', 'PoseOrderMetric']
             assert all(e.ann_file == root + 'synthetic_test.json'
                        for e in c.test_evaluator)
-    assert cfg.model.criterion.enable_pose_losses is False
-    assert cfg.model.pdr.use_directions is False
+    rank_head = cfg.model.rank_head
+    assert rank_head.loss_joint is None and rank_head.loss_heatmap is None
+    assert rank_head.pdr.use_directions is False
     # the rule the original configs generate stays 'pointing'
     assert Config.fromfile(osp.join(
         configs, 'posesor_tiny_synthetic.py')).synthetic_rule == 'pointing'

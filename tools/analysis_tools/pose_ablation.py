@@ -49,7 +49,7 @@ CONFIGS = {
 VARIANTS = {
     'with_pose': (0, []),
     'without_pose': (1, []),
-    'pdr_wo_directions': (0, ['model.pdr.use_directions=False']),
+    'pdr_wo_directions': (0, ['model.rank_head.pdr.use_directions=False']),
 }
 REFERENCE = 'with_pose'
 METRICS = (('sa_sor', 'SA-SOR', 3), ('sor', 'SOR', 3), ('mae', 'MAE', 4),
