@@ -1,7 +1,20 @@
 # Copyright (c) PoseSOR-OpenMMLab contributors. All rights reserved.
-from . import sor_parsing, synthetic
+import importlib
+from typing import Any
+
+from . import sor_parsing
 from .sor_dataset import SORDataset
-from .synthetic import generate_synthetic_sor
 from .transforms import *  # noqa: F401,F403
 
 __all__ = ['SORDataset', 'generate_synthetic_sor', 'sor_parsing', 'synthetic']
+
+
+def __getattr__(name: str) -> Any:
+    # The synthetic-scene renderer is a tool, not a registered module:
+    # ``import posesor`` does not load it until it is asked for.
+    if name == 'synthetic':
+        return importlib.import_module('.synthetic', __name__)
+    if name == 'generate_synthetic_sor':
+        return importlib.import_module('.synthetic',
+                                       __name__).generate_synthetic_sor
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

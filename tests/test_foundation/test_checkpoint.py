@@ -75,13 +75,16 @@ class _ToyMetric(BaseMetric):
 
 
 def test_import_registers_only():
-    """``import posesor`` leaves mmengine's loader and mmpose alone."""
+    """``import posesor`` leaves mmengine's loader alone and loads neither
+    mmpose nor the synthetic-scene renderer (until asked for)."""
     code = ('import sys, posesor\n'
             'from mmengine.runner.checkpoint import CheckpointLoader, '
             'load_from_local\n'
             'assert CheckpointLoader._schemes[""] is load_from_local\n'
-            'print(sorted(m for m in ("mmpose", "mmpose.apis") '
-            'if m in sys.modules))\n')
+            'print(sorted(m for m in ("mmpose", "mmpose.apis", '
+            '"posesor.datasets.synthetic") if m in sys.modules))\n'
+            'from posesor.datasets import generate_synthetic_sor\n'
+            'assert "posesor.datasets.synthetic" in sys.modules\n')
     proc = subprocess.run([sys.executable, '-c', code],
                           cwd=REPO,
                           env=dict(os.environ, PYTHONPATH=REPO),

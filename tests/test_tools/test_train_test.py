@@ -269,9 +269,9 @@ def test_test_refuses_weights_of_another_model(trained, tmp_path):
     state = ckpt['state_dict']
     # another width: one tensor of the decoder gets another shape
     name = next(k for k, v in state.items()
-                if k.startswith('decoder.') and v.ndim >= 2)
+                if k.startswith('instance_head.decoder.') and v.ndim >= 2)
     state[name] = torch.zeros(state[name].shape[0] + 1, *state[name].shape[1:])
-    dropped = sorted(k for k in state if k.startswith('pdr.'))[0]
+    dropped = sorted(k for k in state if k.startswith('rank_head.pdr.'))[0]
     del state[dropped]
     state['unrelated.weight'] = torch.zeros(1)
     bad = str(tmp_path / 'other_model.pth')
