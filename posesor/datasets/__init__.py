@@ -6,7 +6,8 @@ from . import sor_parsing
 from .sor_dataset import SORDataset
 from .transforms import *  # noqa: F401,F403
 
-__all__ = ['SORDataset', 'generate_synthetic_sor', 'sor_parsing', 'synthetic']
+# ``synthetic`` and ``generate_synthetic_sor`` resolve lazily (__getattr__)
+__all__ = ['SORDataset', 'sor_parsing']
 
 
 def __getattr__(name: str) -> Any:

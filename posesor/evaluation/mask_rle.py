@@ -205,8 +205,8 @@ def pack_columns(masks: np.ndarray) -> np.ndarray:
         first = x0 - x0 % _BYTE_BITS
         last = min(width, x1 + (-x1) % _BYTE_BITS)
         block = np.zeros((last - first, height), dtype=np.uint8)
-        block[x0 - first:x1 - first, y0:y1] = cv2.transpose(
-            np.ascontiguousarray(mask[y0:y1, x0:x1]))
+        block[x0 - first:x1 - first,
+              y0:y1] = cv2.transpose(np.ascontiguousarray(mask[y0:y1, x0:x1]))
         packed = np.packbits(block.reshape(-1), bitorder='little')
         start = first * height // _BYTE_BITS
         out[k, start:start + packed.size] = packed

@@ -6,11 +6,17 @@ import numpy as np
 import pytest
 from pycocotools import mask as mask_utils
 
-from posesor.datasets.sor_parsing import (
-    SORAnnotationError, SORDataWarning, bbox_xyxy, decode_rle_strings,
-    decode_segmentation, get_rank, group_by_image, image_name, keypoints_array,
-    load_sor_gt, load_sor_json, rle_string_counts, segmentation_area,
-    sort_by_rank, validate_sor_dict)
+# yapf: disable
+from posesor.datasets.sor_parsing import (SORAnnotationError, SORDataWarning,
+                                          bbox_xyxy, decode_rle_strings,
+                                          decode_segmentation, get_rank,
+                                          group_by_image, image_name,
+                                          keypoints_array, load_sor_gt,
+                                          load_sor_json, rle_string_counts,
+                                          segmentation_area, sort_by_rank,
+                                          validate_sor_dict)
+
+# yapf: enable
 
 H, W = 20, 30
 SQUARE = [[2, 2, 12, 2, 12, 12, 2, 12]]  # 10 x 10 square

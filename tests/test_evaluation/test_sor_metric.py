@@ -525,8 +525,7 @@ def test_bad_ground_truth_rles_name_the_annotation(tmp_path, case):
                 W)['counts'].decode())
         expected = r'bad.json.*image id 1, annotation id 10: RLE counts'
     else:
-        data['annotations'][4]['segmentation'] = rle(
-            box(0, 2, 0, 2, h=H + 1))
+        data['annotations'][4]['segmentation'] = rle(box(0, 2, 0, 2, h=H + 1))
         expected = r'bad.json.*image id 2, annotation id 20: RLE size'
     with open(path, 'w') as f:
         json.dump(data, f)
