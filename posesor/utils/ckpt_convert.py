@@ -653,19 +653,57 @@ def convert_posesor(state_dict: Mapping[str, Tensor],
     """
     names = dict(DEFAULT_MODULE_NAMES)
     names.update(module_names or {})
+    return convert_by_module(
+        state_dict,
+        posesor_rules(),
+        names,
+        expected=expected,
+        source=source,
+        model_name='PoseSOR')
+
+
+def convert_by_module(state_dict: Mapping[str, Tensor],
+                      rules: Mapping[str, Sequence[Rule]],
+                      module_names: Mapping[str, str],
+                      expected: Optional[Shapes] = None,
+                      source: str = 'checkpoint',
+                      model_name: str = 'reference') -> StateDict:
+    """Convert a detectron2-style state dict module by module.
+
+    The extension point for converters of other methods (``projects/``):
+    every key's first component names a reference module, whose tensors
+    are renamed by that module's rules and moved under our attribute.
+
+    Args:
+        state_dict (Mapping[str, Tensor]): The reference model's tensors.
+        rules (Mapping[str, Sequence[Rule]]): Reference top-level module ->
+            its rules (keys without the module prefix).
+        module_names (Mapping[str, str]): Reference top-level module ->
+            attribute of our detector.
+        expected (Mapping[str, Sequence[int]], optional): Key -> shape of the
+            target model; when given the result must match it exactly.
+        source (str): Name of the source for error messages.
+        model_name (str): Name of the reference model for error messages.
+
+    Returns:
+        dict[str, Tensor]: Our detector's state dict.
+
+    Raises:
+        CheckpointConversionError: On keys outside ``module_names``, and see
+            :func:`apply_rules` and :func:`check_against_shapes`.
+    """
     groups: Dict[str, Dict[str, Tensor]] = {}
     unknown = []
     for key, value in state_dict.items():
         top = key.split('.', 1)[0]
-        if top not in names:
+        if top not in module_names:
             unknown.append(key)
             continue
         groups.setdefault(top, {})[key] = value
     if unknown:
         raise CheckpointConversionError(
-            f'{source}: {len(unknown)} key(s) outside the known PoseSOR '
-            f'modules {sorted(names)}: {_preview(unknown)}')
-    rules = posesor_rules()
+            f'{source}: {len(unknown)} key(s) outside the known {model_name} '
+            f'modules {sorted(module_names)}: {_preview(unknown)}')
     out: StateDict = OrderedDict()
     for top, tensors in groups.items():
         out.update(
@@ -673,7 +711,7 @@ def convert_posesor(state_dict: Mapping[str, Tensor],
                 tensors,
                 rules[top],
                 src_prefix=top + '.',
-                dst_prefix=names[top] + '.',
+                dst_prefix=module_names[top] + '.',
                 source=source))
     if expected is not None:
         check_against_shapes(out, expected, source=source)

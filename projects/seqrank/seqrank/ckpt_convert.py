@@ -7,15 +7,13 @@ rule (the engine and the Swin/FPN/positional-encoding rules are
 the target model's shapes, missing keys or shape mismatches raise
 :class:`~posesor.utils.ckpt_convert.CheckpointConversionError`.
 """
-from collections import OrderedDict
 from typing import Dict, List, Mapping, Optional
 
 from torch import Tensor
 
-from posesor.utils.ckpt_convert import (CheckpointConversionError, Rule,
-                                        Shapes, StateDict, _preview,
-                                        apply_rules, check_against_shapes,
-                                        neck_rules, swin_rules)
+from posesor.utils.ckpt_convert import (Rule, Shapes, StateDict,
+                                        convert_by_module, neck_rules,
+                                        swin_rules)
 
 #: Top-level modules of the reference ``SeqRank`` -> attributes of ours.
 MODULE_NAMES: Dict[str, str] = {
@@ -170,28 +168,10 @@ def convert_seqrank(state_dict: Mapping[str, Tensor],
             no rule maps, duplicate targets, and (with ``expected``) missing
             keys, unexpected keys or shape mismatches.
     """
-    groups: Dict[str, Dict[str, Tensor]] = {}
-    unknown = []
-    for key, value in state_dict.items():
-        top = key.split('.', 1)[0]
-        if top not in MODULE_NAMES:
-            unknown.append(key)
-            continue
-        groups.setdefault(top, {})[key] = value
-    if unknown:
-        raise CheckpointConversionError(
-            f'{source}: {len(unknown)} key(s) outside the known SeqRank '
-            f'modules {sorted(MODULE_NAMES)}: {_preview(unknown)}')
-    rules = seqrank_rules()
-    out: StateDict = OrderedDict()
-    for top, tensors in groups.items():
-        out.update(
-            apply_rules(
-                tensors,
-                rules[top],
-                src_prefix=top + '.',
-                dst_prefix=MODULE_NAMES[top] + '.',
-                source=source))
-    if expected is not None:
-        check_against_shapes(out, expected, source=source)
-    return out
+    return convert_by_module(
+        state_dict,
+        seqrank_rules(),
+        MODULE_NAMES,
+        expected=expected,
+        source=source,
+        model_name='SeqRank')

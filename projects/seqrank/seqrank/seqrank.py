@@ -32,38 +32,13 @@ from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
 from mmengine.structures import InstanceData
 from torch import Tensor
 
+from posesor.models.post_processors.sor_post_processor import to_output_frame
 from posesor.models.task_modules import cxcyhw_to_xyxy
 
 FeatDict = Dict[str, Tensor]
 
 DEFAULT_TEST_CFG = dict(
     obj_threshold=0.001, rank_threshold=0.001, mask_threshold=0.5)
-
-
-def to_output_frame(maps: Tensor, meta: dict, out_size: Tuple[int,
-                                                              int]) -> Tensor:
-    """Resize maps predicted over the padded input to the output frame.
-
-    Without padding this is one bilinear resize (as the reference); with
-    padding the maps are first upsampled to the padded input and cropped to
-    ``img_shape``.
-
-    Args:
-        maps (Tensor): (N, C, h, w) maps covering ``batch_input_shape``.
-        meta (dict): Sample metainfo.
-        out_size (tuple[int, int]): Output (H, W).
-
-    Returns:
-        Tensor: (N, C, H, W).
-    """
-    img_h, img_w = meta['img_shape'][:2]
-    pad_h, pad_w = meta.get('batch_input_shape', (img_h, img_w))
-    if (pad_h, pad_w) != (img_h, img_w):
-        maps = F.interpolate(
-            maps, size=(pad_h, pad_w), mode='bilinear',
-            align_corners=False)[..., :img_h, :img_w]
-    return F.interpolate(
-        maps, size=out_size, mode='bilinear', align_corners=False)
 
 
 @MODELS.register_module()
