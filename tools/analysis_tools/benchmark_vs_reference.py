@@ -108,7 +108,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--memory',
         action='store_true',
-        help='peak memory of one forward pass, one process each')
+        help='peak memory of one forward pass (and, with --train, one '
+        'training step), one process each')
     parser.add_argument(
         '--skip-inference',
         action='store_true',
@@ -471,26 +472,45 @@ def peak_rss_during(fn: Callable[[], Any]) -> Tuple[int, int]:
 
 def memory_child(args: argparse.Namespace) -> None:
     """Build one implementation from the saved weights and measure one
-    forward pass (run in a fresh process)."""
-    impl, size, weights = args.memory_child.split(':')
+    forward pass (``infer``) or one training step (``train``), in a fresh
+    process."""
+    impl, mode, size, weights = args.memory_child.split(':')
     size = int(size)
     saved = torch.load(weights, weights_only=True)
     torch.manual_seed(0)
     if impl == 'reference':
         model = build_reference(args.reference)
         model.load_state_dict(saved['state'], strict=True)
-        batch = reference_inputs(test_image(size))
     else:
         model = build_ours(OURS_CONFIG, saved['state'])
-        batch = ours_inputs(test_image(size))
-    set_threshold(impl, model, saved['thresholds'][str(size)])
-    del saved
-    baseline, peak = peak_rss_during(lambda: run_once(impl, model, batch))
+    if mode == 'train':
+        rgb, gt = train_sample(size)
+        if impl == 'reference':
+            batch = reference_train_batch(rgb, gt)
+            model.cfg.defrost()
+            model.cfg.INPUT.DYNAMIC_SIZES = [(size, size)]
+            model.cfg.freeze()
+        else:
+            batch = ours_train_batch(rgb, gt)
+        model.train()
+        del saved
+        baseline, peak = peak_rss_during(
+            lambda: train_step(impl, model, batch))
+    else:
+        batch = (reference_inputs if impl == 'reference' else ours_inputs)(
+            test_image(size))
+        set_threshold(impl, model, saved['thresholds'][str(size)])
+        del saved
+        baseline, peak = peak_rss_during(lambda: run_once(impl, model, batch))
     print(json.dumps(dict(baseline=baseline, peak=peak)))
 
 
 def measure_memory(args: argparse.Namespace, ref_model, thresholds) -> None:
-    """Peak RSS increase of one forward pass of each implementation."""
+    """Peak RSS increase of one forward pass (and, with ``--train``, one
+    training step) of each implementation."""
+    runs = [('infer', size, 'one forward pass') for size in args.shapes]
+    if args.train:
+        runs.append(('train', args.train_shape, 'one training step'))
     with tempfile.TemporaryDirectory() as tmp:
         weights = osp.join(tmp, 'weights.pth')
         torch.save(
@@ -500,7 +520,7 @@ def measure_memory(args: argparse.Namespace, ref_model, thresholds) -> None:
                     str(k): v
                     for k, v in thresholds.items()
                 }), weights)
-        for size in args.shapes:
+        for mode, size, what in runs:
             row = {}
             for impl in IMPLS:
                 cmd = [
@@ -508,14 +528,14 @@ def measure_memory(args: argparse.Namespace, ref_model, thresholds) -> None:
                     osp.abspath(__file__), '--reference', args.reference,
                     '--ref-paths', *args.ref_paths, '--threads',
                     str(args.threads), '--memory-child',
-                    f'{impl}:{size}:{weights}'
+                    f'{impl}:{mode}:{size}:{weights}'
                 ]
                 out = subprocess.run(
                     cmd, check=True, capture_output=True, text=True).stdout
                 row[impl] = json.loads(out.strip().splitlines()[-1])
             ref = (row['reference']['peak'] - row['reference']['baseline'])
             ours = row['ours']['peak'] - row['ours']['baseline']
-            print(f'  {size}x{size}: peak RSS increase of one forward pass: '
+            print(f'  {size}x{size}: peak RSS increase of {what}: '
                   f'reference {ref / 2**20:.0f} MiB, ours {ours / 2**20:.0f} '
                   f'MiB (ours / reference {ours / ref:.2f}); absolute peak '
                   f'reference {row["reference"]["peak"] / 2**20:.0f} MiB, '
