@@ -45,6 +45,9 @@ import numpy as np
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
+from posesor.apis.pose_estimator import PERSON_MIN_KEYPOINTS  # noqa: E402
+from posesor.apis.pose_estimator import PERSON_VISIBLE_THR  # noqa: E402
+from posesor.apis.pose_estimator import SOURCE_POSESOR  # noqa: E402
 from posesor.visualization import draw_sor_overlay, rank_colour  # noqa: E402
 
 # Gradio must not phone home: the demo works offline.
@@ -54,13 +57,6 @@ os.environ.setdefault('GRADIO_ANALYTICS_ENABLED', 'False')
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 #: Images with more pixels than this are refused before decoding.
 MAX_PIXELS = 50_000_000
-#: Person rule (as :class:`posesor.apis.TopdownPoseRefiner`'s defaults): an
-#: instance is a person when at least this many of its keypoint
-#: visibility scores are >= ``PERSON_VISIBLE_THR``.
-PERSON_VISIBLE_THR = 0.5
-PERSON_MIN_KEYPOINTS = 1
-#: Keypoint source of PoseSOR's own keypoints (no mmpose refiner here).
-SOURCE_POSESOR = 'posesor'
 #: Display height of the overlay in the page (CSS pixels; small images
 #: are enlarged to it, large ones reduced).
 OVERLAY_HEIGHT = 512

@@ -51,6 +51,11 @@ SOURCE_MMPOSE = 'mmpose'
 NUM_KEYPOINTS = 17
 #: Boxes narrower or lower than this (pixels) are not sent to mmpose.
 MIN_BOX_SIZE = 1.0
+#: Person rule: an instance is a person when at least
+#: ``PERSON_MIN_KEYPOINTS`` of its keypoint scores are >= this.
+PERSON_VISIBLE_THR = 0.5
+#: See ``PERSON_VISIBLE_THR``.
+PERSON_MIN_KEYPOINTS = 1
 
 ImageType = Union[str, np.ndarray]
 
@@ -80,8 +85,8 @@ class TopdownPoseRefiner:
                  config: Union[str, Config, dict],
                  checkpoint: Optional[str] = None,
                  device: Union[str, torch.device, None] = None,
-                 visible_thr: float = 0.5,
-                 min_visible_keypoints: int = 1,
+                 visible_thr: float = PERSON_VISIBLE_THR,
+                 min_visible_keypoints: int = PERSON_MIN_KEYPOINTS,
                  cfg_options: Optional[dict] = None) -> None:
         if min_visible_keypoints < 1:
             raise ValueError('pose_estimator.min_visible_keypoints must be '
