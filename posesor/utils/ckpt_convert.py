@@ -762,3 +762,53 @@ def model_state_shapes(model_cfg: Mapping) -> Dict[str, tuple]:
     with DefaultScope.overwrite_default_scope('mmdet'), parameters_on_meta():
         model = MODELS.build(model_cfg)
     return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+
+
+def conversion_cli(convert: Callable[..., StateDict],
+                   model_name: str,
+                   default_config: str,
+                   argv: Optional[List[str]] = None) -> int:
+    """The command line of a detectron2 -> this project converter.
+
+    ``SRC DST [--config CONFIG] [--no-check]``: reads ``{"model": ...}``
+    from ``SRC``, converts it with ``convert(state, expected=..., source=...)``
+    (checked against the model ``--config`` builds on the ``meta`` device
+    unless ``--no-check``) and writes ``{"state_dict": ...}`` to ``DST``.
+
+    Args:
+        convert (Callable): E.g. :func:`convert_posesor`.
+        model_name (str): Name of the model in the help text.
+        default_config (str): ``--config`` default.
+        argv (list[str], optional): Arguments; ``sys.argv[1:]`` if None.
+
+    Returns:
+        int: The process exit code (0).
+    """
+    import argparse
+    parser = argparse.ArgumentParser(
+        description=f'Convert a released {model_name} (detectron2) '
+        f'checkpoint to this project\'s {model_name} state dict.')
+    parser.add_argument('src', help='released checkpoint ({"model": ...})')
+    parser.add_argument('dst', help='output file ({"state_dict": ...})')
+    parser.add_argument(
+        '--config',
+        default=default_config,
+        help=f'config of the target model (default: {default_config})')
+    parser.add_argument(
+        '--no-check',
+        action='store_true',
+        help='skip the comparison with the model built from --config')
+    args = parser.parse_args(argv)
+    state = extract_model_state(load_torch_file(args.src), args.src)
+    expected = None
+    if not args.no_check:
+        from mmengine.config import Config
+
+        import posesor  # noqa: F401  (registers the modules)
+        expected = model_state_shapes(Config.fromfile(args.config).model)
+    converted = convert(state, expected=expected, source=args.src)
+    os.makedirs(os.path.dirname(os.path.abspath(args.dst)), exist_ok=True)
+    torch.save({'state_dict': converted}, args.dst)
+    print(f'converted {len(state)} tensors of {args.src} into '
+          f'{len(converted)} tensors: {args.dst}')
+    return 0
