@@ -46,11 +46,13 @@ model = dict(
         num_points=4096))
 
 # From scratch on a small dataset: a larger learning rate, no AMP (CPU).
-max_iters = 1500  # ~6 min on 2 CPU cores (make demo)
+max_iters = 1000  # make demo: under 10 min on 2 idle CPU cores
 optim_wrapper = dict(
     _delete_=True,
     type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=3e-4, weight_decay=1e-4),
+    # foreach: one fused update for all tensors (CPU default is a loop)
+    optimizer=dict(
+        type='AdamW', lr=3e-4, weight_decay=1e-4, foreach=True),
     clip_grad=dict(max_norm=5.0, norm_type=2),
     paramwise_cfg=dict(
         norm_decay_mult=0.0,
@@ -64,7 +66,7 @@ param_scheduler = [
         begin=0,
         end=max_iters,
         by_epoch=False,
-        milestones=[1200],
+        milestones=[800],
         gamma=0.1)
 ]
 train_cfg = dict(

@@ -10,8 +10,14 @@ the seeds, parameters, seconds per image.
 
 Example (the table of projects/README.md)::
 
-    python projects/compare_on_synthetic.py --seeds 0 1 2 --max-iters 1500 \\
-        --work-dir work_dirs/compare
+    python projects/compare_on_synthetic.py --seeds 0 1 2 \\
+        --data-root data/synthetic_pose_order_ablation --num-test 500 \\
+        --work-dir work_dirs/compare --jobs 2
+
+A run whose ``demo_summary.json`` exists in its run directory (for the
+same number of iterations) is reused, not trained again: e.g. the PoseSOR
+runs of ``tools/analysis_tools/pose_ablation.py`` on the same data, linked
+as ``<work dir>/posesor_seed<k>`` and ``posesor_wo_pose_seed<k>``.
 """
 import argparse
 import json
@@ -28,8 +34,8 @@ sys.path.insert(0, ROOT)
 
 #: label -> tiny config (relative to the repository root)
 MODELS = {
-    'PoseSOR': 'configs/posesor_tiny_synthetic.py',
-    'PoseSOR w/o pose': 'configs/posesor_tiny_synthetic_wo_pose.py',
+    'PoseSOR': 'configs/posesor_tiny_synthetic_pose_order.py',
+    'PoseSOR w/o pose': 'configs/posesor_tiny_synthetic_pose_order_wo_pose.py',
     'Mask2Former-SOR':
     'projects/mask2former_sor/configs/mask2former_sor_tiny_synthetic.py',
     'SeqRank': 'projects/seqrank/configs/seqrank_tiny_synthetic.py',
@@ -44,10 +50,20 @@ def parse_args(argv=None) -> argparse.Namespace:
         '--max-iters',
         type=int,
         default=None,
-        help='training iterations (default: the configs\' 1500)')
+        help='training iterations (default: the configs\' 1000)')
     parser.add_argument('--models', nargs='+', default=list(MODELS))
     parser.add_argument('--work-dir', default='work_dirs/compare')
-    parser.add_argument('--data-root', default='data/synthetic')
+    parser.add_argument('--data-root', default='data/synthetic_pose_order')
+    parser.add_argument(
+        '--num-train',
+        type=int,
+        default=500,
+        help='training images of the synthetic split (tools/demo.py)')
+    parser.add_argument(
+        '--num-test',
+        type=int,
+        default=100,
+        help='test images of the synthetic split (tools/demo.py)')
     parser.add_argument(
         '--timing-images',
         type=int,
@@ -57,8 +73,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         '--jobs',
         type=int,
         default=1,
-        help='training runs at a time (each one torch thread is advised: '
-        'OMP_NUM_THREADS=1)')
+        help='training runs at a time, each on cpu_count // jobs torch '
+        'threads')
     parser.add_argument(
         '--skip-training',
         action='store_true',
@@ -79,13 +95,32 @@ def train(args, label: str, seed: int) -> subprocess.Popen:
         osp.join(ROOT, 'tools', 'demo.py'), '--config',
         osp.join(ROOT, MODELS[label]), '--work-dir',
         run_dir(args, label, seed), '--data-root', args.data_root, '--seed',
-        str(seed), '--no-overlays', '--no-baselines', '--no-plot'
+        str(seed), '--num-train',
+        str(args.num_train), '--num-test',
+        str(args.num_test), '--no-overlays', '--no-baselines', '--no-plot'
     ]
     if args.max_iters is not None:
         cmd += ['--max-iters', str(args.max_iters)]
     print(f'[compare] {label}, seed {seed}', flush=True)
     log = open(run_dir(args, label, seed) + '.log', 'w')
-    return subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=log)
+    threads = max(1, (os.cpu_count() or 1) // max(1, args.jobs))
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+    return subprocess.Popen(
+        cmd, cwd=ROOT, stdout=log, stderr=log, env=env)
+
+
+def finished(args, label: str, seed: int) -> bool:
+    """Whether the run has a summary (of ``--max-iters`` iterations, when
+    given) and can be reused."""
+    path = osp.join(run_dir(args, label, seed), 'demo_summary.json')
+    if not osp.isfile(path):
+        return False
+    done = read_summary(args, label, seed)['max_iters']
+    if args.max_iters is not None and done != args.max_iters:
+        return False
+    print(f'[compare] {label}, seed {seed}: reusing its {done}-iteration run',
+          flush=True)
+    return True
 
 
 def read_summary(args, label: str, seed: int) -> Dict:
@@ -147,7 +182,7 @@ def main(argv=None) -> str:
     os.makedirs(args.work_dir, exist_ok=True)
     if not args.skip_training:
         pending = [(label, seed) for seed in args.seeds
-                   for label in args.models]
+                   for label in args.models if not finished(args, label, seed)]
         running: List[subprocess.Popen] = []
         while pending or running:
             while pending and len(running) < args.jobs:

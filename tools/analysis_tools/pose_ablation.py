@@ -4,7 +4,7 @@
 Example (the README's table)::
 
     python tools/analysis_tools/pose_ablation.py --rule pose_order \\
-        --seeds 0 1 2 3 4 --max-iters 1500 3000 --num-test 500 --jobs 2
+        --seeds 0 1 2 3 4 --max-iters 1000 2000 --num-test 500 --jobs 2
 
 Each run is ``tools/demo.py`` (same synthetic data, same procedure) on the
 rule's tiny config with pose (``configs/posesor_tiny_synthetic*.py``) and
@@ -80,7 +80,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         '--max-iters',
         type=int,
         nargs='+',
-        default=[1500, 3000],
+        default=[1000, 2000],
         help='training budgets (the demo\'s and twice it)')
     parser.add_argument('--num-train', type=int, default=500)
     parser.add_argument('--num-test', type=int, default=500)

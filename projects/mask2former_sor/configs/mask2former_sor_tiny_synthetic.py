@@ -1,5 +1,5 @@
 # A tiny Mask2Former-SOR on the synthetic pose-driven SOR dataset (CPU): the
-# backbone, input size, optimizer and 1500-iteration budget of
+# backbone, input size, optimizer and 1000-iteration budget of
 # configs/posesor_tiny_synthetic.py (the demo), a 64-channel Mask2FormerHead
 # (2 deformable encoder layers, 3 decoder layers, 16 queries). The synthetic
 # scenes rank at most 4 objects: K = 4.
@@ -7,7 +7,7 @@
 #       projects/mask2former_sor/configs/mask2former_sor_tiny_synthetic.py
 _base_ = [
     './_base_/mask2former_sor_swinl.py',
-    '../../../configs/_base_/datasets/synthetic.py',
+    '../../../configs/_base_/datasets/synthetic_pose_order.py',
     '../../../configs/_base_/schedules/schedule_50k.py',
     '../../../configs/_base_/default_runtime.py'
 ]
@@ -62,12 +62,13 @@ model = dict(
     test_cfg=dict(max_per_image=num_queries))
 
 # The tiny PoseSOR's recipe (configs/posesor_tiny_synthetic.py): AdamW 3e-4
-# from scratch, no AMP (CPU), 1500 iterations with a x0.1 step at 1200.
-max_iters = 1500
+# from scratch, no AMP (CPU), 1000 iterations with a x0.1 step at 800.
+max_iters = 1000
 optim_wrapper = dict(
     _delete_=True,
     type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=3e-4, weight_decay=1e-4),
+    optimizer=dict(
+        type='AdamW', lr=3e-4, weight_decay=1e-4, foreach=True),
     clip_grad=dict(max_norm=5.0, norm_type=2),
     paramwise_cfg=dict(
         norm_decay_mult=0.0,
@@ -83,7 +84,7 @@ param_scheduler = [
         begin=0,
         end=max_iters,
         by_epoch=False,
-        milestones=[1200],
+        milestones=[800],
         gamma=0.1)
 ]
 train_cfg = dict(

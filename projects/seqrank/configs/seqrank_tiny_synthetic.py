@@ -1,13 +1,13 @@
 # A tiny SeqRank on the synthetic pose-driven SOR dataset (CPU): the corrected
 # release's architecture (FPN neck, 2 ranking blocks) at the tiny PoseSOR's
 # size (Swin embed 32, depths 2-2-2-2, window 7, C = 64, 16 queries), 128 x
-# 128 inputs, and the tiny PoseSOR's optimizer and 1500-iteration budget
+# 128 inputs, and the tiny PoseSOR's optimizer and 1000-iteration budget
 # (configs/posesor_tiny_synthetic.py). As in SeqRank, one input size (no
 # per-batch multi-scale resize).
 #   python tools/train.py projects/seqrank/configs/seqrank_tiny_synthetic.py
 _base_ = [
     './_base_/seqrank_swinl.py',
-    '../../../configs/_base_/datasets/synthetic.py',
+    '../../../configs/_base_/datasets/synthetic_pose_order.py',
     '../../../configs/_base_/schedules/schedule_50k.py',
     '../../../configs/_base_/default_runtime.py'
 ]
@@ -44,13 +44,14 @@ model = dict(
         num_blocks=2),
     criterion=dict(num_points=4096))
 
-# The tiny PoseSOR's recipe: AdamW 3e-4 from scratch, no AMP (CPU), 1500
-# iterations with a x0.1 step at 1200.
-max_iters = 1500
+# The tiny PoseSOR's recipe: AdamW 3e-4 from scratch, no AMP (CPU), 1000
+# iterations with a x0.1 step at 800.
+max_iters = 1000
 optim_wrapper = dict(
     _delete_=True,
     type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=3e-4, weight_decay=1e-4),
+    optimizer=dict(
+        type='AdamW', lr=3e-4, weight_decay=1e-4, foreach=True),
     clip_grad=dict(max_norm=5.0, norm_type=2),
     paramwise_cfg=dict(
         norm_decay_mult=0.0,
@@ -64,7 +65,7 @@ param_scheduler = [
         begin=0,
         end=max_iters,
         by_epoch=False,
-        milestones=[1200],
+        milestones=[800],
         gamma=0.1)
 ]
 train_cfg = dict(
