@@ -105,8 +105,7 @@ def train(args, label: str, seed: int) -> subprocess.Popen:
     log = open(run_dir(args, label, seed) + '.log', 'w')
     threads = max(1, (os.cpu_count() or 1) // max(1, args.jobs))
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
-    return subprocess.Popen(
-        cmd, cwd=ROOT, stdout=log, stderr=log, env=env)
+    return subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=log, env=env)
 
 
 def finished(args, label: str, seed: int) -> bool:
@@ -118,8 +117,9 @@ def finished(args, label: str, seed: int) -> bool:
     done = read_summary(args, label, seed)['max_iters']
     if args.max_iters is not None and done != args.max_iters:
         return False
-    print(f'[compare] {label}, seed {seed}: reusing its {done}-iteration run',
-          flush=True)
+    print(
+        f'[compare] {label}, seed {seed}: reusing its {done}-iteration run',
+        flush=True)
     return True
 
 

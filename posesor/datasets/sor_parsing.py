@@ -31,7 +31,8 @@ import os
 import os.path as osp
 import warnings
 from collections import OrderedDict
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import (Any, Dict, List, NamedTuple, Optional, Sequence, Tuple,
+                    Union)
 
 import numpy as np
 from mmengine import fileio
@@ -55,6 +56,8 @@ RLE_MORE_BIT, RLE_SIGN_BIT = 0x20, 0x10
 RLE_MAX_BITS = 63  # run lengths are decoded as int64
 # Number of offending ids listed in a summary warning.
 MAX_IDS_IN_WARNING = 10
+# Types of the numbers json.load returns (bool is an int, as before).
+_JSON_NUMBER_TYPES = {int, float, bool}
 
 Segmentation = Union[List[List[float]], Dict[str, Any]]
 
@@ -65,6 +68,28 @@ class SORAnnotationError(ValueError):
 
 class SORDataWarning(UserWarning):
     """Warning category for recoverable problems in SOR annotations."""
+
+
+class RLERunLengths(NamedTuple):
+    """Run lengths of the compressed RLEs of a file, as the validation
+    decoded them (so that a metric need not decode them again).
+
+    Attributes:
+        runs (np.ndarray): ``(r, )`` int64 alternating background /
+            foreground run lengths of all strings, concatenated.
+        offsets (np.ndarray): ``(k + 1, )`` int64; the runs of string ``i``
+            are ``runs[offsets[i]:offsets[i + 1]]``.
+        index (dict): annotation id -> string ``i``. Annotations with
+            polygons or uncompressed counts are not in it.
+    """
+    runs: np.ndarray
+    offsets: np.ndarray
+    index: Dict[Any, int]
+
+    @classmethod
+    def empty(cls) -> 'RLERunLengths':
+        return cls(
+            np.zeros(0, dtype=np.int64), np.zeros(1, dtype=np.int64), {})
 
 
 def _where(ann_file: Optional[str],
@@ -83,9 +108,12 @@ def _ann_file_name(ann_file: Union[str, os.PathLike]) -> str:
     return os.fspath(ann_file)
 
 
-def load_sor_json(ann_file: Union[str, os.PathLike],
-                  rank_key: str = 'category_id',
-                  backend_args: Optional[dict] = None) -> dict:
+def load_sor_json(
+    ann_file: Union[str, os.PathLike],
+    rank_key: str = 'category_id',
+    backend_args: Optional[dict] = None,
+    return_run_lengths: bool = False
+) -> Union[dict, Tuple[dict, RLERunLengths]]:
     """Read and validate a PoseSOR annotation file.
 
     Checks the top-level keys, the required keys of every image and
@@ -104,10 +132,13 @@ def load_sor_json(ann_file: Union[str, os.PathLike],
         backend_args (dict, optional): Arguments of the
             :mod:`mmengine.fileio` backend that reads ``ann_file``.
             Defaults to None (inferred from the path: local files).
+        return_run_lengths (bool): Also return the run lengths of the
+            compressed RLEs, which the validation decodes anyway.
 
     Returns:
-        dict: The parsed JSON (``images``, ``annotations`` and any other
-        top-level entries), unchanged.
+        dict | tuple[dict, RLERunLengths]: The parsed JSON (``images``,
+        ``annotations`` and any other top-level entries), unchanged, and
+        with ``return_run_lengths`` the :class:`RLERunLengths`.
 
     Raises:
         SORAnnotationError: If the file is missing, is not valid JSON, or
@@ -147,18 +178,18 @@ def load_sor_json(ann_file: Union[str, os.PathLike],
         raise SORAnnotationError(
             f'annotation file {ann_file!r} cannot be read: {e}') from e
     # only a file with a non-finite number needs the walk that locates it
-    validate_sor_dict(
+    run_lengths = validate_sor_dict(
         data,
         ann_file=ann_file,
         rank_key=rank_key,
         check_finite=bool(non_finite))
-    return data
+    return (data, run_lengths) if return_run_lengths else data
 
 
 def validate_sor_dict(data: Any,
                       ann_file: Optional[str] = None,
                       rank_key: str = 'category_id',
-                      check_finite: bool = True) -> None:
+                      check_finite: bool = True) -> RLERunLengths:
     """Validate an already loaded annotation dict (see
     :func:`load_sor_json`).
 
@@ -169,6 +200,10 @@ def validate_sor_dict(data: Any,
         check_finite (bool): Look for NaN / infinite numbers in every image
             and annotation entry. :func:`load_sor_json` turns it off when
             the parser met none. Defaults to True.
+
+    Returns:
+        RLERunLengths: The run lengths of the compressed RLEs (decoded to
+        check that each covers its image).
 
     Raises:
         SORAnnotationError: On the first problem found.
@@ -210,6 +245,7 @@ def validate_sor_dict(data: Any,
 
     ann_ids = set()
     pending_rles: List[tuple] = []  # compressed RLEs, decoded together
+    ann_ids_of_rles: List[Any] = []  # the annotation of each of them
     for idx, ann in enumerate(data['annotations']):
         if not isinstance(ann, dict):
             raise SORAnnotationError(
@@ -235,9 +271,15 @@ def validate_sor_dict(data: Any,
         _check_keypoints(ann, where)
         _check_segmentation(ann['segmentation'], where, height, width,
                             pending_rles)
+        if len(pending_rles) > len(ann_ids_of_rles):
+            ann_ids_of_rles.append(ann_id)
         if 'bbox' in ann:
             _check_bbox(ann['bbox'], where, height, width)
-    _check_rle_strings(pending_rles)
+    runs, offsets = _check_rle_strings(pending_rles)
+    return RLERunLengths(runs, offsets, {
+        ann_id: i
+        for i, ann_id in enumerate(ann_ids_of_rles)
+    })
 
 
 def _is_number(value: Any) -> bool:
@@ -299,7 +341,10 @@ def _check_keypoints(ann: dict, where: str) -> None:
             f'{where}: keypoints must be a flat list of '
             f'{NUM_KEYPOINTS * KEYPOINT_DIMS} numbers (17 x [x, y, v]), '
             f'got length {length}')
-    if not all(isinstance(v, (int, float)) for v in kpts):
+    # fast path for what JSON gives (exact types); subclasses (numpy
+    # scalars) take the isinstance check
+    if not set(map(type, kpts)) <= _JSON_NUMBER_TYPES and not all(
+            isinstance(v, (int, float)) for v in kpts):
         raise SORAnnotationError(f'{where}: keypoints must be numbers')
 
 
@@ -342,43 +387,59 @@ def decode_rle_strings(
             counts = counts.encode('ascii')
         data.append(counts)
     lengths = np.array([len(s) for s in data], dtype=np.int64)
-    codes = np.frombuffer(b''.join(data), dtype=np.uint8).astype(np.int64)
-    codes -= RLE_CHAR_OFFSET
+    codes = np.frombuffer(
+        b''.join(data), dtype=np.uint8) - np.uint8(RLE_CHAR_OFFSET)
     if codes.size == 0:
         return np.zeros((2, 0), dtype=np.int64)
-    last_char = np.cumsum(lengths) - 1
+    string_ends = np.cumsum(lengths)
     is_end = (codes & RLE_MORE_BIT) == 0
-    unfinished = (lengths > 0) & ~is_end[np.maximum(last_char, 0)]
+    unfinished = (lengths > 0) & ~is_end[np.maximum(string_ends - 1, 0)]
     if unfinished.any():
         raise _RLEStringError(
             int(np.argmax(unfinished)), 'the RLE string ends inside a run')
     ends = np.flatnonzero(is_end)
-    starts = np.concatenate(([0], ends[:-1] + 1))
+    starts = np.empty_like(ends)
+    starts[0] = 0
+    starts[1:] = ends[:-1] + 1
     run_chars = ends - starts + 1
-    # the string of each run: that of its last character
-    owner = np.repeat(np.arange(len(data)), lengths)[ends]
+    # the string of each run: the one its last character falls in
+    owner = np.searchsorted(string_ends, ends, side='right')
     too_long = run_chars * RLE_DATA_BITS >= RLE_MAX_BITS
     if too_long.any():
         idx = int(np.argmax(too_long))
         raise _RLEStringError(
             int(owner[idx]), f'a run is {run_chars[idx]} characters long')
-    # 5-bit group index of each character inside its run
-    group = np.arange(codes.size) - np.repeat(starts, run_chars)
-    values = np.add.reduceat((codes & RLE_DATA_MASK) <<
-                             (RLE_DATA_BITS * group), starts)
-    negative = (codes[ends] & RLE_SIGN_BIT) != 0
+    # add the 5-bit groups one position at a time (runs are short): group
+    # p of every run longer than p
+    values = (codes[starts] & RLE_DATA_MASK).astype(np.int64)
+    longer = np.flatnonzero(run_chars > 1)
+    shift = RLE_DATA_BITS
+    while longer.size:
+        group = codes[starts[longer] + shift // RLE_DATA_BITS]
+        values[longer] |= (group & RLE_DATA_MASK).astype(np.int64) << shift
+        shift += RLE_DATA_BITS
+        longer = longer[run_chars[longer] > shift // RLE_DATA_BITS]
+    negative = np.flatnonzero(codes[ends] & RLE_SIGN_BIT)
     values[negative] -= np.left_shift(1, RLE_DATA_BITS * run_chars[negative])
-    # undo the differences: per string and parity a cumulative sum over the
-    # runs 1, 3, 5, ... and 2, 4, 6, ... (run 0 is stored as it is)
-    first_run = np.searchsorted(owner, np.arange(len(data)))
-    index = np.arange(values.size) - first_run[owner]
-    runs = values.copy()
-    for parity in (1, 0):
-        chain = (index >= 1) & (index % 2 == parity)
-        total = np.cumsum(np.where(chain, values, 0))
-        before = first_run[owner] - 1
-        base = np.where(before >= 0, total[np.maximum(before, 0)], 0)
-        runs[chain] = (total - base)[chain]
+    # undo the differences: per string a cumulative sum over the runs 1, 3,
+    # 5, ... and one over the runs 2, 4, 6, ... (run 0 is stored as it is)
+    runs_per_string = np.bincount(owner, minlength=len(data))
+    first_run = np.cumsum(runs_per_string) - runs_per_string
+    odd = ((np.arange(values.size) - np.repeat(first_run, runs_per_string))
+           & 1).astype(bool)
+    odd_values = np.where(odd, values, 0)
+    even_values = values - odd_values
+    has_runs = runs_per_string > 0
+    even_values[first_run[has_runs]] = 0
+    runs = np.empty_like(values)
+    for chain, mask in ((odd_values, odd), (even_values, ~odd)):
+        total = np.cumsum(chain)
+        before = np.zeros(len(data), dtype=np.int64)
+        before[has_runs] = total[first_run[has_runs]] - chain[
+            first_run[has_runs]]
+        np.subtract(
+            total, np.repeat(before, runs_per_string), out=runs, where=mask)
+    runs[first_run[has_runs]] = values[first_run[has_runs]]
     return np.stack([runs, owner])
 
 
@@ -430,11 +491,14 @@ def _check_rle_total(where: str, total: int, num_pixels: int) -> None:
             f'{num_pixels} (height x width)')
 
 
-def _check_rle_strings(pending: List[tuple]) -> None:
+def _check_rle_strings(pending: List[tuple]) -> Tuple[np.ndarray, np.ndarray]:
     """Decode the compressed RLEs ``(where, num_pixels, counts)`` of a file
-    at once; each must cover exactly its image's pixels."""
+    at once; each must cover exactly its image's pixels. Returns the run
+    lengths and the offsets of each string's runs (see
+    :class:`RLERunLengths`)."""
     if not pending:
-        return
+        empty = RLERunLengths.empty()
+        return empty.runs, empty.offsets
     try:
         runs, owner = decode_rle_strings([p[2] for p in pending])
     except _RLEStringError as e:
@@ -452,6 +516,9 @@ def _check_rle_strings(pending: List[tuple]) -> None:
     if wrong.size:
         where, num_pixels, _ = pending[wrong[0]]
         _check_rle_total(where, int(totals[wrong[0]]), num_pixels)
+    offsets = np.zeros(num + 1, dtype=np.int64)
+    np.cumsum(np.bincount(owner, minlength=num), out=offsets[1:])
+    return runs, offsets
 
 
 def _check_segmentation(segm: Any, where: str, height: int, width: int,
@@ -612,11 +679,14 @@ def group_by_image(
 
 
 def load_sor_gt(
-        ann_file: Union[str, os.PathLike],
-        rank_key: str = 'category_id',
-        keep_unranked: bool = False,
-        warn: bool = True,
-        backend_args: Optional[dict] = None) -> 'OrderedDict[Any, dict]':
+    ann_file: Union[str, os.PathLike],
+    rank_key: str = 'category_id',
+    keep_unranked: bool = False,
+    warn: bool = True,
+    backend_args: Optional[dict] = None,
+    return_run_lengths: bool = False
+) -> Union['OrderedDict[Any, dict]', Tuple['OrderedDict[Any, dict]',
+                                           RLERunLengths]]:
     """Load and validate a SOR annotation file, grouped per image.
 
     This is the entry point for metrics that need the ground truth at the
@@ -630,21 +700,28 @@ def load_sor_gt(
         keep_unranked (bool): See :func:`group_by_image`.
         warn (bool): See :func:`group_by_image`.
         backend_args (dict, optional): See :func:`load_sor_json`.
+        return_run_lengths (bool): See :func:`load_sor_json`.
 
     Returns:
-        OrderedDict: image id -> ``dict(image, annotations,
-        duplicate_ranks, num_unranked)`` with annotations sorted by rank
-        (most salient first), in the file's image order.
+        OrderedDict | tuple[OrderedDict, RLERunLengths]: image id ->
+        ``dict(image, annotations, duplicate_ranks, num_unranked)`` with
+        annotations sorted by rank (most salient first), in the file's
+        image order; with ``return_run_lengths`` also the
+        :class:`RLERunLengths` of the file.
     """
     ann_file = _ann_file_name(ann_file)
-    data = load_sor_json(
-        ann_file, rank_key=rank_key, backend_args=backend_args)
-    return group_by_image(
+    data, run_lengths = load_sor_json(
+        ann_file,
+        rank_key=rank_key,
+        backend_args=backend_args,
+        return_run_lengths=True)
+    groups = group_by_image(
         data,
         rank_key=rank_key,
         keep_unranked=keep_unranked,
         ann_file=ann_file,
         warn=warn)
+    return (groups, run_lengths) if return_run_lengths else groups
 
 
 def image_name(file_name: str) -> str:

@@ -36,6 +36,7 @@ IoU, everywhere except the ``irsr`` convention, is
 here, or on run-length encodings by :mod:`posesor.evaluation.mask_rle`;
 the ``irsr`` convention divides the same counts in float32 as IRSR does.
 """
+import bisect
 import math
 import warnings
 from typing import (Dict, Iterable, List, NamedTuple, Optional, Sequence,
@@ -317,24 +318,56 @@ def hungarian_match(
 # --------------------------------------------------------------------------
 def _is_constant(values: Sequence[float]) -> bool:
     """Fewer than two values, or all equal (short lists: plain Python)."""
-    values = list(values)
-    return len(values) < 2 or all(v == values[0] for v in values)
+    return len(values) < 2 or min(values) == max(values)
+
+
+def corrcoef_entry(rows: np.ndarray, i: int, j: int) -> float:
+    """Entry ``[i, j]`` of ``np.corrcoef(rows)`` for a ``(2, k)`` float64
+    array, bit-identical to it: the same numpy operations on the same
+    memory layouts (``np.cov``'s centring, ``dot(X, X.T.conj())`` and
+    scaling, then ``corrcoef``'s two divisions and clipping), without
+    their per-call checks, which cost more than the arithmetic on a few
+    values. ``rows`` is centred in place.
+
+    Args:
+        rows (np.ndarray): ``(2, k)`` float64, ``k >= 2``, no constant row.
+        i (int): Row of the entry.
+        j (int): Column of the entry.
+
+    Returns:
+        float: The correlation coefficient.
+    """
+    # ndarray.mean is add.reduce then true_divide by the count
+    means = np.true_divide(np.add.reduce(rows, axis=1), rows.shape[1])
+    rows -= means[:, None]
+    c = np.dot(rows, rows.T.conj())
+    c *= 1 / (rows.shape[1] - 1)
+    stddev = np.sqrt(c.diagonal())
+    c /= stddev[:, None]
+    c /= stddev[None, :]
+    return min(max(float(c[i, j]), -1.0), 1.0)
 
 
 def _pearson(x: Sequence[float], y: Sequence[float]) -> float:
     """``np.corrcoef(x, y)[0, 1]``; NaN (without warnings) when undefined."""
     if _is_constant(x) or _is_constant(y):
         return math.nan
-    return float(np.corrcoef(x, y)[0, 1])
+    # the (2, k) array np.cov builds from two sequences
+    x_row = np.array(x, ndmin=2, dtype=np.float64)
+    rows = np.concatenate((x_row, np.array(y, ndmin=2, dtype=np.float64)))
+    return corrcoef_entry(rows, 0, 1)
 
 
-def _average_ranks(values: Sequence[float]) -> np.ndarray:
+def _average_ranks(values: Sequence[float]) -> List[float]:
     """1-based ranks, ties sharing their mean rank (``rankdata``'s
-    ``'average'``); exact half-integers in float64."""
-    v = np.asarray(values)
-    less = (v[None, :] < v[:, None]).sum(axis=1)
-    equal = (v[None, :] == v[:, None]).sum(axis=1)
-    return less + (equal + 1) / 2.0
+    ``'average'``); exact half-integers. Plain Python: the lists hold a few
+    values, where numpy's per-call cost dominates."""
+    ordered = sorted(values)
+    ranks = []
+    for v in values:
+        less = bisect.bisect_left(ordered, v)
+        ranks.append(less + (bisect.bisect_right(ordered, v) - less + 1) / 2.0)
+    return ranks
 
 
 def _spearman(x: Sequence[float], y: Sequence[float]) -> float:
@@ -347,8 +380,10 @@ def _spearman(x: Sequence[float], y: Sequence[float]) -> float:
     """
     if _is_constant(x) or _is_constant(y):
         return math.nan
-    ranked = np.column_stack((_average_ranks(x), _average_ranks(y)))
-    return float(np.corrcoef(ranked, rowvar=False)[1, 0])
+    ranked = np.array(
+        list(zip(_average_ranks(x), _average_ranks(y))), dtype=np.float64)
+    # np.corrcoef(ranked, rowvar=False) works on the transposed view
+    return corrcoef_entry(ranked.T, 1, 0)
 
 
 # --------------------------------------------------------------------------
@@ -371,9 +406,9 @@ def _sa_sor_posesor(
     if match is None:
         match = hungarian_match(ious)
     gt_inds, pred_inds, matched = match
-    keep = matched > MATCH_IOU_THRESHOLD
-    gt_ranks = (m - gt_inds[keep]).astype(int).tolist()
-    pred_ranks = (n - pred_inds[keep]).astype(int).tolist()
+    keep = (matched > MATCH_IOU_THRESHOLD).tolist()
+    gt_ranks = [m - i for i, k in zip(gt_inds.tolist(), keep) if k]
+    pred_ranks = [n - j for j, k in zip(pred_inds.tolist(), keep) if k]
     present = set(gt_ranks)
     for rank in range(1, m + 1):
         if rank not in present:

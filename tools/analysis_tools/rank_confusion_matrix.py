@@ -105,14 +105,14 @@ def confusion_from_file(results: str,
         img_id = sample['img_id']
         seen.add(img_id)
         gt = metric.gt_entry(img_id)
-        if not gt.rles:
+        if not gt.num_gt:
             continue
         masks = to_binary_masks(
             sample['pred_instances']['masks'], shape=(gt.height, gt.width))
         confusion.update(
             matched_pred_ranks(metric.image_overlaps(img_id, masks)))
     for img_id in metric.gt:
-        num_gt = len(metric.gt_entry(img_id).rles)
+        num_gt = metric.gt_entry(img_id).num_gt
         if img_id not in seen and num_gt:
             confusion.update(np.zeros(num_gt, dtype=np.int64))
     return confusion

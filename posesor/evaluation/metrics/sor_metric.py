@@ -15,10 +15,10 @@ from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger, print_log
 from pycocotools import mask as mask_utils
 
-from posesor.datasets.sor_parsing import (NUM_KEYPOINTS, SORAnnotationError,
+from posesor.datasets.sor_parsing import (NUM_KEYPOINTS, RLERunLengths,
+                                          SORAnnotationError,
                                           decode_segmentation, image_name,
-                                          keypoints_array, load_sor_gt,
-                                          segmentation_to_rle)
+                                          load_sor_gt, segmentation_to_rle)
 from .. import mask_rle
 from ..functional import (DENSE_PAIRS, NAN_POLICY, MaskOverlaps, aggregate,
                           evaluate_image, metric_key, normalize_conventions,
@@ -42,6 +42,8 @@ DUMP_FIELDS = ('rank_scores', 'scores', 'ranks', 'keypoints',
 MISSING_POLICIES = ('no_prediction', 'skip')
 #: At most this many repeated images are named in an error message.
 MAX_NAMED = 10
+#: Keypoints of an annotation without any (not a person).
+NO_KEYPOINTS = [0.0] * (NUM_KEYPOINTS * 3)
 
 
 class SORResultError(ValueError):
@@ -49,11 +51,14 @@ class SORResultError(ValueError):
 
 
 class GTEntry(NamedTuple):
-    """Ground truth of one image as the metric keeps it (encoded once).
+    """Ground truth of one image as the metric keeps it.
 
     Attributes:
-        rles (list[dict]): ``m`` COCO RLEs, most salient first.
-        runs (GTRuns | None): Their foreground runs (None if m == 0).
+        img_id: Image id of the annotation file.
+        num_gt (int): ``m``, the number of ranked GT objects.
+        runs (GTRuns | None): Foreground runs of their masks, most salient
+            first (None if m == 0); :meth:`SORMetric.gt_rles` gives the
+            masks as COCO RLEs.
         keypoints (np.ndarray): ``(m, 17, 2)`` float32 pixels.
         keypoints_visible (np.ndarray): ``(m, 17)`` float32, 1 where the
             COCO flag is > 0.
@@ -61,7 +66,8 @@ class GTEntry(NamedTuple):
         width (int): Image width.
         image_name (str): File name without directory and extension.
     """
-    rles: List[Dict[str, Any]]
+    img_id: Any
+    num_gt: int
     runs: Optional[mask_rle.GTRuns]
     keypoints: np.ndarray
     keypoints_visible: np.ndarray
@@ -249,15 +255,18 @@ class SORMetric(BaseMetric):
         self._dense = any(pair in DENSE_PAIRS for pair in self.pairs)
         self._gt: Optional['OrderedDict[Any, dict]'] = None
         self._gt_cache: Dict[Any, GTEntry] = {}
+        self._gt_runs: Dict[Any, Optional[mask_rle.GTRuns]] = {}
         if not format_only:
             if ann_file is None:
                 raise ValueError('SORMetric: ann_file is required unless '
                                  'format_only=True')
-            self._gt = load_sor_gt(
+            self._gt, run_lengths = load_sor_gt(
                 ann_file,
                 rank_key=rank_key,
                 keep_unranked=keep_unranked,
-                backend_args=backend_args)
+                backend_args=backend_args,
+                return_run_lengths=True)
+            self._gt_runs = self._all_gt_runs(run_lengths)
 
     # ------------------------------------------------------------------
     @property
@@ -269,13 +278,13 @@ class SORMetric(BaseMetric):
         return self._gt
 
     def gt_entry(self, img_id: Any) -> GTEntry:
-        """The GT of one image, decoded on first use and then cached.
+        """The GT of one image, gathered on first use and then cached.
 
         Args:
             img_id: Image id of the annotation file.
 
         Returns:
-            GTEntry: COCO RLEs, their runs and the keypoints.
+            GTEntry: Number of objects, mask runs and keypoints.
 
         Raises:
             KeyError: If ``img_id`` is not in the annotation file.
@@ -288,22 +297,33 @@ class SORMetric(BaseMetric):
                            f'annotation file {self.ann_file!r}')
         group = self.gt[img_id]
         img = group['image']
-        height, width = int(img['height']), int(img['width'])
         anns = group['annotations']
-        rles = self._encode_gt(img_id, anns, height, width)
-        kpts = np.zeros((len(anns), NUM_KEYPOINTS, 3), dtype=np.float32)
-        for k, ann in enumerate(anns):
-            kpts[k] = keypoints_array(ann)
+        kpts = np.array([ann.get('keypoints') or NO_KEYPOINTS for ann in anns],
+                        dtype=np.float32).reshape(len(anns), NUM_KEYPOINTS, 3)
         entry = GTEntry(
-            rles=rles,
-            runs=self._gt_runs(img_id, anns, rles, height, width),
+            img_id=img_id,
+            num_gt=len(anns),
+            runs=self._gt_runs[img_id],
             keypoints=kpts[..., :2],
             keypoints_visible=(kpts[..., 2] > 0).astype(np.float32),
-            height=height,
-            width=width,
+            height=int(img['height']),
+            width=int(img['width']),
             image_name=image_name(img['file_name']))
         self._gt_cache[img_id] = entry
         return entry
+
+    def gt_rles(self, img_id: Any) -> List[Dict[str, Any]]:
+        """COCO RLEs of the GT masks of one image, most salient first.
+
+        Args:
+            img_id: Image id of the annotation file.
+
+        Returns:
+            list[dict]: ``m`` compressed RLEs.
+        """
+        img = self.gt[img_id]['image']
+        return self._encode_gt(img_id, self.gt[img_id]['annotations'],
+                               int(img['height']), int(img['width']))
 
     def _encode_gt(self, img_id: Any, anns: List[dict], height: int,
                    width: int) -> List[Dict[str, Any]]:
@@ -334,25 +354,52 @@ class SORMetric(BaseMetric):
             rles.append(rle)
         return rles
 
-    def _gt_runs(self, img_id: Any, anns: List[dict], rles: List[Dict[str,
-                                                                      Any]],
-                 height: int, width: int) -> Optional[mask_rle.GTRuns]:
-        """Foreground runs of the GT RLEs; a malformed RLE is an error
-        naming its annotation."""
-        if not rles:
-            return None
+    def _all_gt_runs(
+            self, run_lengths: RLERunLengths
+    ) -> Dict[Any, Optional[mask_rle.GTRuns]]:
+        """Foreground runs of the GT masks of every image, computed
+        together: compressed RLEs from the run lengths the validation
+        decoded, the others (polygons, uncompressed counts) from their
+        encoding."""
+        starts, ends, offsets = mask_rle.foreground_runs_all(
+            run_lengths.runs, run_lengths.offsets)
+        extra: List[Tuple[np.ndarray, np.ndarray]] = []
+        masks_of_images, num_pixels = [], []
+        for img_id, group in self.gt.items():
+            img = group['image']
+            height, width = int(img['height']), int(img['width'])
+            indices = []
+            for ann in group['annotations']:
+                index = run_lengths.index.get(ann['id'])
+                if index is None:
+                    rle = self._encode_gt(img_id, [ann], height, width)[0]
+                    extra.append(
+                        self._foreground_runs(img_id, ann, rle,
+                                              height * width))
+                    index = len(offsets) - 2 + len(extra)
+                indices.append(index)
+            masks_of_images.append(indices)
+            num_pixels.append(height * width)
+        if extra:
+            starts = np.concatenate([starts] + [s for s, _ in extra])
+            ends = np.concatenate([ends] + [e for _, e in extra])
+            offsets = np.concatenate(
+                [offsets, offsets[-1] + np.cumsum([len(s) for s, _ in extra])])
+        runs = mask_rle.gt_runs_many(starts, ends, offsets, masks_of_images,
+                                     num_pixels)
+        return dict(zip(self.gt.keys(), runs))
+
+    def _foreground_runs(self, img_id: Any, ann: dict, rle: Dict[str, Any],
+                         num_pixels: int) -> Tuple[np.ndarray, np.ndarray]:
+        """Runs of one encoded annotation; a malformed RLE is an error
+        naming it."""
         try:
-            return mask_rle.gt_runs(rles, height, width)
-        except ValueError:
-            for ann, rle in zip(anns, rles):  # find the culprit
-                try:
-                    mask_rle.foreground_runs(rle, height * width)
-                except ValueError as err:
-                    raise SORAnnotationError(
-                        f'annotation file {self.ann_file!r}, image id '
-                        f'{img_id!r}, annotation id {ann.get("id")!r}: '
-                        f'invalid RLE counts ({err})') from err
-            raise
+            return mask_rle.foreground_runs(rle, num_pixels)
+        except ValueError as err:
+            raise SORAnnotationError(
+                f'annotation file {self.ann_file!r}, image id {img_id!r}, '
+                f'annotation id {ann.get("id")!r}: invalid RLE counts '
+                f'({err})') from err
 
     def load_gt(self, img_id: Any) -> Dict[str, Any]:
         """Decode the GT of one image at its original resolution.
@@ -370,7 +417,8 @@ class SORMetric(BaseMetric):
         """
         entry = self.gt_entry(img_id)
         return dict(
-            masks=mask_rle.decode(entry.rles, entry.height, entry.width),
+            masks=mask_rle.decode(
+                self.gt_rles(img_id), entry.height, entry.width),
             keypoints=entry.keypoints,
             keypoints_visible=entry.keypoints_visible,
             height=entry.height,
@@ -422,9 +470,7 @@ class SORMetric(BaseMetric):
         if masks is None:
             raise KeyError(f'SORMetric: pred_instances of image id '
                            f'{img_id!r} has no masks')
-        if isinstance(masks, torch.Tensor):
-            masks = masks.detach().cpu()
-        try:
+        try:  # also moves a tensor to numpy (a view on the CPU)
             masks = to_binary_masks(masks, 'pred masks', shape=shape)
         except ValueError as err:
             raise ValueError(f'SORMetric: image id {img_id!r}: {err} (the '
@@ -461,13 +507,14 @@ class SORMetric(BaseMetric):
                keypoints: Optional[np.ndarray]) -> dict:
         """``num_gt`` and ``values`` of one image (see
         :meth:`process_sample`)."""
-        out: Dict[str, Any] = dict(num_gt=len(gt.rles), values={})
-        if not gt.rles:
+        out: Dict[str, Any] = dict(num_gt=gt.num_gt, values={})
+        if not gt.num_gt:
             return out
         overlaps = self._overlaps(gt, masks)
         gt_masks = None
         if self._dense:
-            gt_masks = mask_rle.decode(gt.rles, gt.height, gt.width)
+            gt_masks = mask_rle.decode(
+                self.gt_rles(gt.img_id), gt.height, gt.width)
         out['values'] = evaluate_image(
             masks,
             gt_masks,

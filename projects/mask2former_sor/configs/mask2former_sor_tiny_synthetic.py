@@ -67,8 +67,7 @@ max_iters = 1000
 optim_wrapper = dict(
     _delete_=True,
     type='OptimWrapper',
-    optimizer=dict(
-        type='AdamW', lr=3e-4, weight_decay=1e-4, foreach=True),
+    optimizer=dict(type='AdamW', lr=3e-4, weight_decay=1e-4, foreach=True),
     clip_grad=dict(max_norm=5.0, norm_type=2),
     paramwise_cfg=dict(
         norm_decay_mult=0.0,
