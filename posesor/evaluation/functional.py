@@ -622,7 +622,7 @@ def _sor_posesor(ious: np.ndarray) -> float:
         return math.nan
     hits = ious > MATCH_IOU_THRESHOLD
     has_hit = hits.any(axis=1)
-    gt_inds = np.nonzero(has_hit)[0]
+    gt_inds = has_hit.nonzero()[0]
     pred_inds = hits.argmax(axis=1)[has_hit]
     if len(gt_inds) > 1:
         rho = _spearman((n - pred_inds).tolist(), (m - gt_inds).tolist())

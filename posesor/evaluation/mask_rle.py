@@ -33,6 +33,8 @@ _MORE = 0x20
 _SIGN = 0x10
 #: Bits per packed word and per byte.
 _WORD_BITS = 64
+#: log2 of it: positions are split into word and bit with shifts and masks
+_WORD_SHIFT = 6
 _BYTE_BITS = 8
 
 
@@ -194,7 +196,7 @@ def gt_runs_from_foreground(
     union_ends = np.maximum.reduceat(
         sorted_ends, firsts) if len(firsts) else sorted_ends[:0]
     positions = np.concatenate([starts, ends, union_starts, union_ends])
-    low = (positions % _WORD_BITS).astype(np.uint64)
+    low = (positions & (_WORD_BITS - 1)).astype(np.uint64)
     return GTRuns(
         starts=starts,
         ends=ends,
@@ -203,7 +205,7 @@ def gt_runs_from_foreground(
         union_starts=union_starts,
         union_ends=union_ends,
         union_area=int((union_ends - union_starts).sum()),
-        word_index=positions // _WORD_BITS,
+        word_index=positions >> _WORD_SHIFT,
         low_bits=(np.uint64(1) << low) - np.uint64(1))
 
 
@@ -291,9 +293,10 @@ def gt_runs_many(starts: np.ndarray, ends: np.ndarray, offsets: np.ndarray,
         np.arange(len(firsts)) - union_range[union_image])
     positions[union_slot] = union_starts
     positions[union_slot + num_union[union_image]] = union_ends
-    word_index = positions // _WORD_BITS
+    word_index = positions >> _WORD_SHIFT  # positions are >= 0
     low_bits = (np.uint64(1) <<
-                (positions % _WORD_BITS).astype(np.uint64)) - np.uint64(1)
+                (positions &
+                 (_WORD_BITS - 1)).astype(np.uint64)) - np.uint64(1)
     out: List[Optional[GTRuns]] = []
     for k in range(num_images):
         if masks_per_image[k] == 0:
@@ -326,33 +329,29 @@ def _words(masks: np.ndarray) -> np.ndarray:
     return masks
 
 
-def bounding_boxes(masks: np.ndarray) -> np.ndarray:
-    """Tight boxes of the non-zero pixels of each mask.
+def bounding_box(words: np.ndarray) -> Tuple[int, int, int, int]:
+    """Tight box of the non-zero pixels of one mask.
 
-    Rows are found with one OR-reduction of the masks viewed as wide words
+    Rows are found with one OR-reduction of the mask viewed as wide words
     (much faster than ``cv2.boundingRect``, which visits every byte), and
-    columns with a second one over each mask's rows only.
+    columns with a second one over those rows only.
 
     Args:
-        masks (np.ndarray): ``(n, H, W)`` C-contiguous uint8 masks.
+        words (np.ndarray): ``(H, W / b)`` a uint8 mask viewed as
+            ``b``-byte words (see :func:`_words`).
 
     Returns:
-        np.ndarray: ``(n, 4)`` int64 ``x0, y0, x1, y1`` (ends exclusive);
-        all zero for an empty mask.
+        tuple[int, int, int, int]: ``x0, y0, x1, y1`` (ends exclusive); all
+        zero for an empty mask.
     """
-    n, height, width = masks.shape
-    boxes = np.zeros((n, 4), dtype=np.int64)
-    if n == 0 or height == 0 or width == 0:
-        return boxes
-    words = _words(masks)
-    rows = np.bitwise_or.reduce(words, axis=2) != 0
-    y0 = rows.argmax(axis=1)
-    y1 = height - rows[:, ::-1].argmax(axis=1)
-    for k in np.flatnonzero(rows.any(axis=1)).tolist():
-        cols = np.bitwise_or.reduce(
-            words[k, y0[k]:y1[k]], axis=0).view(np.uint8) != 0
-        boxes[k] = (cols.argmax(), y0[k], width - cols[::-1].argmax(), y1[k])
-    return boxes
+    # ndarray.nonzero: np.flatnonzero's wrappers cost more than the search
+    rows = np.bitwise_or.reduce(words, axis=1).nonzero()[0]
+    if rows.size == 0:
+        return 0, 0, 0, 0
+    y0, y1 = int(rows[0]), int(rows[-1]) + 1
+    cols = np.bitwise_or.reduce(
+        words[y0:y1], axis=0).view(np.uint8).nonzero()[0]
+    return int(cols[0]), y0, int(cols[-1]) + 1, y1
 
 
 def pack_columns(masks: np.ndarray, extra_rows: int = 0) -> np.ndarray:
@@ -381,7 +380,10 @@ def pack_columns(masks: np.ndarray, extra_rows: int = 0) -> np.ndarray:
     word_bytes = _WORD_BITS // 8
     num_words = -(-height * width // _WORD_BITS) + 1
     out = np.zeros((n + extra_rows, num_words * word_bytes), dtype=np.uint8)
-    for k, (x0, y0, x1, y1) in enumerate(bounding_boxes(masks).tolist()):
+    words = _words(masks)
+    for k in range(n):
+        # box, transposition and packing of one mask while it is in cache
+        x0, y0, x1, y1 = bounding_box(words[k])
         if x1 == x0:
             continue
         # columns from a multiple of 8 start on a byte boundary
