@@ -442,3 +442,28 @@ def test_rle_strings_of_a_file_checked_together(tmp_path):
         msg = _raises_named(tmp_path, _data(wrong), 'annotation id 21',
                             fragment)
         assert 'annotation id 20' not in msg
+
+
+def test_the_validations_run_lengths_are_returned(tmp_path):
+    """load_sor_json / load_sor_gt hand back the run lengths of every
+    compressed RLE (what metrics need), indexed by annotation id; polygons
+    and uncompressed counts are not decoded there."""
+    rng = np.random.default_rng(2)
+    masks = [(rng.random((H, W)) < d).astype(np.uint8) for d in (.3, 0, 1)]
+    anns = [
+        _ann(30 + i, i + 1, segmentation=_rle(m)) for i, m in enumerate(masks)
+    ]
+    anns.append(
+        _ann(40, 4, segmentation=[[0, 0, 5, 0, 5, 5, 0, 5]], image_id=2))
+    anns.append(_ann(41, 5, segmentation=dict(size=[H, W], counts=[H * W])))
+    path = _write(tmp_path, _data(anns))
+    data, lengths = load_sor_json(path, return_run_lengths=True)
+    assert data == load_sor_json(path)
+    assert sorted(lengths.index) == [30, 31, 32]
+    for i, mask in zip((30, 31, 32), masks):
+        k = lengths.index[i]
+        runs = lengths.runs[lengths.offsets[k]:lengths.offsets[k + 1]]
+        assert np.array_equal(runs, rle_string_counts(_rle(mask)['counts']))
+    groups, again = load_sor_gt(path, return_run_lengths=True)
+    assert list(groups) == [1, 2] and again.index == lengths.index
+    assert np.array_equal(again.runs, lengths.runs)

@@ -591,3 +591,23 @@ def test_spearman_is_bit_identical_to_scipy():
             want = stats.spearmanr(x, y)[0]
         got = F._spearman(x, y)
         assert (math.isnan(got) and math.isnan(want)) or got == want
+
+
+def test_pearson_is_bit_identical_to_numpy_corrcoef():
+    """The rank correlations skip np.corrcoef's checks but keep its
+    arithmetic: equal to the last bit, on rank lists and on floats."""
+    rng = np.random.default_rng(8)
+    for _ in range(300):
+        n = int(rng.integers(2, 20))
+        for x, y in ((rng.integers(0, 6, n).tolist(),
+                      rng.integers(0, 6, n).tolist()),
+                     (rng.normal(size=n).tolist(),
+                      rng.normal(size=n).tolist())):
+            got = F._pearson(x, y)
+            if len(set(x)) < 2 or len(set(y)) < 2:
+                assert math.isnan(got)
+                continue
+            assert got == float(np.corrcoef(x, y)[0, 1])
+            rows = np.array([x, y], dtype=np.float64)
+            assert F.corrcoef_entry(rows, 1, 0) == float(
+                np.corrcoef(np.array([x, y]))[1, 0])

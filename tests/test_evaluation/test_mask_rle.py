@@ -99,3 +99,77 @@ def test_evaluate_image_from_counts_needs_masks_only_for_rank_maps():
     assert F.evaluate_image(None, None, pairs, overlaps=counts) == dense
     with pytest.raises(ValueError, match='needs pred_masks'):
         F.evaluate_image(None, None, [('sor', 'assr')], overlaps=counts)
+
+
+def test_runs_of_many_images_equal_the_runs_of_each():
+    """gt_runs_many (one pass over a file) == gt_runs image by image,
+    including empty masks, full masks and images without masks."""
+    rng = np.random.default_rng(5)
+    rles, images = [], []
+    for _ in range(40):
+        h, w = (int(v) for v in rng.integers(1, 30, 2))
+        masks = rng.random(
+            (int(rng.integers(0, 5)), h, w)) < rng.choice([0.0, 0.1, 0.6, 1.0])
+        indices = list(range(len(rles), len(rles) + len(masks)))
+        rng.shuffle(indices)  # masks of an image need not be adjacent
+        rles.extend(mask_rle.encode(masks))
+        images.append((indices, h, w))
+    starts, ends, offsets = mask_rle.foreground_runs_all(
+        *_run_lengths([rle['counts'] for rle in rles]))
+    many = mask_rle.gt_runs_many(starts, ends, offsets,
+                                 [idx for idx, _, _ in images],
+                                 [h * w for _, h, w in images])
+    for (indices, h, w), got in zip(images, many):
+        if not indices:
+            assert got is None
+            continue
+        want = mask_rle.gt_runs([rles[i] for i in indices], h, w)
+        for field in want._fields:
+            assert np.array_equal(
+                np.asarray(getattr(got, field)),
+                np.asarray(getattr(want, field))), field
+
+
+def _run_lengths(strings):
+    from posesor.datasets.sor_parsing import decode_rle_strings
+    runs, owner = decode_rle_strings(strings)
+    offsets = np.zeros(len(strings) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(owner, minlength=len(strings)), out=offsets[1:])
+    return runs, offsets
+
+
+def test_foreground_runs_all_equals_foreground_runs():
+    rng = np.random.default_rng(6)
+    masks = rng.random((6, 13, 17)) < 0.3
+    masks[0], masks[1] = False, True
+    rles = mask_rle.encode(masks)
+    starts, ends, offsets = mask_rle.foreground_runs_all(
+        *_run_lengths([rle['counts'] for rle in rles]))
+    for i, rle in enumerate(rles):
+        want_s, want_e = mask_rle.foreground_runs(rle, 13 * 17)
+        assert np.array_equal(starts[offsets[i]:offsets[i + 1]], want_s)
+        assert np.array_equal(ends[offsets[i]:offsets[i + 1]], want_e)
+
+
+@pytest.mark.parametrize('width', [16, 12, 6, 7])  # uint64/32/16/8 words
+def test_bounding_box_equals_opencv(width):
+    import cv2
+    rng = np.random.default_rng(width)
+    for _ in range(200):
+        mask = (rng.random((9, width)) < rng.choice([0.0, 0.02, 0.3, 1.0]))
+        mask = mask.astype(np.uint8)
+        x, y, w, h = cv2.boundingRect(mask)
+        want = (x, y, x + w, y + h) if w else (0, 0, 0, 0)
+        got = mask_rle.bounding_box(mask_rle._words(mask[None])[0])
+        assert got == want
+
+
+def test_packed_masks_with_room_for_their_union():
+    rng = np.random.default_rng(7)
+    masks = rng.random((3, 10, 13)) < 0.4
+    rows = mask_rle.pack_columns(masks, extra_rows=1)
+    assert rows.shape[0] == 4 and not rows[3].any()
+    assert np.array_equal(rows[:3], mask_rle.pack_columns(masks))
+    bits = np.unpackbits(rows[:3].view(np.uint8), axis=1, bitorder='little')
+    for k in range(3):
+        assert np.array_equal(bits[k, :130], masks[k].ravel(order='F'))

@@ -531,3 +531,67 @@ def test_bad_ground_truth_rles_name_the_annotation(tmp_path, case):
         json.dump(data, f)
     with pytest.raises(ValueError, match=expected):
         SORMetric(ann_file=path, metric=['sa_sor'])
+
+
+def test_every_segmentation_format_gives_the_dense_values(tmp_path):
+    """The GT runs SORMetric gathers for the whole file (compressed RLEs
+    from the validation's decoding, polygons and uncompressed counts from
+    their encoding) score like the decoded masks, image by image."""
+    from posesor.datasets.sor_parsing import decode_segmentation, load_sor_gt
+    from posesor.evaluation.functional import (evaluate_image,
+                                               normalize_conventions)
+    rng = np.random.default_rng(3)
+    images, anns = [], []
+    for img_id in range(1, 7):
+        h, w = int(rng.integers(8, 20)), int(rng.integers(8, 20))
+        images.append(
+            dict(id=img_id, file_name=f'{img_id}.jpg', height=h, width=w))
+        for k in range(int(rng.integers(0, 4))):
+            mask = rng.random((h, w)) < rng.choice([0.0, 0.3, 1.0])
+            fortran = np.asfortranarray(mask.astype(np.uint8))
+            if k == 0:  # a polygon
+                segm = [[1, 1, w - 2, 1, w - 2, h - 3, 1, h - 2]]
+            elif k == 1:  # uncompressed counts
+                runs = mask_utils.decode(mask_utils.encode(fortran))
+                flat = np.concatenate([[0], runs.ravel(order='F'), [2]])
+                edges = np.flatnonzero(np.diff(flat))
+                counts = np.diff(np.concatenate([[0], edges])).tolist()
+                segm = dict(size=[h, w], counts=counts)
+            else:
+                segm = rle(mask)
+            anns.append(
+                dict(
+                    id=len(anns) + 1,
+                    image_id=img_id,
+                    category_id=int(rng.permutation(3)[k]) + 1,
+                    segmentation=segm))
+        if img_id == 2:  # an unranked object is dropped
+            anns.append(
+                dict(
+                    id=len(anns) + 1,
+                    image_id=img_id,
+                    category_id=0,
+                    segmentation=rle(np.ones((h, w), bool))))
+    path = str(tmp_path / 'mixed.json')
+    with open(path, 'w') as f:
+        json.dump(dict(images=images, annotations=anns), f)
+    metric = SORMetric(
+        ann_file=path, metric=['sa_sor', 'sor', 'mae'], polygon_backend='cv2')
+    pairs = normalize_conventions(['sa_sor', 'sor', 'mae'])
+    with pytest.warns(SORDataWarning):
+        groups = load_sor_gt(path)
+    for img_id, group in groups.items():
+        h, w = group['image']['height'], group['image']['width']
+        preds = rng.random((3, h, w)) < 0.5
+        got = metric.process_sample(
+            dict(img_id=img_id, pred_instances=dict(masks=preds)))
+        assert got['num_gt'] == len(group['annotations'])
+        if not group['annotations']:
+            assert got['values'] == {}
+            continue
+        gts = np.stack([
+            decode_segmentation(a['segmentation'], h, w, 'cv2')
+            for a in group['annotations']
+        ]).astype(bool)
+        want = evaluate_image(preds, gts, pairs)
+        np.testing.assert_equal(got['values'], want)
