@@ -93,6 +93,11 @@ def test_model_index_lists_every_config():
             assert task == 'Salient Object Ranking'
             assert dataset in ('ASSR', 'IRSR')
             assert set(metrics) == {'SA-SOR', 'SOR', 'MAE'}
+    from mmengine.config import Config
+    for m in models:  # the metafile follows the configs' schedules
+        cfg = Config.fromfile(osp.join(REPO, m['config']))
+        assert m['metadata']['Iterations'] == cfg.train_cfg.max_iters, \
+            m['name']
     by_name = {m['name']: m for m in models}
     (result, ) = by_name['posesor_swinl_assr']['results']
     assert result[2] == {'SA-SOR': 0.673, 'SOR': 0.871, 'MAE': 7.23}
