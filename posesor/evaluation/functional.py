@@ -340,12 +340,12 @@ def corrcoef_entry(rows: np.ndarray, i: int, j: int) -> float:
     # ndarray.mean is add.reduce then true_divide by the count
     means = np.true_divide(np.add.reduce(rows, axis=1), rows.shape[1])
     rows -= means[:, None]
-    c = np.dot(rows, rows.T.conj())
-    c *= 1 / (rows.shape[1] - 1)
-    stddev = np.sqrt(c.diagonal())
-    c /= stddev[:, None]
-    c /= stddev[None, :]
-    return min(max(float(c[i, j]), -1.0), 1.0)
+    c = np.dot(rows, rows.T.conj()).tolist()
+    # the rest on Python floats: the same IEEE operations, element by element
+    scale = 1 / (rows.shape[1] - 1)
+    value = c[i][j] * scale / math.sqrt(c[i][i] * scale) / math.sqrt(
+        c[j][j] * scale)
+    return min(max(value, -1.0), 1.0)
 
 
 def _pearson(x: Sequence[float], y: Sequence[float]) -> float:

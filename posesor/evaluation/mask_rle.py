@@ -454,13 +454,18 @@ def overlaps_with_runs(masks: np.ndarray, gt: GTRuns) -> MaskOverlaps:
     num_runs, num_union = len(gt.starts), len(gt.union_starts)
     # predictions at the GT run boundaries, the union at the union's
     index, low = gt.word_index[:2 * num_runs], gt.low_bits[:2 * num_runs]
-    before = prefix[:n, index] + _popcount(rows[:n, index] & low)
+    # np.take: half the time of fancy indexing here
+    before = (
+        np.take(prefix[:n], index, axis=1) +
+        _popcount(np.take(rows[:n], index, axis=1) & low))
     per_run = before[:, num_runs:] - before[:, :num_runs]
     cum = np.zeros((n, num_runs + 1), dtype=np.int64)
     np.cumsum(per_run, axis=1, out=cum[:, 1:])
-    inter = (cum[:, gt.offsets[1:]] - cum[:, gt.offsets[:-1]]).T
+    inter = (np.take(cum, gt.offsets[1:], axis=1) -
+             np.take(cum, gt.offsets[:-1], axis=1)).T
     index, low = gt.word_index[2 * num_runs:], gt.low_bits[2 * num_runs:]
-    union_before = prefix[n, index] + _popcount(rows[n, index] & low)
+    union_before = (
+        np.take(prefix[n], index) + _popcount(np.take(rows[n], index) & low))
     both = int((union_before[num_union:] - union_before[:num_union]).sum())
     areas_ = prefix[:, -1].astype(np.int64)
     unions = gt.areas[:, None] + areas_[None, :n] - inter

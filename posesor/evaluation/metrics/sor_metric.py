@@ -254,8 +254,7 @@ class SORMetric(BaseMetric):
         self.backend_args = backend_args
         self._dense = any(pair in DENSE_PAIRS for pair in self.pairs)
         self._gt: Optional['OrderedDict[Any, dict]'] = None
-        self._gt_cache: Dict[Any, GTEntry] = {}
-        self._gt_runs: Dict[Any, Optional[mask_rle.GTRuns]] = {}
+        self._entries: Dict[Any, GTEntry] = {}
         if not format_only:
             if ann_file is None:
                 raise ValueError('SORMetric: ann_file is required unless '
@@ -266,7 +265,7 @@ class SORMetric(BaseMetric):
                 keep_unranked=keep_unranked,
                 backend_args=backend_args,
                 return_run_lengths=True)
-            self._gt_runs = self._all_gt_runs(run_lengths)
+            self._entries = self._gt_entries(run_lengths)
 
     # ------------------------------------------------------------------
     @property
@@ -278,7 +277,7 @@ class SORMetric(BaseMetric):
         return self._gt
 
     def gt_entry(self, img_id: Any) -> GTEntry:
-        """The GT of one image, gathered on first use and then cached.
+        """The GT of one image (all are gathered when the metric is built).
 
         Args:
             img_id: Image id of the annotation file.
@@ -289,28 +288,38 @@ class SORMetric(BaseMetric):
         Raises:
             KeyError: If ``img_id`` is not in the annotation file.
         """
-        entry = self._gt_cache.get(img_id)
-        if entry is not None:
-            return entry
-        if img_id not in self.gt:
+        entry = self._entries.get(img_id)
+        if entry is None:
+            _ = self.gt  # raises for a format_only metric (no GT)
             raise KeyError(f'SORMetric: image id {img_id!r} is not in the '
                            f'annotation file {self.ann_file!r}')
-        group = self.gt[img_id]
-        img = group['image']
-        anns = group['annotations']
+        return entry
+
+    def _gt_entries(self, run_lengths: RLERunLengths) -> Dict[Any, GTEntry]:
+        """:class:`GTEntry` of every image, with the mask runs and
+        keypoints of the whole file computed together."""
+        runs = self._all_gt_runs(run_lengths)
+        anns = [
+            ann for group in self.gt.values() for ann in group['annotations']
+        ]
         kpts = np.array([ann.get('keypoints') or NO_KEYPOINTS for ann in anns],
                         dtype=np.float32).reshape(len(anns), NUM_KEYPOINTS, 3)
-        entry = GTEntry(
-            img_id=img_id,
-            num_gt=len(anns),
-            runs=self._gt_runs[img_id],
-            keypoints=kpts[..., :2],
-            keypoints_visible=(kpts[..., 2] > 0).astype(np.float32),
-            height=int(img['height']),
-            width=int(img['width']),
-            image_name=image_name(img['file_name']))
-        self._gt_cache[img_id] = entry
-        return entry
+        visible = (kpts[..., 2] > 0).astype(np.float32)
+        entries, first = {}, 0
+        for img_id, group in self.gt.items():
+            img = group['image']
+            last = first + len(group['annotations'])
+            entries[img_id] = GTEntry(
+                img_id=img_id,
+                num_gt=last - first,
+                runs=runs[img_id],
+                keypoints=kpts[first:last, :, :2],
+                keypoints_visible=visible[first:last],
+                height=int(img['height']),
+                width=int(img['width']),
+                image_name=image_name(img['file_name']))
+            first = last
+        return entries
 
     def gt_rles(self, img_id: Any) -> List[Dict[str, Any]]:
         """COCO RLEs of the GT masks of one image, most salient first.
