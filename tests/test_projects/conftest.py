@@ -32,7 +32,10 @@ def tiny_config(rel_path: str,
     for name in ('val_dataloader', 'test_dataloader'):
         cfg[name].dataset.data_root = data_root
     for name in ('val_evaluator', 'test_evaluator'):
-        cfg[name].ann_file = data_root + 'synthetic_test.json'
+        evaluators = cfg[name]
+        for evaluator in (evaluators if isinstance(evaluators, list) else
+                          [evaluators]):
+            evaluator.ann_file = data_root + 'synthetic_test.json'
     cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=iters)
     cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None
     cfg.param_scheduler = []

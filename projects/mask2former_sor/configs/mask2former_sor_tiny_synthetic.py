@@ -2,7 +2,7 @@
 # backbone, input size, optimizer and 1000-iteration budget of
 # configs/posesor_tiny_synthetic.py (the demo), a 64-channel Mask2FormerHead
 # (2 deformable encoder layers, 3 decoder layers, 16 queries). The synthetic
-# scenes rank at most 4 objects: K = 4.
+# scenes (rule pose_order) rank 5 to 7 objects: K = 7.
 #   python tools/train.py \
 #       projects/mask2former_sor/configs/mask2former_sor_tiny_synthetic.py
 _base_ = [
@@ -15,7 +15,7 @@ custom_imports = dict(
     imports=['posesor', 'projects.mask2former_sor.mask2former_sor'],
     allow_failed_imports=False)
 
-num_ranks = 4
+num_ranks = 7
 embed_dims = 64
 num_queries = 16
 model = dict(
