@@ -599,10 +599,9 @@ def test_pearson_is_bit_identical_to_numpy_corrcoef():
     rng = np.random.default_rng(8)
     for _ in range(300):
         n = int(rng.integers(2, 20))
-        for x, y in ((rng.integers(0, 6, n).tolist(),
-                      rng.integers(0, 6, n).tolist()),
-                     (rng.normal(size=n).tolist(),
-                      rng.normal(size=n).tolist())):
+        ranks = rng.integers(0, 6, (2, n)).tolist()  # ties included
+        floats = rng.normal(size=(2, n)).tolist()
+        for x, y in (ranks, floats):
             got = F._pearson(x, y)
             if len(set(x)) < 2 or len(set(y)) < 2:
                 assert math.isnan(got)

@@ -33,8 +33,8 @@ def tiny_config(rel_path: str,
         cfg[name].dataset.data_root = data_root
     for name in ('val_evaluator', 'test_evaluator'):
         evaluators = cfg[name]
-        for evaluator in (evaluators if isinstance(evaluators, list) else
-                          [evaluators]):
+        for evaluator in (evaluators
+                          if isinstance(evaluators, list) else [evaluators]):
             evaluator.ann_file = data_root + 'synthetic_test.json'
     cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=iters)
     cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None
