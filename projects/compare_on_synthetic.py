@@ -6,7 +6,8 @@ budget, same ``SORMetric``) for each seed, then measures the parameters and
 the CPU inference time per test image of each trained model (one process,
 models interleaved image by image, so the times compare under the same
 load), and prints a Markdown table: SA-SOR / SOR / MAE as mean +- std over
-the seeds, parameters, seconds per image.
+the seeds (and the pose-order accuracy on the ``pose_order`` data),
+parameters, seconds per image.
 
 Example (the table of projects/README.md)::
 
@@ -40,7 +41,13 @@ MODELS = {
     'projects/mask2former_sor/configs/mask2former_sor_tiny_synthetic.py',
     'SeqRank': 'projects/seqrank/configs/seqrank_tiny_synthetic.py',
 }
-METRICS = ('sa_sor', 'sor', 'mae')
+#: summary key -> column (pose-order accuracy: the pose_order rule's data)
+METRICS = {
+    'sa_sor': 'SA-SOR',
+    'sor': 'SOR',
+    'mae': 'MAE',
+    'pose_order_accuracy': 'pose-order acc.'
+}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -194,18 +201,26 @@ def main(argv=None) -> str:
                     raise RuntimeError(f'{proc.args} failed, see its log')
     costs = time_models(args, args.models)
     import torch
+    runs_of = {
+        label: [read_summary(args, label, s)['model'] for s in args.seeds]
+        for label in args.models
+    }
+    keys = [
+        k for k in METRICS
+        if all(k in r for runs in runs_of.values() for r in runs)
+    ]
     lines = [
-        '| model | SA-SOR | SOR | MAE | parameters | CPU s / image |',
-        '|---|---:|---:|---:|---:|---:|'
+        '| model | ' + ' | '.join(METRICS[k] for k in keys) +
+        ' | parameters | CPU s / image |', '|---|' + '---:|' * (len(keys) + 2)
     ]
     results = {}
     for label in args.models:
-        runs = [read_summary(args, label, s)['model'] for s in args.seeds]
+        runs = runs_of[label]
         results[label] = dict(runs=runs, **costs[label])
         cells = [
             mean_std([r[k]
                       for r in runs], '{:.4f}' if k == 'mae' else '{:.3f}')
-            for k in METRICS
+            for k in keys
         ]
         lines.append(f'| {label} | ' + ' | '.join(cells) +
                      f' | {costs[label]["params"] / 1e6:.2f} M | '
