@@ -21,17 +21,27 @@ All but ``empty`` use the ground-truth masks and only reorder them:
 ``people`` are the annotations with ``class_id`` 1. They tell what a
 trained model must beat: masks (MAE) against ``empty``, ranks (SA-SOR,
 SOR, pose-order accuracy) against the appearance-only orders.
+
+:func:`score_pose_baselines` does the same for the joints (JAE), with the
+GT masks and poses that know only where each person is:
+
+- ``joints_at_centroid``: all 17 joints at the centroid of the person's
+  mask (a pose branch that only locates people scores about this).
+- ``mean_pose_at_centroid``: the mean pose of the training split
+  (joints relative to the mask centroid) placed at each person's centroid.
 """
 import math
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from posesor.datasets.sor_parsing import NUM_KEYPOINTS
 from .metrics import SORMetric
 from .pose_order import pose_order_accuracy, pose_order_hits, pose_order_pairs
 
 BASELINES = ('empty', 'gt_random', 'gt_by_area', 'nearest_object',
              'pose_oracle')
+POSE_BASELINES = ('joints_at_centroid', 'mean_pose_at_centroid')
 PERSON_CLASS_ID = 1
 # COCO-17 arm keypoints: (shoulder, elbow, wrist) left and right.
 ARMS = ((5, 7, 9), (6, 8, 10))
@@ -205,4 +215,63 @@ def score_baselines(ann_file: str,
         res['pose_order_accuracy'] = order['accuracy']
         res['pose_order_chance'] = order['chance']
         results[name] = res
+    return results
+
+
+def mean_pose(ann_file: str, rank_key: str = 'category_id') -> np.ndarray:
+    """Mean pose of the people of an annotation file.
+
+    Args:
+        ann_file (str): SOR annotation JSON (the training split).
+        rank_key (str): Annotation key of the rank.
+
+    Returns:
+        np.ndarray: (17, 2) mean joint offsets (pixels) from the person's
+        mask centroid, over people with at least one visible joint (joints
+        not visible count with their annotated position).
+    """
+    metric = SORMetric(ann_file=ann_file, rank_key=rank_key)
+    offsets = []
+    for img_id in metric.gt:
+        gt = metric.load_gt(img_id)
+        people = gt['keypoints_visible'].sum(axis=1) > 0
+        if people.any():
+            centroids = _centroids(gt['masks'][people])
+            offsets.append(gt['keypoints'][people] - centroids[:, None, :])
+    if not offsets:
+        raise ValueError(f'{ann_file}: no person with a visible joint')
+    return np.concatenate(offsets).mean(axis=0)
+
+
+def score_pose_baselines(train_ann_file: str,
+                         test_ann_file: str,
+                         rank_key: str = 'category_id') -> Dict[str, float]:
+    """JAE of the pose baselines on a test split (see the module doc).
+
+    Args:
+        train_ann_file (str): Annotations of the mean pose.
+        test_ann_file (str): Annotations scored.
+        rank_key (str): Annotation key of the rank.
+
+    Returns:
+        dict: baseline name -> JAE as ``SORMetric`` reports it.
+    """
+    offsets = mean_pose(train_ann_file, rank_key)
+    results = {}
+    for name in POSE_BASELINES:
+        metric = SORMetric(
+            ann_file=test_ann_file, metric=['jae'], rank_key=rank_key)
+        for img_id in metric.gt:
+            gt = metric.load_gt(img_id)
+            joints = np.repeat(
+                _centroids(gt["masks"])[:, None, :], NUM_KEYPOINTS, axis=1)
+            if name == 'mean_pose_at_centroid':
+                joints = joints + offsets[None]
+            metric.process(None, [
+                dict(
+                    img_id=img_id,
+                    pred_instances=dict(
+                        masks=gt['masks'], keypoints=np.nan_to_num(joints)))
+            ])
+        results[name] = metric.compute_metrics(metric.results)['jae']
     return results

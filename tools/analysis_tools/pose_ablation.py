@@ -324,6 +324,16 @@ def to_markdown(args: argparse.Namespace, max_iters: int, result: Dict,
     return '\n'.join(lines)
 
 
+def _pose_baselines(args: argparse.Namespace) -> Dict[str, float]:
+    """JAE of the pose baselines on the ablation's test split."""
+    sys.path.insert(0, ROOT)
+    from posesor.evaluation.baselines import score_pose_baselines
+    root = args.data_root.rstrip('/')
+    return score_pose_baselines(
+        osp.join(root, 'synthetic_train.json'),
+        osp.join(root, 'synthetic_test.json'))
+
+
 def prepare_data(args: argparse.Namespace) -> None:
     """Generate the ablation's dataset once, before the parallel runs."""
     sys.path.insert(0, osp.join(ROOT, 'tools'))
@@ -369,6 +379,13 @@ def main(argv: Optional[List[str]] = None) -> Dict:
                                             args.seeds, DIAGNOSIS)
         results[str(max_iters)] = result
         markdown.append(to_markdown(args, max_iters, result, keys))
+    pose_baselines = None
+    if args.jae:  # what JAE a pose branch that only finds people scores
+        pose_baselines = _pose_baselines(args)
+        markdown.append('JAE of poses that know only where each person is '
+                        '(GT masks; posesor/evaluation/baselines.py): ' +
+                        ', '.join(f'{name} {value:.3f}'
+                                  for name, value in pose_baselines.items()))
     text = '\n\n'.join(markdown)
     with open(osp.join(args.out_dir, 'ablation.md'), 'w') as f:
         f.write(text + '\n')
@@ -379,7 +396,8 @@ def main(argv: Optional[List[str]] = None) -> Dict:
                 seeds=args.seeds,
                 num_train=args.num_train,
                 num_test=args.num_test,
-                budgets=results),
+                budgets=results,
+                pose_baselines=pose_baselines),
             f,
             indent=2)
     print(text)
