@@ -226,8 +226,13 @@ def safe_torch_load(filename: str, map_location: Optional[Any] = None) -> Any:
             f'not a PyTorch checkpoint ({type(err).__name__}: {err})') from err
 
 
-def _load_local(filename: str, map_location: Optional[Any] = None) -> Any:
-    """mmengine's local-file loader, with :func:`safe_torch_load` errors."""
+def load_from_safe_local(filename: str,
+                         map_location: Optional[Any] = None) -> Any:
+    """mmengine's local-file loader, with :func:`safe_torch_load` errors.
+
+    mmengine logs "Loads checkpoint by <name[10:]> backend": named like its
+    own ``load_from_local``, the log reads "by safe_local backend".
+    """
     return safe_torch_load(filename, map_location=map_location)
 
 
@@ -247,7 +252,8 @@ def safe_checkpoint_loading() -> Iterator[None]:
     # Local paths have the empty prefix in mmengine's loader table.
     schemes = CheckpointLoader._schemes
     previous = schemes.get('')
-    CheckpointLoader.register_scheme(prefixes='', force=True)(_load_local)
+    register = CheckpointLoader.register_scheme(prefixes='', force=True)
+    register(load_from_safe_local)
     try:
         yield
     finally:

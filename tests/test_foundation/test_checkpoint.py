@@ -359,3 +359,16 @@ def test_checkpoint_hook_save_is_atomic(tmp_path, monkeypatch):
 def test_pickle_error_type_is_kept():
     assert issubclass(UnsafeCheckpointError, pickle.UnpicklingError)
     assert issubclass(CheckpointReadError, OSError)
+
+
+def test_scoped_loader_names_itself_in_mmengines_log():
+    """mmengine logs "Loads checkpoint by <loader name[10:]> backend"; the
+    scoped loader reads as "safe_local", not a truncated name."""
+    from mmengine.runner.checkpoint import CheckpointLoader
+
+    from posesor.utils import safe_checkpoint_loading
+    with safe_checkpoint_loading():
+        loader = CheckpointLoader._get_checkpoint_loader('work_dirs/x.pth')
+        assert loader.__name__[10:] == 'safe_local'
+    loader = CheckpointLoader._get_checkpoint_loader('work_dirs/x.pth')
+    assert loader.__name__[10:] == 'local'  # mmengine's own, restored
