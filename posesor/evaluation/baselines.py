@@ -257,21 +257,26 @@ def score_pose_baselines(train_ann_file: str,
         dict: baseline name -> JAE as ``SORMetric`` reports it.
     """
     offsets = mean_pose(train_ann_file, rank_key)
-    results = {}
-    for name in POSE_BASELINES:
-        metric = SORMetric(
-            ann_file=test_ann_file, metric=['jae'], rank_key=rank_key)
-        for img_id in metric.gt:
-            gt = metric.load_gt(img_id)
-            joints = np.repeat(
-                _centroids(gt["masks"])[:, None, :], NUM_KEYPOINTS, axis=1)
-            if name == 'mean_pose_at_centroid':
-                joints = joints + offsets[None]
-            metric.process(None, [
+    metrics = {
+        name:
+        SORMetric(ann_file=test_ann_file, metric=['jae'], rank_key=rank_key)
+        for name in POSE_BASELINES
+    }
+    at_centroid = metrics['joints_at_centroid']
+    for img_id in at_centroid.gt:  # decode each image once for both
+        gt = at_centroid.load_gt(img_id)
+        joints = np.repeat(
+            _centroids(gt['masks'])[:, None, :], NUM_KEYPOINTS, axis=1)
+        for name, placed in (('joints_at_centroid', joints),
+                             ('mean_pose_at_centroid',
+                              joints + offsets[None])):
+            metrics[name].process(None, [
                 dict(
                     img_id=img_id,
                     pred_instances=dict(
-                        masks=gt['masks'], keypoints=np.nan_to_num(joints)))
+                        masks=gt['masks'], keypoints=np.nan_to_num(placed)))
             ])
-        results[name] = metric.compute_metrics(metric.results)['jae']
-    return results
+    return {
+        name: metric.compute_metrics(metric.results)['jae']
+        for name, metric in metrics.items()
+    }
