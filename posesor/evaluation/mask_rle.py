@@ -167,46 +167,18 @@ def gt_runs(rles: Sequence[RLE], height: int, width: int) -> GTRuns:
         width (int): ``W``.
 
     Returns:
-        GTRuns: The runs.
+        GTRuns: The runs (:func:`gt_runs_many` of this one image).
 
     Raises:
         ValueError: If an RLE is malformed or runs past the image.
     """
-    return gt_runs_from_foreground(
-        [foreground_runs(rle, height * width) for rle in rles])
-
-
-def gt_runs_from_foreground(
-        runs: Sequence[Tuple[np.ndarray, np.ndarray]]) -> GTRuns:
-    """:class:`GTRuns` of one image from the ``(starts, ends)`` foreground
-    runs of each of its ``m > 0`` GT masks (see :func:`foreground_runs`)."""
-    starts = np.concatenate([s for s, _ in runs])
-    ends = np.concatenate([e for _, e in runs])
+    runs = [foreground_runs(rle, height * width) for rle in rles]
     offsets = np.zeros(len(runs) + 1, dtype=np.int64)
     np.cumsum([len(s) for s, _ in runs], out=offsets[1:])
-    lengths = np.concatenate([[0], np.cumsum(ends - starts)])
-    # union: merge the runs of all GTs, sorted by start
-    order = np.argsort(starts, kind='stable')
-    sorted_starts, sorted_ends = starts[order], ends[order]
-    reach = np.maximum.accumulate(sorted_ends)
-    new = np.ones(len(order), dtype=bool)
-    new[1:] = sorted_starts[1:] > reach[:-1]
-    firsts = np.nonzero(new)[0]
-    union_starts = sorted_starts[firsts]
-    union_ends = np.maximum.reduceat(
-        sorted_ends, firsts) if len(firsts) else sorted_ends[:0]
-    positions = np.concatenate([starts, ends, union_starts, union_ends])
-    low = (positions & (_WORD_BITS - 1)).astype(np.uint64)
-    return GTRuns(
-        starts=starts,
-        ends=ends,
-        offsets=offsets,
-        areas=lengths[offsets[1:]] - lengths[offsets[:-1]],
-        union_starts=union_starts,
-        union_ends=union_ends,
-        union_area=int((union_ends - union_starts).sum()),
-        word_index=positions >> _WORD_SHIFT,
-        low_bits=(np.uint64(1) << low) - np.uint64(1))
+    starts = np.concatenate([s for s, _ in runs])
+    ends = np.concatenate([e for _, e in runs])
+    return gt_runs_many(starts, ends, offsets, [range(len(runs))],
+                        [height * width])[0]
 
 
 def gt_runs_many(starts: np.ndarray, ends: np.ndarray, offsets: np.ndarray,
@@ -214,11 +186,11 @@ def gt_runs_many(starts: np.ndarray, ends: np.ndarray, offsets: np.ndarray,
                  num_pixels: Sequence[int]) -> List[Optional[GTRuns]]:
     """:class:`GTRuns` of many images, computed together.
 
-    The same values as :func:`gt_runs_from_foreground` image by image, from
-    a few whole-array operations instead of a dozen small ones per image:
-    the images' runs are laid side by side in one pixel space (each image
-    after the previous one plus a gap pixel, so that no union run crosses
-    an image border) and merged in one sort.
+    A few whole-array operations instead of a dozen small ones per image
+    (:func:`gt_runs` is the one-image case): the images' runs are laid side
+    by side in one pixel space (each image after the previous one plus a
+    gap pixel, so that no union run crosses an image border) and merged in
+    one sort.
 
     Args:
         starts (np.ndarray): ``(r, )`` int64 foreground run starts of ``k``

@@ -101,9 +101,18 @@ def test_evaluate_image_from_counts_needs_masks_only_for_rank_maps():
         F.evaluate_image(None, None, [('sor', 'assr')], overlaps=counts)
 
 
-def test_runs_of_many_images_equal_the_runs_of_each():
-    """gt_runs_many (one pass over a file) == gt_runs image by image,
-    including empty masks, full masks and images without masks."""
+def _covered(starts, ends, num_pixels):
+    flat = np.zeros(num_pixels, dtype=bool)
+    for s, e in zip(starts, ends):
+        flat[s:e] = True
+    return flat
+
+
+def test_runs_of_many_images_are_the_masks_runs():
+    """gt_runs_many (one pass over a file) gives, per image, the runs of
+    each mask and of their union in column-major order, as a dense
+    decoding does, and the same as gt_runs on that image alone; including
+    empty masks, full masks and images without masks."""
     rng = np.random.default_rng(5)
     rles, images = [], []
     for _ in range(40):
@@ -123,11 +132,29 @@ def test_runs_of_many_images_equal_the_runs_of_each():
         if not indices:
             assert got is None
             continue
-        want = mask_rle.gt_runs([rles[i] for i in indices], h, w)
-        for field in want._fields:
+        dense = mask_rle.decode([rles[i] for i in indices], h, w)
+        columns = dense.transpose(0, 2, 1).reshape(len(indices), -1)
+        for k in range(len(indices)):
+            run = slice(got.offsets[k], got.offsets[k + 1])
+            assert np.array_equal(
+                _covered(got.starts[run], got.ends[run], h * w), columns[k])
+        assert np.array_equal(got.areas, columns.sum(axis=1))
+        assert np.array_equal(
+            _covered(got.union_starts, got.union_ends, h * w),
+            columns.any(axis=0))
+        assert got.union_area == columns.any(axis=0).sum()
+        assert np.all(got.union_starts[1:] > got.union_ends[:-1])  # merged
+        positions = np.concatenate(
+            [got.starts, got.ends, got.union_starts, got.union_ends])
+        assert np.array_equal(got.word_index, positions // 64)
+        assert np.array_equal(
+            got.low_bits, (np.uint64(1) <<
+                           (positions % 64).astype(np.uint64)) - np.uint64(1))
+        alone = mask_rle.gt_runs([rles[i] for i in indices], h, w)
+        for field in alone._fields:
             assert np.array_equal(
                 np.asarray(getattr(got, field)),
-                np.asarray(getattr(want, field))), field
+                np.asarray(getattr(alone, field))), field
 
 
 def _run_lengths(strings):
