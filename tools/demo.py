@@ -14,7 +14,10 @@
 4. writes rank-coloured overlays of the test images and a loss-curve PNG,
 5. prints a summary with the paths.
 
-The data depend on ``--data-seed`` only, the training on ``--seed``.
+``--checkpoint`` skips training and scores a checkpoint of the config (steps
+1, 3-5); ``--keep-checkpoints N`` keeps one every N iterations (the points of
+a learning curve, see ``tools/analysis_tools/pose_ablation.py``). The data
+depend on ``--data-seed`` only, the training on ``--seed``.
 Example::
 
     python tools/demo.py --work-dir work_dirs/demo --seed 0
@@ -77,6 +80,16 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         default=None,
         help='training iterations (default: the config\'s)')
     parser.add_argument(
+        '--keep-checkpoints',
+        type=int,
+        default=None,
+        metavar='N',
+        help='keep a checkpoint every N iterations (default: the last only)')
+    parser.add_argument(
+        '--checkpoint',
+        default=None,
+        help='do not train: score this checkpoint of the config')
+    parser.add_argument(
         '--no-overlays',
         action='store_true',
         help='do not draw the test images (ground truth | prediction)')
@@ -91,7 +104,13 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         nargs='+',
         default=[],
         help='extra key=value overrides, as in tools/train.py')
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.keep_checkpoints is not None and args.keep_checkpoints < 1:
+        parser.error('--keep-checkpoints must be >= 1, got '
+                     f'{args.keep_checkpoints}')
+    if args.checkpoint is not None and not osp.isfile(args.checkpoint):
+        parser.error(f'--checkpoint {args.checkpoint}: no such file')
+    return args
 
 
 def _dataset_matches(args: argparse.Namespace, rule: str) -> bool:
@@ -172,6 +191,11 @@ def build_config(args: argparse.Namespace) -> Config:
     # Evaluate once, after training (runner.test below): no validation loop.
     cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None
     cfg.default_hooks.checkpoint.interval = cfg.train_cfg.max_iters
+    if args.keep_checkpoints is not None:
+        cfg.default_hooks.checkpoint.interval = args.keep_checkpoints
+        cfg.default_hooks.checkpoint.max_keep_ckpts = -1  # keep all
+    if args.checkpoint is not None:
+        cfg.load_from = args.checkpoint
     # Short runs still log (and plot) their losses.
     cfg.default_hooks.logger.interval = min(cfg.default_hooks.logger.interval,
                                             cfg.train_cfg.max_iters)
@@ -220,13 +244,16 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Dict[str, float]]:
     cfg = build_config(args)
     rule = cfg.get('synthetic_rule', 'pointing')
     digest = ensure_dataset(args, rule)
-    print(f'[demo] training {osp.basename(args.config)} for '
-          f'{cfg.train_cfg.max_iters} iterations on the CPU '
-          f'({torch.get_num_threads()} threads, work dir {args.work_dir})')
     runner = Runner.from_cfg(cfg)
-    train_start = time.time()
-    runner.train()
-    train_minutes = (time.time() - train_start) / 60
+    train_minutes = 0.0
+    if args.checkpoint is None:
+        print(f'[demo] training {osp.basename(args.config)} for '
+              f'{cfg.train_cfg.max_iters} iterations on the CPU '
+              f'({torch.get_num_threads()} threads, work dir '
+              f'{args.work_dir})')
+        train_start = time.time()
+        runner.train()
+        train_minutes = (time.time() - train_start) / 60
     print('[demo] evaluating on the synthetic test split')
     metrics = runner.test()
     model = {
@@ -243,13 +270,15 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Dict[str, float]]:
             _evaluators(cfg)[0].ann_file, seed=args.seed)
         for name, res in baselines.items():
             rows[f'baseline: {name}'] = res
-    curve = None if args.no_plot else plot_losses(args.work_dir)
+    curve = None if args.no_plot or args.checkpoint else plot_losses(
+        args.work_dir)
     overlays = osp.join(args.work_dir, runner.timestamp, 'overlays')
     table = summary_table(rows)
     with open(osp.join(args.work_dir, SUMMARY_FILE), 'w') as f:
         json.dump(
             dict(
                 config=args.config,
+                checkpoint=args.checkpoint,
                 rule=rule,
                 annotation_hash=digest,
                 seed=args.seed,
@@ -279,14 +308,16 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Dict[str, float]]:
         print(f'[demo] overlays:   {overlays}')
     if curve is not None:
         print(f'[demo] loss curve: {curve}')
-    checkpoint = osp.join(args.work_dir, f'iter_{cfg.train_cfg.max_iters}.pth')
+    checkpoint = args.checkpoint or osp.join(
+        args.work_dir, f'iter_{cfg.train_cfg.max_iters}.pth')
     print(f'[demo] checkpoint: {checkpoint}\n'
           f'[demo] annotation hash: {digest} (rule {rule!r}, data seed '
-          f'{args.data_seed})\n'
-          f'[demo] training: {train_minutes:.1f} min, '
-          f'{60 * train_minutes / cfg.train_cfg.max_iters:.2f} s per '
-          f'iteration on {torch.get_num_threads()} threads\n'
-          f'[demo] done in {(time.time() - start) / 60:.1f} min')
+          f'{args.data_seed})')
+    if args.checkpoint is None:
+        print(f'[demo] training: {train_minutes:.1f} min, '
+              f'{60 * train_minutes / cfg.train_cfg.max_iters:.2f} s per '
+              f'iteration on {torch.get_num_threads()} threads')
+    print(f'[demo] done in {(time.time() - start) / 60:.1f} min')
     return rows
 
 

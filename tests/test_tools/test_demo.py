@@ -74,12 +74,21 @@ def test_demo_trains_evaluates_and_draws(tmp_path):
     assert len(os.listdir(overlays)) == 3
     assert '| PoseSOR (tiny, this run) |' in stdout
     assert '| baseline: pose_oracle |' in stdout
-    # a second run reuses the same data
-    assert 'reusing the synthetic dataset' in _run([
+    # Scoring the checkpoint without training reuses the same data and
+    # reproduces the run's own test.
+    checkpoint = osp.join(work_dir, 'iter_3.pth')
+    stdout = _run([
         DEMO, '--work-dir', work_dir + '2', '--data-root', data_root, *DATA,
-        '--max-iters', '1', '--no-overlays', '--no-baselines', '--no-plot',
-        '--cfg-options', *FAST
+        '--checkpoint', checkpoint, '--no-overlays', '--no-baselines',
+        '--no-plot'
     ])
+    assert 'reusing the synthetic dataset' in stdout
+    assert '[demo] training' not in stdout
+    with open(osp.join(work_dir + '2', 'demo_summary.json')) as f:
+        rescored = json.load(f)
+    assert rescored['checkpoint'] == checkpoint
+    assert rescored['train_minutes'] == 0.0
+    assert rescored['model'] == model
 
 
 @pytest.mark.parametrize('max_iters', [2])
@@ -89,7 +98,7 @@ def test_pose_ablation_runs_both_variants(tmp_path, max_iters):
         ABLATION, '--seeds', '0', '--max-iters',
         str(max_iters), '--jobs', '1', '--data-root',
         str(tmp_path / 'data'), '--num-train', '4', '--num-test', '2',
-        '--out-dir', out_dir, '--cfg-options', *FAST
+        '--out-dir', out_dir, '--curve-interval', '1', '--cfg-options', *FAST
     ])
     with open(osp.join(out_dir, 'ablation.json')) as f:
         result = json.load(f)
@@ -113,6 +122,37 @@ def test_pose_ablation_runs_both_variants(tmp_path, max_iters):
     # in the same log names the switched-off loss as "loss_joint=None")
     assert 'loss_joint: ' in logs['with_pose']
     assert 'loss_joint: ' not in logs['without_pose']
+    # Learning curves: the kept checkpoint of iteration 1 is scored in the
+    # run's curve folder; the last point is the run's own test.
+    curves = budget['curves']
+    for variant in ('with_pose', 'without_pose'):
+        run_dir = osp.join(out_dir, f'iters{max_iters}', variant, 'seed0')
+        assert osp.isfile(osp.join(run_dir, 'iter_1.pth'))
+        with open(osp.join(run_dir, 'curve', 'iter_1',
+                           'demo_summary.json')) as f:
+            point = json.load(f)
+        assert point['checkpoint'] == osp.join(run_dir, 'iter_1.pth')
+        assert list(curves[variant]) == ['1', str(max_iters)]
+        assert curves[variant]['1']['sa_sor'][0] == point['model']['sa_sor']
+        assert curves[variant][str(max_iters)]['sa_sor'][0] == budget['runs'][
+            f'{variant}/seed0']['sa_sor']
+    assert osp.getsize(osp.join(out_dir,
+                                f'learning_curves_{max_iters}.png')) > 0
+    assert '| with_pose | 1 |' in stdout
+
+
+def test_curve_iterations_and_missing_checkpoint(tmp_path):
+    ablation = _load_ablation()
+    assert ablation.curve_iterations(2000, 500) == [500, 1000, 1500, 2000]
+    assert ablation.curve_iterations(1000, 300) == [300, 600, 900, 1000]
+    args = ablation.parse_args([
+        '--out-dir',
+        str(tmp_path), '--max-iters', '1000', '2000', '--curve-interval', '500'
+    ])
+    assert not ablation._has_curve(args, 1000)
+    assert ablation._has_curve(args, 2000)
+    with pytest.raises(FileNotFoundError, match='iter_500.pth.*--curve'):
+        ablation.score_checkpoint('with_pose', 0, 1000, 500, args, 1)
 
 
 def test_paired_statistics_hand_computed():

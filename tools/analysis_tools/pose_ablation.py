@@ -17,13 +17,24 @@ whether PDR carries the pointing direction. Runs go in parallel ``--jobs``
 at a time, each on ``cpu_count // jobs`` threads.
 
 Per budget (``--max-iters``) the script prints and writes
-(``OUT_DIR/ablation.md``, ``OUT_DIR/ablation.json``) the mean and
-standard deviation over seeds of SA-SOR, SOR, MAE, the pose-order accuracy
-and, with ``--jae``, the joint error of the predicted poses; the per-seed
+(``OUT_DIR/<report>.md`` and ``.json``; ``--report`` names them, default
+``ablation``, so that one ``OUT_DIR`` can report several selections of its
+runs) the mean and standard deviation over seeds of SA-SOR, SOR, MAE, the
+pose-order accuracy and, with ``--jae``, the joint error of the predicted poses; the per-seed
 values; and a paired t-test over seeds of each variant against
 ``with_pose`` (mean difference, its standard deviation, t, two-sided p),
 flagging differences under three times the seed spread. ``--diagnose``
 adds detection statistics of each final checkpoint on the test split.
+
+``--curve-interval N`` draws learning curves of the largest budget (the
+one that can tell whether the budget is the limit): its runs keep a
+checkpoint each N iterations (``demo.py --keep-checkpoints``), each kept
+checkpoint is scored on the test split like the final one (``demo.py
+--checkpoint``, in ``<run>/curve/iter_<i>``, reused when done), and the
+mean ± std over seeds per variant and iteration goes into the tables and
+into ``OUT_DIR/learning_curves_<budget>.png`` beside the training ranking
+loss.
+The curves are a diagnostic: nothing is selected by them.
 """
 import argparse
 import json
@@ -32,7 +43,7 @@ import os.path as osp
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 from scipy import stats
@@ -63,6 +74,8 @@ SEPARATION_STDS = 3.0
 PERSON_CLASS_ID = 1
 MATCH_IOU = 0.5
 SUMMARY_FILE = 'demo_summary.json'
+#: The training loss drawn beside the learning curves.
+RANK_LOSS_KEY = 'loss_rank'
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -91,11 +104,22 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         help='default: data/synthetic_<rule>_ablation')
     parser.add_argument('--out-dir', default='work_dirs/pose_ablation')
     parser.add_argument(
+        '--report',
+        default='ablation',
+        help='name of the report files in OUT_DIR (.md and .json)')
+    parser.add_argument(
         '--jae', action='store_true', help='also score the poses (JAE)')
     parser.add_argument(
         '--diagnose',
         action='store_true',
         help='detection statistics of every final checkpoint')
+    parser.add_argument(
+        '--curve-interval',
+        type=int,
+        default=None,
+        metavar='N',
+        help='learning curves of the largest budget: keep and score a '
+        'checkpoint every N iterations')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -104,6 +128,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if REFERENCE not in args.variants:
         parser.error(f'--variants must include {REFERENCE!r}')
+    if args.curve_interval is not None and args.curve_interval < 1:
+        parser.error(f'--curve-interval must be >= 1, got '
+                     f'{args.curve_interval}')
     if args.data_root is None:
         args.data_root = f'data/synthetic_{args.rule}_ablation'
     return args
@@ -127,23 +154,22 @@ def _demo_args(args: argparse.Namespace,
     ], [*options, *args.cfg_options]
 
 
-def run_one(variant: str, seed: int, max_iters: int, args: argparse.Namespace,
-            threads: int) -> Dict[str, float]:
-    """Train and test one variant with one seed; return its metrics."""
-    work_dir = _work_dir(args, max_iters, variant, seed)
+def _demo(work_dir: str, extra: List[str], variant: str,
+          args: argparse.Namespace, threads: int, what: str,
+          reuse: Callable[[Dict], bool]) -> Dict[str, float]:
+    """Run tools/demo.py into ``work_dir`` (or reuse its finished summary
+    when ``reuse`` accepts it; rerun = delete it); return its metrics."""
     summary = osp.join(work_dir, SUMMARY_FILE)
-    if osp.isfile(summary):  # finished earlier: reuse (rerun = delete it)
+    if osp.isfile(summary):
         with open(summary) as f:
             done = json.load(f)
-        if done['max_iters'] == max_iters:
+        if reuse(done):
             return done['model']
     demo_args, options = _demo_args(args, variant)
     cmd = [
         sys.executable,
         osp.join(ROOT, 'tools', 'demo.py'), *demo_args, '--work-dir', work_dir,
-        '--seed',
-        str(seed), '--max-iters',
-        str(max_iters), '--no-overlays', '--no-baselines', '--no-plot'
+        *extra, '--no-overlays', '--no-baselines', '--no-plot'
     ]
     if args.jae:
         cmd.append('--jae')
@@ -152,14 +178,53 @@ def run_one(variant: str, seed: int, max_iters: int, args: argparse.Namespace,
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
     os.makedirs(work_dir, exist_ok=True)
     with open(osp.join(work_dir, 'run.log'), 'w') as log:
-        print(
-            f'[ablation] {variant}, seed {seed}, {max_iters} iterations: '
-            f'{" ".join(cmd)}',
-            flush=True)
+        print(f'[ablation] {what}: {" ".join(cmd)}', flush=True)
         subprocess.run(
             cmd, stdout=log, stderr=subprocess.STDOUT, env=env, check=True)
     with open(summary) as f:
         return json.load(f)['model']
+
+
+def run_one(variant: str, seed: int, max_iters: int, args: argparse.Namespace,
+            threads: int) -> Dict[str, float]:
+    """Train and test one variant with one seed; return its metrics."""
+    extra = ['--seed', str(seed), '--max-iters', str(max_iters)]
+    if _has_curve(args, max_iters):
+        extra += ['--keep-checkpoints', str(args.curve_interval)]
+    return _demo(
+        _work_dir(args, max_iters, variant, seed), extra, variant, args,
+        threads, f'{variant}, seed {seed}, {max_iters} iterations',
+        lambda done: done['max_iters'] == max_iters)
+
+
+def _has_curve(args: argparse.Namespace, max_iters: int) -> bool:
+    """Whether the runs of this budget get a learning curve."""
+    return args.curve_interval is not None and \
+        max_iters == max(args.max_iters)
+
+
+def curve_iterations(max_iters: int, interval: int) -> List[int]:
+    """The iterations of a learning curve: every ``interval``-th and the
+    last (the run's own test)."""
+    return sorted({*range(interval, max_iters, interval), max_iters})
+
+
+def score_checkpoint(variant: str, seed: int, max_iters: int, iteration: int,
+                     args: argparse.Namespace,
+                     threads: int) -> Dict[str, float]:
+    """Score a run's checkpoint of ``iteration`` on the test split."""
+    run_dir = _work_dir(args, max_iters, variant, seed)
+    checkpoint = osp.join(run_dir, f'iter_{iteration}.pth')
+    if not osp.isfile(checkpoint):
+        raise FileNotFoundError(
+            f'{checkpoint}: the learning curve needs the checkpoint of '
+            f'iteration {iteration}; train the run with --curve-interval '
+            f'(delete {osp.join(run_dir, SUMMARY_FILE)} to rerun it)')
+    return _demo(
+        osp.join(run_dir, 'curve', f'iter_{iteration}'),
+        ['--checkpoint', checkpoint], variant, args, threads,
+        f'{variant}, seed {seed}, checkpoint {iteration}/{max_iters}',
+        lambda done: done.get('checkpoint') == checkpoint)
 
 
 def diagnose(variant: str, seed: int, max_iters: int,
@@ -309,6 +374,12 @@ def to_markdown(args: argparse.Namespace, max_iters: int, result: Dict,
                          f'{r["diff_std"]:.{d}f} | {r["t"]:.2f} | '
                          f'{r["p"]:.3f} | {"yes" if r["separated"] else "no"}'
                          ' |')
+    if 'curves' in result:
+        lines += [
+            '', f'Learning curves (checkpoints of these runs, '
+            f'learning_curves_{max_iters}.png):', ''
+        ]
+        lines += curves_markdown(result['curves'], keys)
     if 'diagnosis' in result:
         lines += ['', 'Detection on the test split (IoU > 0.5):', '']
         lines += _mean_std_rows(result['diagnosis'], DIAGNOSIS)
@@ -322,6 +393,99 @@ def to_markdown(args: argparse.Namespace, max_iters: int, result: Dict,
             cells = [f'{run[k]:.{d}f}' for k, _, d in keys]
             lines.append(f'| {variant} | {seed} | ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines)
+
+
+def learning_curves(points: Dict[Tuple[str, int, int],
+                                 Dict[str, float]], variants: List[str],
+                    seeds: List[int], iterations: List[int], keys) -> Dict:
+    """Mean and std over seeds per variant, iteration and key.
+
+    Args:
+        points (dict): ``(variant, seed, iteration)`` -> metrics.
+
+    Returns:
+        dict: variant -> iteration -> key -> (mean, std).
+    """
+    return {
+        variant: {
+            it:
+            aggregate({(variant, s): points[variant, s, it]
+                       for s in seeds}, [variant], seeds, keys)[variant]
+            for it in iterations
+        }
+        for variant in variants
+    }
+
+
+def curves_markdown(curves: Dict, keys) -> List[str]:
+    """Markdown rows of the learning curves."""
+    lines = [
+        '| variant | iteration | ' + ' | '.join(n for _, n, _ in keys) + ' |',
+        '|---|---:|' + '---:|' * len(keys)
+    ]
+    for variant, per_iter in curves.items():
+        for it, metrics in per_iter.items():
+            cells = [
+                f'{metrics[k][0]:.{d}f} ± {metrics[k][1]:.{d}f}'
+                for k, _, d in keys
+            ]
+            lines.append(f'| {variant} | {it} | ' + ' | '.join(cells) + ' |')
+    return lines
+
+
+def training_loss(args: argparse.Namespace, max_iters: int, variant: str,
+                  seeds: List[int], key: str) -> Dict[int, float]:
+    """A training loss per logged iteration, averaged over seeds."""
+    sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+    try:
+        import analyze_logs
+    finally:
+        sys.path.pop(0)
+    per_seed = []
+    for seed in seeds:
+        train, _ = analyze_logs.load_curves(
+            analyze_logs.find_scalar_files(
+                _work_dir(args, max_iters, variant, seed)))
+        per_seed.append(train.get(key, {}))
+    steps = sorted(set.intersection(*(set(c) for c in per_seed)))
+    return {st: float(np.mean([c[st] for c in per_seed])) for st in steps}
+
+
+def plot_learning_curves(args: argparse.Namespace, max_iters: int,
+                         curves: Dict, keys, out: str) -> str:
+    """One panel per metric (mean ± std band over seeds per variant) and
+    one of the training ranking loss."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(
+        1, len(keys) + 1, figsize=(3.6 * (len(keys) + 1), 3.2))
+    for ax, (key, name, _) in zip(axes, keys):
+        for variant, per_iter in curves.items():
+            its = list(per_iter)
+            mean = np.array([per_iter[i][key][0] for i in its])
+            std = np.array([per_iter[i][key][1] for i in its])
+            line, = ax.plot(its, mean, marker='o', label=variant)
+            ax.fill_between(
+                its, mean - std, mean + std, alpha=0.2, color=line.get_color())
+        ax.set_title(name)
+        ax.set_xlabel('iteration')
+        ax.grid(alpha=0.3)
+    ax = axes[-1]
+    for variant in curves:
+        loss = training_loss(args, max_iters, variant, args.seeds,
+                             RANK_LOSS_KEY)
+        ax.plot(list(loss), list(loss.values()), label=variant)
+    ax.set_title(f'training {RANK_LOSS_KEY} (mean of seeds)')
+    ax.set_xlabel('iteration')
+    ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(f'{args.rule}: {len(args.seeds)} seeds, {max_iters} '
+                 f'iterations, {args.num_test} test images (mean ± std)')
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out
 
 
 def _pose_baselines(args: argparse.Namespace) -> Dict[str, float]:
@@ -370,6 +534,23 @@ def main(argv: Optional[List[str]] = None) -> Dict:
             },
             mean_std=aggregate(runs, args.variants, args.seeds, keys),
             paired=paired_tests(runs, args.variants, args.seeds, keys))
+        if _has_curve(args, max_iters):
+            iterations = curve_iterations(max_iters, args.curve_interval)
+            with ThreadPoolExecutor(max_workers=jobs) as pool:
+                futures = {
+                    (v, s, it):
+                    pool.submit(score_checkpoint, v, s, max_iters, it, args,
+                                threads)
+                    for v, s in tasks
+                    for it in iterations[:-1]
+                }
+                points = {p: f.result() for p, f in futures.items()}
+            points.update({(v, s, max_iters): m for (v, s), m in runs.items()})
+            result['curves'] = learning_curves(points, args.variants,
+                                               args.seeds, iterations, keys)
+            plot_learning_curves(
+                args, max_iters, result['curves'], keys,
+                osp.join(args.out_dir, f'learning_curves_{max_iters}.png'))
         if args.diagnose:
             diagnoses = {
                 task: diagnose(task[0], task[1], max_iters, args)
@@ -387,9 +568,9 @@ def main(argv: Optional[List[str]] = None) -> Dict:
                         ', '.join(f'{name} {value:.3f}'
                                   for name, value in pose_baselines.items()))
     text = '\n\n'.join(markdown)
-    with open(osp.join(args.out_dir, 'ablation.md'), 'w') as f:
+    with open(osp.join(args.out_dir, f'{args.report}.md'), 'w') as f:
         f.write(text + '\n')
-    with open(osp.join(args.out_dir, 'ablation.json'), 'w') as f:
+    with open(osp.join(args.out_dir, f'{args.report}.json'), 'w') as f:
         json.dump(
             dict(
                 rule=args.rule,
