@@ -20,11 +20,12 @@ Per budget (``--max-iters``) the script prints and writes
 (``OUT_DIR/<report>.md`` and ``.json``; ``--report`` names them, default
 ``ablation``, so that one ``OUT_DIR`` can report several selections of its
 runs) the mean and standard deviation over seeds of SA-SOR, SOR, MAE, the
-pose-order accuracy and, with ``--jae``, the joint error of the predicted poses; the per-seed
-values; and a paired t-test over seeds of each variant against
-``with_pose`` (mean difference, its standard deviation, t, two-sided p),
-flagging differences under three times the seed spread. ``--diagnose``
-adds detection statistics of each final checkpoint on the test split.
+pose-order accuracy and, with ``--jae``, the joint error of the predicted
+poses; the per-seed values; and a paired t-test over seeds of each variant
+against ``with_pose`` (mean difference, its standard deviation, t,
+two-sided p), flagging differences under three times the seed spread.
+``--diagnose`` adds detection statistics of each final checkpoint on the
+test split.
 
 ``--curve-interval N`` draws learning curves of the largest budget (the
 one that can tell whether the budget is the limit): its runs keep a
