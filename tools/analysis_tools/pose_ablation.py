@@ -336,18 +336,21 @@ def paired_tests(runs: Dict, variants: List[str], seeds: List[int],
     return out
 
 
-def _mean_std_rows(table: Dict, keys) -> List[str]:
-    """Markdown rows ``| variant | mean ± std | ... |``."""
+def _mean_std_rows(table: Dict, keys,
+                   labels: Tuple[str, ...] = ('variant', )) -> List[str]:
+    """Markdown rows ``| label ... | mean ± std | ... |``; a key of
+    ``table`` is one label or a tuple of ``len(labels)`` labels."""
     lines = [
-        '| variant | ' + ' | '.join(n for _, n, _ in keys) + ' |',
-        '|---|' + '---:|' * len(keys)
+        '| ' + ' | '.join([*labels, *(n for _, n, _ in keys)]) + ' |',
+        '|---|' + '---:|' * (len(labels) - 1 + len(keys))
     ]
-    for variant, metrics in table.items():
+    for row, metrics in table.items():
+        row = row if isinstance(row, tuple) else (row, )
         cells = [
             f'{metrics[k][0]:.{d}f} ± {metrics[k][1]:.{d}f}'
             for k, _, d in keys
         ]
-        lines.append(f'| {variant} | ' + ' | '.join(cells) + ' |')
+        lines.append('| ' + ' | '.join([*map(str, row), *cells]) + ' |')
     return lines
 
 
@@ -380,7 +383,12 @@ def to_markdown(args: argparse.Namespace, max_iters: int, result: Dict,
             '', f'Learning curves (checkpoints of these runs, '
             f'learning_curves_{max_iters}.png):', ''
         ]
-        lines += curves_markdown(result['curves'], keys)
+        lines += _mean_std_rows(
+            {
+                (v, it): metrics
+                for v, per_iter in result['curves'].items()
+                for it, metrics in per_iter.items()
+            }, keys, ('variant', 'iteration'))
     if 'diagnosis' in result:
         lines += ['', 'Detection on the test split (IoU > 0.5):', '']
         lines += _mean_std_rows(result['diagnosis'], DIAGNOSIS)
@@ -416,22 +424,6 @@ def learning_curves(points: Dict[Tuple[str, int, int],
         }
         for variant in variants
     }
-
-
-def curves_markdown(curves: Dict, keys) -> List[str]:
-    """Markdown rows of the learning curves."""
-    lines = [
-        '| variant | iteration | ' + ' | '.join(n for _, n, _ in keys) + ' |',
-        '|---|---:|' + '---:|' * len(keys)
-    ]
-    for variant, per_iter in curves.items():
-        for it, metrics in per_iter.items():
-            cells = [
-                f'{metrics[k][0]:.{d}f} ± {metrics[k][1]:.{d}f}'
-                for k, _, d in keys
-            ]
-            lines.append(f'| {variant} | {it} | ' + ' | '.join(cells) + ' |')
-    return lines
 
 
 def training_loss(args: argparse.Namespace, max_iters: int, variant: str,
