@@ -75,8 +75,10 @@ SEPARATION_STDS = 3.0
 PERSON_CLASS_ID = 1
 MATCH_IOU = 0.5
 SUMMARY_FILE = 'demo_summary.json'
-#: The training loss drawn beside the learning curves.
-RANK_LOSS_KEY = 'loss_rank'
+#: The training losses drawn beside the learning curves (ranking, joints).
+TRAINING_LOSSES = ('loss_rank', 'loss_joint')
+#: Panels per row of the learning-curve figure.
+CURVE_COLUMNS = 4
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -444,36 +446,62 @@ def training_loss(args: argparse.Namespace, max_iters: int, variant: str,
     return {st: float(np.mean([c[st] for c in per_seed])) for st in steps}
 
 
-def plot_learning_curves(args: argparse.Namespace, max_iters: int,
-                         curves: Dict, keys, out: str) -> str:
-    """One panel per metric (mean ± std band over seeds per variant) and
-    one of the training ranking loss."""
+def plot_learning_curves(
+        args: argparse.Namespace,
+        max_iters: int,
+        curves: Dict,
+        keys,
+        out: str,
+        references: Optional[Dict[str, Dict[str, float]]] = None) -> str:
+    """Draw the learning curves.
+
+    One panel per metric (mean ± std band over seeds per variant, with
+    ``references[key]``, e.g. the chance level, as dashed lines) and one per
+    training loss of ``TRAINING_LOSSES`` (mean over seeds; a variant that
+    does not train a loss has no line in its panel).
+    """
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
+    references = references or {}
+    colors = [f'C{i}' for i in range(len(curves))]  # one per variant
+    panels = len(keys) + len(TRAINING_LOSSES)
+    rows = -(-panels // CURVE_COLUMNS)
     fig, axes = plt.subplots(
-        1, len(keys) + 1, figsize=(3.6 * (len(keys) + 1), 3.2))
+        rows, CURVE_COLUMNS, figsize=(3.8 * CURVE_COLUMNS, 3.2 * rows))
+    axes = axes.ravel()
     for ax, (key, name, _) in zip(axes, keys):
-        for variant, per_iter in curves.items():
+        for color, (variant, per_iter) in zip(colors, curves.items()):
             its = list(per_iter)
             mean = np.array([per_iter[i][key][0] for i in its])
             std = np.array([per_iter[i][key][1] for i in its])
-            line, = ax.plot(its, mean, marker='o', label=variant)
+            ax.plot(its, mean, marker='o', label=variant, color=color)
             ax.fill_between(
-                its, mean - std, mean + std, alpha=0.2, color=line.get_color())
-        ax.set_title(name)
+                its, mean - std, mean + std, alpha=0.2, color=color)
+        for ref_name, value in references.get(key, {}).items():
+            ax.axhline(value, ls='--', lw=1, color='grey')
+            ax.annotate(
+                ref_name, (0.01, value),
+                xycoords=('axes fraction', 'data'),
+                fontsize=7,
+                color='grey',
+                va='bottom')
+        ax.set_title(f'test {name}')
+    for ax, loss_key in zip(axes[len(keys):], TRAINING_LOSSES):
+        for color, variant in zip(colors, curves):
+            loss = training_loss(args, max_iters, variant, args.seeds,
+                                 loss_key)
+            if loss:
+                ax.plot(list(loss), list(loss.values()), color=color)
+        ax.set_yscale('log')
+        ax.set_title(f'training {loss_key} (mean of seeds)')
+    for ax in axes[:panels]:
         ax.set_xlabel('iteration')
         ax.grid(alpha=0.3)
-    ax = axes[-1]
-    for variant in curves:
-        loss = training_loss(args, max_iters, variant, args.seeds,
-                             RANK_LOSS_KEY)
-        ax.plot(list(loss), list(loss.values()), label=variant)
-    ax.set_title(f'training {RANK_LOSS_KEY} (mean of seeds)')
-    ax.set_xlabel('iteration')
-    ax.grid(alpha=0.3)
+    for ax in axes[panels:]:
+        ax.set_visible(False)
     axes[0].legend(fontsize=8)
-    fig.suptitle(f'{args.rule}: {len(args.seeds)} seeds, {max_iters} '
+    fig.suptitle(f'rule {args.rule}: {len(args.seeds)} seeds x {max_iters} '
                  f'iterations, {args.num_test} test images (mean ± std)')
     fig.tight_layout()
     fig.savefig(out, dpi=100)
@@ -509,6 +537,8 @@ def main(argv: Optional[List[str]] = None) -> Dict:
     jobs = max(1, args.jobs)
     threads = max(1, (os.cpu_count() or 1) // jobs)
     results, markdown = {}, []
+    # what JAE a pose branch that only finds people scores
+    pose_baselines = _pose_baselines(args) if args.jae else None
     for max_iters in args.max_iters:
         tasks = [(v, s) for s in args.seeds for v in args.variants]
         with ThreadPoolExecutor(max_workers=jobs) as pool:
@@ -541,9 +571,14 @@ def main(argv: Optional[List[str]] = None) -> Dict:
             points.update({(v, s, max_iters): m for (v, s), m in runs.items()})
             result['curves'] = learning_curves(points, args.variants,
                                                args.seeds, iterations, keys)
+            chance = runs[REFERENCE, args.seeds[0]].get('pose_order_chance')
+            references = {'jae': pose_baselines or {}}
+            if chance is not None:
+                references['pose_order_accuracy'] = {'chance': chance}
             plot_learning_curves(
                 args, max_iters, result['curves'], keys,
-                osp.join(args.out_dir, f'learning_curves_{max_iters}.png'))
+                osp.join(args.out_dir, f'learning_curves_{max_iters}.png'),
+                references)
         if args.diagnose:
             diagnoses = {
                 task: diagnose(task[0], task[1], max_iters, args)
@@ -553,9 +588,7 @@ def main(argv: Optional[List[str]] = None) -> Dict:
                                             args.seeds, DIAGNOSIS)
         results[str(max_iters)] = result
         markdown.append(to_markdown(args, max_iters, result, keys))
-    pose_baselines = None
-    if args.jae:  # what JAE a pose branch that only finds people scores
-        pose_baselines = _pose_baselines(args)
+    if pose_baselines is not None:
         markdown.append('JAE of poses that know only where each person is '
                         '(GT masks; posesor/evaluation/baselines.py): ' +
                         ', '.join(f'{name} {value:.3f}'
