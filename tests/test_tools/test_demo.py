@@ -6,6 +6,7 @@ import os.path as osp
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from posesor.datasets.synthetic import annotation_digest
@@ -153,6 +154,21 @@ def test_curve_iterations_and_missing_checkpoint(tmp_path):
     assert ablation._has_curve(args, 2000)
     with pytest.raises(FileNotFoundError, match='iter_500.pth.*--curve'):
         ablation.score_checkpoint('with_pose', 0, 1000, 500, args, 1)
+
+
+def test_people_ranked_first():
+    ablation = _load_ablation()
+    person = np.array([True, False, True, False])
+    # GT order person, object, person, object: interleaved
+    assert not ablation.people_ranked_first(np.array([0, 1, 2, 3]), person)
+    assert ablation.people_ranked_first(np.array([1, 2, 0, 3]), person)
+    # unmatched instances (-1) do not count
+    assert ablation.people_ranked_first(np.array([0, -1, 2, 3]), person)
+    assert ablation.people_ranked_first(np.array([0, 1, -1, -1]), person)
+    assert ablation.people_ranked_first(np.array([-1, 1, -1, 3]),
+                                        person) is None
+    assert ablation.people_ranked_first(np.array([0, -1, 1, -1]),
+                                        person) is None
 
 
 def test_paired_statistics_hand_computed():

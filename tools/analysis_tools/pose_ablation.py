@@ -66,10 +66,13 @@ VARIANTS = {
 REFERENCE = 'with_pose'
 METRICS = (('sa_sor', 'SA-SOR', 3), ('sor', 'SOR', 3), ('mae', 'MAE', 4),
            ('pose_order_accuracy', 'pose-order acc.', 3), ('jae', 'JAE', 2))
-DIAGNOSIS = (('preds_per_image', 'predictions / image', 2),
-             ('precision', 'precision', 3), ('recall_person', 'recall people',
-                                             3), ('recall_object',
-                                                  'recall objects', 3))
+DIAGNOSIS = (
+    ('preds_per_image', 'predictions / image', 2),
+    ('precision', 'precision', 3),
+    ('recall_person', 'recall people', 3),
+    ('recall_object', 'recall objects', 3),
+    ('people_first', 'people first', 3),
+)
 #: A gap under this many seed standard deviations does not separate.
 SEPARATION_STDS = 3.0
 PERSON_CLASS_ID = 1
@@ -230,14 +233,39 @@ def score_checkpoint(variant: str, seed: int, max_iters: int, iteration: int,
         lambda done: done.get('checkpoint') == checkpoint)
 
 
+def people_ranked_first(position: np.ndarray,
+                        is_person: np.ndarray) -> Optional[bool]:
+    """Whether every matched person is ranked before every matched object.
+
+    Args:
+        position (np.ndarray): (m,) predicted position of each GT instance,
+            -1 when unmatched (:func:`match_predictions`).
+        is_person (np.ndarray): (m,) bool, GT instance is a person.
+
+    Returns:
+        bool | None: None unless at least one person and one object are
+        matched.
+    """
+    matched = position >= 0
+    people = position[matched & is_person]
+    objects = position[matched & ~is_person]
+    if len(people) == 0 or len(objects) == 0:
+        return None
+    return bool(people.max() < objects.min())
+
+
 def diagnose(variant: str, seed: int, max_iters: int,
              args: argparse.Namespace) -> Dict[str, float]:
     """Detection statistics of one run's final checkpoint on the test set.
 
     Returns:
         dict: ``preds_per_image``, ``precision`` (predictions overlapping a
-        GT at IoU > 0.5) and the recall of GT people (``class_id`` 1) and
-        of the other GT objects at IoU > 0.5.
+        GT at IoU > 0.5), the recall of GT people (``class_id`` 1) and of
+        the other GT objects at IoU > 0.5, and ``people_first``: the
+        fraction of images (with a person and an object matched) whose
+        matched people are all ranked before their matched objects (0 in
+        the ground truth of ``pose_order``, where each person's object
+        follows it).
     """
     import torch
     from mmengine.config import Config
@@ -265,6 +293,7 @@ def diagnose(variant: str, seed: int, max_iters: int,
     metric = SORMetric(ann_file=cfg.test_evaluator.ann_file)
     num_preds = num_images = matched_preds = 0
     found = {True: [0, 0], False: [0, 0]}  # is person -> [hits, total]
+    people_first: List[bool] = []
     for batch in runner.test_dataloader:
         with torch.no_grad():
             samples = model.test_step(batch)
@@ -276,15 +305,21 @@ def diagnose(variant: str, seed: int, max_iters: int,
             num_preds += preds.shape[0]
             matched_preds += int((position >= 0).sum())
             anns = metric.gt[sample.img_id]['annotations']
-            for ann, pos in zip(anns, position):
-                is_person = ann.get('class_id') == PERSON_CLASS_ID
-                found[is_person][0] += int(pos >= 0)
-                found[is_person][1] += 1
+            is_person = np.array(
+                [ann.get('class_id') == PERSON_CLASS_ID for ann in anns],
+                dtype=bool)
+            for person, pos in zip(is_person, position):
+                found[bool(person)][0] += int(pos >= 0)
+                found[bool(person)][1] += 1
+            first = people_ranked_first(position, is_person)
+            if first is not None:
+                people_first.append(first)
     return dict(
         preds_per_image=num_preds / max(num_images, 1),
         precision=matched_preds / max(num_preds, 1),
         recall_person=found[True][0] / max(found[True][1], 1),
-        recall_object=found[False][0] / max(found[False][1], 1))
+        recall_object=found[False][0] / max(found[False][1], 1),
+        people_first=float(np.mean(people_first)) if people_first else 0.0)
 
 
 def _keys(runs: Dict, keys=METRICS) -> Tuple:
