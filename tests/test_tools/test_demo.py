@@ -99,7 +99,8 @@ def test_pose_ablation_runs_both_variants(tmp_path, max_iters):
         ABLATION, '--seeds', '0', '--max-iters',
         str(max_iters), '--jobs', '1', '--data-root',
         str(tmp_path / 'data'), '--num-train', '4', '--num-test', '2',
-        '--out-dir', out_dir, '--curve-interval', '1', '--cfg-options', *FAST
+        '--out-dir', out_dir, '--curve-interval', '1', '--diagnose',
+        '--cfg-options', *FAST
     ])
     with open(osp.join(out_dir, 'ablation.json')) as f:
         result = json.load(f)
@@ -140,6 +141,16 @@ def test_pose_ablation_runs_both_variants(tmp_path, max_iters):
     assert osp.getsize(osp.join(out_dir,
                                 f'learning_curves_{max_iters}.png')) > 0
     assert '| with_pose | 1 |' in stdout
+    # --diagnose scores each final checkpoint once and keeps the result
+    for variant in ('with_pose', 'without_pose'):
+        run_dir = osp.join(out_dir, f'iters{max_iters}', variant, 'seed0')
+        with open(osp.join(run_dir, 'diagnosis', 'diagnosis.json')) as f:
+            cached = json.load(f)
+        assert cached['checkpoint'] == osp.join(run_dir,
+                                                f'iter_{max_iters}.pth')
+        mean, _ = budget['diagnosis'][variant]['people_first']
+        assert mean == cached['stats']['people_first']
+        assert 0.0 <= mean <= 1.0
 
 
 def test_curve_iterations_and_missing_checkpoint(tmp_path):

@@ -78,6 +78,8 @@ SEPARATION_STDS = 3.0
 PERSON_CLASS_ID = 1
 MATCH_IOU = 0.5
 SUMMARY_FILE = 'demo_summary.json'
+#: Written into ``<run>/diagnosis``: the statistics of ``--diagnose``.
+DIAGNOSIS_FILE = 'diagnosis.json'
 #: The training losses drawn beside the learning curves (ranking, joints).
 TRAINING_LOSSES = ('loss_rank', 'loss_joint')
 #: Panels per row of the learning-curve figure.
@@ -268,29 +270,33 @@ def diagnose(variant: str, seed: int, max_iters: int,
         follows it).
     """
     import torch
-    from mmengine.config import Config
     from mmengine.runner import Runner, load_checkpoint
 
-    import posesor  # noqa: F401
+    work_dir = _work_dir(args, max_iters, variant, seed)
+    checkpoint = osp.join(work_dir, f'iter_{max_iters}.pth')
+    cache = osp.join(work_dir, 'diagnosis', DIAGNOSIS_FILE)
+    if osp.isfile(cache):  # diagnosed earlier: reuse (rerun = delete it)
+        with open(cache) as f:
+            done = json.load(f)
+        if done['checkpoint'] == checkpoint and \
+                {k for k, _, _ in DIAGNOSIS} <= set(done['stats']):
+            return done['stats']
+    # The run's own model and test data (variant options included).
+    demo = _import_demo()  # also puts the repository on sys.path
     from posesor.evaluation import SORMetric
     from posesor.evaluation.pose_order import match_predictions
-
-    work_dir = _work_dir(args, max_iters, variant, seed)
-    config, _ = VARIANTS[variant]
-    cfg = Config.fromfile(osp.join(ROOT, CONFIGS[args.rule][config]))
-    cfg.work_dir = osp.join(work_dir, 'diagnosis')
-    data_root = args.data_root.rstrip('/') + '/'
-    cfg.test_dataloader.dataset.data_root = data_root
-    cfg.test_evaluator = dict(
-        type='SORMetric', ann_file=data_root + 'synthetic_test.json')
+    demo_args, options = _demo_args(args, variant)
+    cfg = demo.build_config(
+        demo.parse_args([
+            *demo_args, '--work-dir',
+            osp.dirname(cache), '--no-overlays',
+            *(['--cfg-options', *options] if options else [])
+        ]))
     runner = Runner.from_cfg(cfg)
     model = runner.model.eval()
     load_checkpoint(
-        model,
-        osp.join(work_dir, f'iter_{max_iters}.pth'),
-        map_location='cpu',
-        logger='silent')
-    metric = SORMetric(ann_file=cfg.test_evaluator.ann_file)
+        model, checkpoint, map_location='cpu', strict=True, logger='silent')
+    metric = SORMetric(ann_file=osp.join(args.data_root, demo.SPLIT_FILES[1]))
     num_preds = num_images = matched_preds = 0
     found = {True: [0, 0], False: [0, 0]}  # is person -> [hits, total]
     people_first: List[bool] = []
@@ -314,12 +320,15 @@ def diagnose(variant: str, seed: int, max_iters: int,
             first = people_ranked_first(position, is_person)
             if first is not None:
                 people_first.append(first)
-    return dict(
+    stats = dict(
         preds_per_image=num_preds / max(num_images, 1),
         precision=matched_preds / max(num_preds, 1),
         recall_person=found[True][0] / max(found[True][1], 1),
         recall_object=found[False][0] / max(found[False][1], 1),
         people_first=float(np.mean(people_first)) if people_first else 0.0)
+    with open(cache, 'w') as f:
+        json.dump(dict(checkpoint=checkpoint, stats=stats), f, indent=2)
+    return stats
 
 
 def _keys(runs: Dict, keys=METRICS) -> Tuple:
@@ -554,14 +563,20 @@ def _pose_baselines(args: argparse.Namespace) -> Dict[str, float]:
         osp.join(root, 'synthetic_test.json'))
 
 
-def prepare_data(args: argparse.Namespace) -> None:
-    """Generate the ablation's dataset once, before the parallel runs."""
+def _import_demo():
+    """tools/demo.py as a module."""
     sys.path.insert(0, osp.join(ROOT, 'tools'))
     try:
         import demo
     finally:
         sys.path.pop(0)
+    return demo
+
+
+def prepare_data(args: argparse.Namespace) -> None:
+    """Generate the ablation's dataset once, before the parallel runs."""
     demo_args, _ = _demo_args(args, REFERENCE)
+    demo = _import_demo()
     demo.ensure_dataset(demo.parse_args(demo_args), args.rule)
 
 
