@@ -65,7 +65,7 @@ VARIANTS = {
 }
 REFERENCE = 'with_pose'
 METRICS = (('sa_sor', 'SA-SOR', 3), ('sor', 'SOR', 3), ('mae', 'MAE', 4),
-           ('pose_order_accuracy', 'pose-order acc.', 3), ('jae', 'JAE', 2))
+           ('pose_order_accuracy', 'pose-order acc.', 3), ('jae', 'JAE', 3))
 DIAGNOSIS = (
     ('preds_per_image', 'predictions / image', 2),
     ('precision', 'precision', 3),
