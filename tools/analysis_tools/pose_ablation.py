@@ -436,7 +436,10 @@ def to_markdown(args: argparse.Namespace, max_iters: int, result: Dict,
                 for it, metrics in per_iter.items()
             }, keys, ('variant', 'iteration'))
     if 'diagnosis' in result:
-        lines += ['', 'Detection (IoU > 0.5) and people-first ranking on the test split:', '']
+        lines += [
+            '', 'Detection (IoU > 0.5) and people-first ranking on the '
+            'test split:', ''
+        ]
         lines += _mean_std_rows(result['diagnosis'], DIAGNOSIS)
     lines += [
         '', '| variant | seed | ' + ' | '.join(n for _, n, _ in keys) + ' |',
