@@ -24,8 +24,8 @@ pose-order accuracy and, with ``--jae``, the joint error of the predicted
 poses; the per-seed values; and a paired t-test over seeds of each variant
 against ``with_pose`` (mean difference, its standard deviation, t,
 two-sided p), flagging differences under three times the seed spread.
-``--diagnose`` adds detection statistics of each final checkpoint on the
-test split.
+``--diagnose`` adds detection statistics and the people-first rate of each
+final checkpoint on the test split (kept in ``<run>/diagnosis``).
 
 ``--curve-interval N`` draws learning curves of the largest budget (the
 one that can tell whether the budget is the limit): its runs keep a
@@ -33,9 +33,8 @@ checkpoint each N iterations (``demo.py --keep-checkpoints``), each kept
 checkpoint is scored on the test split like the final one (``demo.py
 --checkpoint``, in ``<run>/curve/iter_<i>``, reused when done), and the
 mean ± std over seeds per variant and iteration goes into the tables and
-into ``OUT_DIR/learning_curves_<budget>.png`` beside the training ranking
-loss.
-The curves are a diagnostic: nothing is selected by them.
+into ``OUT_DIR/learning_curves_<budget>.png`` beside the training rank and
+joint losses. The curves are a diagnostic: nothing is selected by them.
 """
 import argparse
 import json
