@@ -37,13 +37,14 @@ into ``OUT_DIR/learning_curves_<budget>.png`` beside the training rank and
 joint losses. The curves are a diagnostic: nothing is selected by them.
 """
 import argparse
+import importlib
 import json
 import os
 import os.path as osp
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from scipy import stats
@@ -474,22 +475,31 @@ def learning_curves(points: Dict[Tuple[str, int, int],
     }
 
 
-def training_loss(args: argparse.Namespace, max_iters: int, variant: str,
-                  seeds: List[int], key: str) -> Dict[int, float]:
-    """A training loss per logged iteration, averaged over seeds."""
-    sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-    try:
-        import analyze_logs
-    finally:
-        sys.path.pop(0)
-    per_seed = []
-    for seed in seeds:
-        train, _ = analyze_logs.load_curves(
+def training_losses(args: argparse.Namespace, max_iters: int, variant: str,
+                    keys: Sequence[str]) -> Dict[str, Dict[int, float]]:
+    """Training losses per logged iteration, averaged over the seeds.
+
+    Returns:
+        dict: key -> {iteration: mean}; empty for a loss the variant does
+        not train.
+    """
+    analyze_logs = _import_tool(
+        osp.dirname(osp.abspath(__file__)), 'analyze_logs')
+    per_seed = [  # each run's logs read once for all keys
+        analyze_logs.load_curves(
             analyze_logs.find_scalar_files(
-                _work_dir(args, max_iters, variant, seed)))
-        per_seed.append(train.get(key, {}))
-    steps = sorted(set.intersection(*(set(c) for c in per_seed)))
-    return {st: float(np.mean([c[st] for c in per_seed])) for st in steps}
+                _work_dir(args, max_iters, variant, seed)))[0]
+        for seed in args.seeds
+    ]
+    out = {}
+    for key in keys:
+        curves = [train.get(key, {}) for train in per_seed]
+        steps = sorted(set.intersection(*(set(c) for c in curves)))
+        out[key] = {
+            st: float(np.mean([c[st] for c in curves]))
+            for st in steps
+        }
+    return out
 
 
 def plot_learning_curves(
@@ -533,10 +543,13 @@ def plot_learning_curves(
                 color='grey',
                 va='bottom')
         ax.set_title(f'test {name}')
+    losses = {
+        variant: training_losses(args, max_iters, variant, TRAINING_LOSSES)
+        for variant in curves
+    }
     for ax, loss_key in zip(axes[len(keys):], TRAINING_LOSSES):
         for color, variant in zip(colors, curves):
-            loss = training_loss(args, max_iters, variant, args.seeds,
-                                 loss_key)
+            loss = losses[variant][loss_key]
             if loss:
                 ax.plot(list(loss), list(loss.values()), color=color)
         ax.set_yscale('log')
@@ -565,14 +578,18 @@ def _pose_baselines(args: argparse.Namespace) -> Dict[str, float]:
         osp.join(root, 'synthetic_test.json'))
 
 
-def _import_demo():
-    """tools/demo.py as a module."""
-    sys.path.insert(0, osp.join(ROOT, 'tools'))
+def _import_tool(folder: str, name: str):
+    """The script ``folder/name.py`` as a module."""
+    sys.path.insert(0, folder)
     try:
-        import demo
+        return importlib.import_module(name)
     finally:
         sys.path.pop(0)
-    return demo
+
+
+def _import_demo():
+    """tools/demo.py as a module."""
+    return _import_tool(osp.join(ROOT, 'tools'), 'demo')
 
 
 def prepare_data(args: argparse.Namespace) -> None:
