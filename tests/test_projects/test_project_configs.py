@@ -44,7 +44,7 @@ def test_config_builds(path):
         assert len(cfg.model.panoptic_head.loss_cls.class_weight) == 11
     if 'corrected' in path:
         assert cfg.model.neck.type == 'SORFPN'
-        assert cfg.model.ranker.num_blocks == 2
+        assert cfg.model.rank_head.ranker.num_blocks == 2
     elif 'seqrank_swinl' in path:
         assert cfg.model.neck.type == 'FrcPN'
-        assert cfg.model.ranker.num_blocks == 6
+        assert cfg.model.rank_head.ranker.num_blocks == 6

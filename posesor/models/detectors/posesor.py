@@ -16,6 +16,7 @@ from torch import Tensor
 
 from posesor.utils.ckpt_convert import upgrade_legacy_state_dict
 from posesor.utils.misc import autocast_context
+from ..task_modules.query_slots import QuerySlots
 from ..task_modules.sor_targets import build_sor_targets
 
 FeatDict = Dict[str, Tensor]
@@ -109,11 +110,26 @@ class PoseSOR(BaseDetector):
         with autocast_context(self.inference_dtype, batch_inputs.device):
             feats = self.extract_feat(batch_inputs)
             instance_outputs = self.instance_head.predict(feats)
-            slots = self.post_processor.select_queries(
-                instance_outputs['scores'])
-            rank_outputs = self.rank_head.predict(feats, instance_outputs,
-                                                  slots)
+            rank_outputs, slots = self.rank_instances(feats, instance_outputs)
         return instance_outputs, rank_outputs, slots
+
+    def rank_instances(self, feats: FeatDict,
+                       instance_outputs: Dict) -> Tuple[Dict, QuerySlots]:
+        """Choose the queries to rank and run the rank head on them.
+
+        PoseSOR keeps the queries the post-processor selects by objectness
+        (:meth:`SORPostProcessor.select_queries`), then ranks them at once.
+
+        Args:
+            feats (dict[str, Tensor]): Neck maps by level.
+            instance_outputs (dict): The instance head's outputs.
+
+        Returns:
+            tuple[dict, QuerySlots]: The rank head's outputs for the chosen
+            queries in their slots, and the chosen queries.
+        """
+        slots = self.post_processor.select_queries(instance_outputs['scores'])
+        return self.rank_head.predict(feats, instance_outputs, slots), slots
 
     def predict(self,
                 batch_inputs: Tensor,

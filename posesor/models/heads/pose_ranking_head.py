@@ -16,7 +16,7 @@ from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
 from mmengine.model import BaseModule
 from torch import Tensor
 
-from ..task_modules.bbox_utils import cxcyhw_to_xyxy, xyxy_to_cxcyhw
+from ..task_modules.box_losses import box_losses
 from ..task_modules.point_sampling import point_mask_losses
 from ..task_modules.query_slots import QuerySlots
 from ..task_modules.sor_targets import VISIBLE_THRESHOLD
@@ -119,14 +119,14 @@ class PoseRankingHead(BaseModule):
             raise ValueError('loss_joint, loss_joint_vis and loss_heatmap '
                              'are switched off together (all None)')
         self.with_pose_losses = loss_joint is not None
-        box_losses = (loss_bbox, loss_giou)
+        box_cfgs = (loss_bbox, loss_giou)
         if (loss_bbox is None) != (loss_giou is None):
             raise ValueError('loss_bbox and loss_giou are switched off '
                              'together (both None)')
         self.with_box_losses = loss_bbox is not None
         for name, cfg in zip(('loss_joint', 'loss_joint_vis', 'loss_heatmap',
                               'loss_bbox', 'loss_giou'),
-                             pose_losses + box_losses):
+                             pose_losses + box_cfgs):
             setattr(self, name, None if cfg is None else MODELS.build(cfg))
         self.loss_refined_mask = MODELS.build(loss_refined_mask)
         self.loss_refined_dice = MODELS.build(loss_refined_dice)
@@ -152,14 +152,13 @@ class PoseRankingHead(BaseModule):
         """
         query, query_pos = instance_outputs['query'], \
             instance_outputs['query_pos']
-        b, _, c = query.shape
+        b = query.shape[0]
         bi, qi, ti = slots.batch_inds, slots.query_inds, slots.slot_inds
-        packed = query.new_zeros((b, slots.num_slots, c))
+        packed = slots.pack(query[bi, qi], b)
         if self.padding_query_pos == 'randn':
             packed_pos = torch.randn_like(packed)
         else:
             packed_pos = torch.zeros_like(packed)
-        packed[bi, ti] = query[bi, qi]
         packed_pos[bi, ti] = query_pos[bi, qi]
         query_mask = slots.slot_mask(b).to(query.dtype)
 
@@ -198,18 +197,6 @@ class PoseRankingHead(BaseModule):
         losses = self.loss_pose(outputs, targets, slots)
         losses.update(self.loss_ranking(outputs, targets, slots))
         return losses
-
-    def _box_losses(self, box_logits: Tensor, gt_boxes: Tensor) -> Dict:
-        """L1 on ``(cx, cy, h, w)`` and GIoU of (M, 4) matched boxes."""
-        if box_logits.shape[0] == 0:
-            zero = box_logits.sum() * 0.0
-            return dict(loss_bbox=zero, loss_giou=zero.clone())
-        pred_xyxy = cxcyhw_to_xyxy(box_logits.float().sigmoid())
-        gt_boxes = gt_boxes.to(pred_xyxy.dtype)
-        return dict(
-            loss_bbox=self.loss_bbox(
-                xyxy_to_cxcyhw(pred_xyxy), xyxy_to_cxcyhw(gt_boxes)),
-            loss_giou=self.loss_giou(pred_xyxy, gt_boxes))
 
     def loss_pose(self,
                   outputs: Dict[str, Tensor],
@@ -267,8 +254,9 @@ class PoseRankingHead(BaseModule):
                               self.loss_refined_mask, self.loss_refined_dice)
         if self.with_box_losses and 'bboxes' in outputs:
             losses.update(
-                self._box_losses(outputs['bboxes'][bi, ti],
-                                 targets['bboxes'][bi, ti]))
+                box_losses(outputs['bboxes'][bi, ti], targets['bboxes'][bi,
+                                                                      ti],
+                           self.loss_bbox, self.loss_giou))
         return losses
 
     def loss_ranking(self, outputs: Dict[str, Tensor], targets: Dict[str,

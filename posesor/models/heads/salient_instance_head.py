@@ -24,20 +24,41 @@ from ..task_modules.query_slots import QuerySlots
 
 FeatDict = Dict[str, Tensor]
 
-#: The matching of the released model: mask BCE + dice on sampled points and
-#: the negative objectness probability.
-DEFAULT_ASSIGNER = dict(
-    type='HungarianAssigner',
-    match_costs=[
-        dict(type='CrossEntropyLossCost', use_sigmoid=True, weight=1.0),
-        dict(
-            type='DiceCost',
-            pred_act=True,
-            eps=1.0,
-            naive_dice=True,
-            weight=1.0),
-        dict(type='ObjectnessCost', weight=1.0)
-    ])
+
+
+def mask_matching_assigner(mask_weight: float = 1.0,
+                           dice_weight: float = 1.0,
+                           obj_weight: float = 1.0) -> dict:
+    """Config of a Hungarian assigner on mask BCE + dice (on sampled points)
+    and the negative objectness probability.
+
+    Args:
+        mask_weight (float): Weight of the mask BCE cost. Defaults to 1.
+        dice_weight (float): Weight of the dice cost. Defaults to 1.
+        obj_weight (float): Weight of the objectness cost. Defaults to 1.
+
+    Returns:
+        dict: A ``HungarianAssigner`` config.
+    """
+    return dict(
+        type='HungarianAssigner',
+        match_costs=[
+            dict(
+                type='CrossEntropyLossCost',
+                use_sigmoid=True,
+                weight=mask_weight),
+            dict(
+                type='DiceCost',
+                pred_act=True,
+                eps=1.0,
+                naive_dice=True,
+                weight=dice_weight),
+            dict(type='ObjectnessCost', weight=obj_weight)
+        ])
+
+
+#: The matching of the released model (every cost weighted 1).
+DEFAULT_ASSIGNER = mask_matching_assigner()
 
 
 @MODELS.register_module()

@@ -15,7 +15,7 @@ dotted with the stride-4 map) reads the final queries. (The reference also
 applies it before the first block and after every block; no loss reads
 those predictions, so they are not computed.)
 """
-from typing import Dict, Sequence
+from typing import Dict, Sequence, Tuple
 
 import torch
 from mmdet.models.layers import Mask2FormerTransformerDecoderLayer
@@ -28,6 +28,8 @@ from ..layers.attention import use_sdpa
 from ..layers.weight_init import xavier_init_linears
 
 FeatDict = Dict[str, Tensor]
+# Box coordinates predicted per query: (cx, cy, h, w).
+BOX_DIMS = 4
 
 
 class InstancePredictionHead(nn.Module):
@@ -37,14 +39,22 @@ class InstancePredictionHead(nn.Module):
         embed_dims (int): Query channels C.
         num_mask_layers (int): Layers of the mask-embedding MLP.
             Defaults to 3.
+        num_bbox_layers (int): Layers of an optional box MLP giving
+            ``(cx, cy, h, w)`` logits (SeqRank's Fovea Module has one of 3
+            layers); 0 (default, PoseSOR) predicts no boxes.
     """
 
-    def __init__(self, embed_dims: int, num_mask_layers: int = 3) -> None:
+    def __init__(self,
+                 embed_dims: int,
+                 num_mask_layers: int = 3,
+                 num_bbox_layers: int = 0) -> None:
         super().__init__()
         self.decoder_norm = nn.LayerNorm(embed_dims)
         self.cls_embed = nn.Linear(embed_dims, 1)
         self.mask_embed = MLP(embed_dims, embed_dims, embed_dims,
                               num_mask_layers)
+        self.bbox_embed = MLP(embed_dims, embed_dims, BOX_DIMS,
+                              num_bbox_layers) if num_bbox_layers else None
 
     def init_weights(self) -> None:
         """Xavier-uniform for every matrix (as the reference's head); the
@@ -55,25 +65,33 @@ class InstancePredictionHead(nn.Module):
 
     def forward(self, query: Tensor,
                 mask_feature: Tensor) -> Dict[str, Tensor]:
-        """Predict objectness and masks.
+        """Predict objectness, masks (and boxes).
 
         Args:
             query (Tensor): (B, Nq, C).
             mask_feature (Tensor): (B, C, H, W) stride-4 map.
 
         Returns:
-            dict: ``masks`` (B, Nq, H, W) logits and ``scores`` (B, Nq, 1)
-            objectness logits.
+            dict: ``masks`` (B, Nq, H, W) logits, ``scores`` (B, Nq, 1)
+            objectness logits and, with a box MLP, ``bboxes`` (B, Nq, 4)
+            ``(cx, cy, h, w)`` logits.
         """
         query = self.decoder_norm(query)
         masks = torch.einsum('bqc,bchw->bqhw', self.mask_embed(query),
                              mask_feature)
-        return dict(masks=masks, scores=self.cls_embed(query))
+        outputs = dict(masks=masks, scores=self.cls_embed(query))
+        if self.bbox_embed is not None:
+            outputs['bboxes'] = self.bbox_embed(query)
+        return outputs
 
 
 @MODELS.register_module()
 class SalientInstanceDecoder(BaseModule):
     """Query decoder that segments salient instances and scores objectness.
+
+    Subclasses may change the blocks (:meth:`build_layer`) and how they are
+    run (``forward``), keeping the queries, the level embeddings, the
+    cyclic order of the levels (:meth:`level_feature`) and the head.
 
     Args:
         num_queries (int): Number of instance queries. Defaults to 100.
@@ -87,6 +105,8 @@ class SalientInstanceDecoder(BaseModule):
             Defaults to ('res5', 'res4', 'res3').
         mask_key (str): Level dotted with the mask embeddings.
             Defaults to 'res2'.
+        num_bbox_layers (int): Layers of the head's box MLP; 0 (default)
+            predicts no boxes (see :class:`InstancePredictionHead`).
     """
 
     def __init__(self,
@@ -98,7 +118,8 @@ class SalientInstanceDecoder(BaseModule):
                  attn_drop: float = 0.0,
                  ffn_drop: float = 0.0,
                  key_features: Sequence[str] = ('res5', 'res4', 'res3'),
-                 mask_key: str = 'res2') -> None:
+                 mask_key: str = 'res2',
+                 num_bbox_layers: int = 0) -> None:
         super().__init__()
         self.num_queries = num_queries
         self.embed_dims = embed_dims
@@ -108,6 +129,29 @@ class SalientInstanceDecoder(BaseModule):
         self.query_feat = nn.Parameter(torch.zeros(1, num_queries, embed_dims))
         self.query_pos = nn.Parameter(torch.randn(1, num_queries, embed_dims))
         self.level_embed = nn.Embedding(len(self.key_features), embed_dims)
+        self.layers = nn.ModuleList([
+            self.build_layer(embed_dims, num_heads, feedforward_channels,
+                             attn_drop, ffn_drop) for _ in range(num_blocks)
+        ])
+        self.head = InstancePredictionHead(
+            embed_dims, num_bbox_layers=num_bbox_layers)
+
+    def build_layer(self, embed_dims: int, num_heads: int,
+                    feedforward_channels: int, attn_drop: float,
+                    ffn_drop: float) -> nn.Module:
+        """One block: mmdet's ``Mask2FormerTransformerDecoderLayer`` (its
+        attentions run through SDPA).
+
+        Args:
+            embed_dims (int): Channels C.
+            num_heads (int): Attention heads.
+            feedforward_channels (int): FFN hidden channels.
+            attn_drop (float): Dropout on the attention outputs.
+            ffn_drop (float): Dropout in/after the FFN.
+
+        Returns:
+            nn.Module: The block.
+        """
         attn_cfg = dict(
             embed_dims=embed_dims,
             num_heads=num_heads,
@@ -121,15 +165,12 @@ class SalientInstanceDecoder(BaseModule):
             ffn_drop=ffn_drop,
             act_cfg=dict(type='GELU'),
             add_identity=True)
-        self.layers = use_sdpa(
-            nn.ModuleList([
-                Mask2FormerTransformerDecoderLayer(
-                    self_attn_cfg=attn_cfg,
-                    cross_attn_cfg=attn_cfg,
-                    ffn_cfg=ffn_cfg,
-                    norm_cfg=dict(type='LN')) for _ in range(num_blocks)
-            ]))
-        self.head = InstancePredictionHead(embed_dims)
+        return use_sdpa(
+            Mask2FormerTransformerDecoderLayer(
+                self_attn_cfg=attn_cfg,
+                cross_attn_cfg=attn_cfg,
+                ffn_cfg=ffn_cfg,
+                norm_cfg=dict(type='LN')))
 
     @property
     def num_blocks(self) -> int:
@@ -144,12 +185,29 @@ class SalientInstanceDecoder(BaseModule):
         nn.init.normal_(self.query_pos)
         nn.init.normal_(self.level_embed.weight)
         for layer in self.layers:
-            xavier_init_linears(layer)
-            for module in layer.modules():
-                if isinstance(module, nn.LayerNorm):
-                    nn.init.ones_(module.weight)
-                    nn.init.zeros_(module.bias)
+            xavier_init_linears(layer, unit_layer_norms=True)
         self.head.init_weights()
+
+    def initial_queries(self, batch_size: int) -> Tuple[Tensor, Tensor]:
+        """The learnable queries and their positions, (B, Nq, C) each."""
+        return (self.query_feat.expand(batch_size, -1, -1),
+                self.query_pos.expand(batch_size, -1, -1))
+
+    def level_feature(self, block: int, feats: FeatDict) -> Tuple[int, Tensor]:
+        """The level a block reads (the ``key_features`` in turn) and its
+        map plus the level embedding.
+
+        Args:
+            block (int): Block index.
+            feats (dict[str, Tensor]): Neck maps (B, C, H_l, W_l).
+
+        Returns:
+            tuple[int, Tensor]: The level's index in ``key_features`` and
+            its map (B, C, H_l, W_l).
+        """
+        level = block % len(self.key_features)
+        embed = self.level_embed.weight[level][None, :, None, None]
+        return level, feats[self.key_features[level]] + embed
 
     def forward(self, feats: FeatDict,
                 feats_pe: FeatDict) -> Dict[str, Tensor]:
@@ -164,19 +222,16 @@ class SalientInstanceDecoder(BaseModule):
         Returns:
             dict[str, Tensor]: ``query`` (B, Nq, C) final queries (before the
             head's norm), ``query_pos`` (B, Nq, C) query positions,
-            ``masks`` (B, Nq, H4, W4) and ``scores`` (B, Nq, 1) logits.
+            ``masks`` (B, Nq, H4, W4) and ``scores`` (B, Nq, 1) logits
+            (and ``bboxes`` (B, Nq, 4) with a box MLP).
         """
         mask_feature = feats[self.mask_key]
-        batch_size = mask_feature.shape[0]
-        query = self.query_feat.expand(batch_size, -1, -1)
-        query_pos = self.query_pos.expand(batch_size, -1, -1)
-        num_levels = len(self.key_features)
+        query, query_pos = self.initial_queries(mask_feature.shape[0])
         for i, layer in enumerate(self.layers):
-            key = self.key_features[i % num_levels]
-            level_embed = self.level_embed.weight[i % num_levels]
-            feat = (feats[key] + level_embed[None, :, None, None]).flatten(2)
+            level, feat = self.level_feature(i, feats)
+            key = self.key_features[level]
             feat_pe = feats_pe[key].flatten(2).transpose(1, 2)
-            feat = feat.transpose(1, 2)
+            feat = feat.flatten(2).transpose(1, 2)
             query = layer(
                 query=query,
                 key=feat,

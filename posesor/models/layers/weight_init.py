@@ -4,7 +4,8 @@ from mmengine.model import xavier_init
 from torch import nn
 
 
-def xavier_init_linears(module: nn.Module) -> None:
+def xavier_init_linears(module: nn.Module,
+                        unit_layer_norms: bool = False) -> None:
     """Xavier-uniform weights and zero biases for every linear map.
 
     Covers ``nn.Linear``, ``nn.Conv2d`` and ``nn.MultiheadAttention``, whose
@@ -13,6 +14,9 @@ def xavier_init_linears(module: nn.Module) -> None:
 
     Args:
         module (nn.Module): Root of the modules to initialise.
+        unit_layer_norms (bool): Also reset every ``nn.LayerNorm`` to unit
+            weight and zero bias (the reference's transformer blocks).
+            Defaults to False.
     """
     for m in module.modules():
         if isinstance(m, nn.MultiheadAttention) and m.in_proj_weight \
@@ -23,3 +27,6 @@ def xavier_init_linears(module: nn.Module) -> None:
                 nn.init.zeros_(m.in_proj_bias)
         elif isinstance(m, (nn.Linear, nn.Conv2d)):
             xavier_init(m, distribution='uniform')
+        elif unit_layer_norms and isinstance(m, nn.LayerNorm):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)

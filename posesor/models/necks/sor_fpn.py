@@ -1,10 +1,12 @@
 # Copyright (c) PoseSOR-OpenMMLab contributors. All rights reserved.
-"""PoseSOR's feature pyramid neck.
+"""PoseSOR's feature pyramid neck, and the top-down pyramid it shares.
 
-Each backbone level is projected by a 1x1 conv -> GELU -> channel LayerNorm.
-Top-down, the coarser (already fused) map is bilinearly upsampled to the
-finer level, passed through a 3x3 conv, added to the finer lateral map and
-fused by a 1x1 conv -> GELU -> channel LayerNorm.
+Each backbone level is projected by a 1x1 conv -> GELU -> channel LayerNorm
+(:class:`TopDownPyramid`); the levels are then fused top-down, coarsest
+first, by a pair-wise fusion the subclass defines. In :class:`SORFPN` the
+coarser (already fused) map is bilinearly upsampled to the finer level,
+passed through a 3x3 conv, added to the finer lateral map and fused by a 1x1
+conv -> GELU -> channel LayerNorm.
 """
 from typing import List, Sequence, Tuple
 
@@ -16,7 +18,7 @@ from mmpretrain.models.utils import LayerNorm2d
 from torch import Tensor, nn
 
 
-def _conv_gelu_ln(in_channels: int, out_channels: int) -> ConvModule:
+def conv_gelu_ln(in_channels: int, out_channels: int) -> ConvModule:
     """A 1x1 conv (with bias) -> GELU -> LayerNorm2d block."""
     return ConvModule(
         in_channels,
@@ -28,9 +30,11 @@ def _conv_gelu_ln(in_channels: int, out_channels: int) -> ConvModule:
         order=('conv', 'act', 'norm'))
 
 
-@MODELS.register_module()
-class SORFPN(BaseModule):
-    """Top-down FPN with GELU + LayerNorm fusions (the reference's ``FPN``).
+class TopDownPyramid(BaseModule):
+    """Lateral ``conv_gelu_ln`` projections fused top-down, coarsest first.
+
+    Subclasses define :meth:`fuse`, which merges the coarser (already fused)
+    map into the next finer lateral map.
 
     Args:
         in_channels (Sequence[int]): Channels of the backbone levels, finest
@@ -43,7 +47,55 @@ class SORFPN(BaseModule):
         self.in_channels = list(in_channels)
         self.out_channels = out_channels
         self.lateral_convs = nn.ModuleList(
-            [_conv_gelu_ln(c, out_channels) for c in self.in_channels])
+            [conv_gelu_ln(c, out_channels) for c in self.in_channels])
+
+    def fuse(self, index: int, coarser: Tensor, finer: Tensor) -> Tensor:
+        """Merge ``coarser`` (B, C, h, w) into ``finer`` (B, C, H, W).
+
+        Args:
+            index (int): Fusion step, 0 for the coarsest pair.
+            coarser (Tensor): The fused coarser map.
+            finer (Tensor): The finer lateral map.
+
+        Returns:
+            Tensor: The fused finer map (B, C, H, W).
+        """
+        raise NotImplementedError
+
+    def forward(self, inputs: Sequence[Tensor]) -> Tuple[Tensor, ...]:
+        """Fuse the backbone levels top-down.
+
+        Args:
+            inputs (Sequence[Tensor]): Backbone maps, finest first; level i
+                is (B, in_channels[i], H_i, W_i).
+
+        Returns:
+            tuple[Tensor]: Fused maps (B, C, H_i, W_i), finest first.
+        """
+        if len(inputs) != len(self.lateral_convs):
+            raise ValueError(f'{type(self).__name__} expects '
+                             f'{len(self.lateral_convs)} levels, got '
+                             f'{len(inputs)}')
+        outs: List[Tensor] = [
+            conv(x) for conv, x in zip(self.lateral_convs, inputs)
+        ][::-1]  # coarsest first
+        for i in range(len(outs) - 1):
+            outs[i + 1] = self.fuse(i, outs[i], outs[i + 1])
+        return tuple(outs[::-1])
+
+
+@MODELS.register_module()
+class SORFPN(TopDownPyramid):
+    """Top-down FPN with GELU + LayerNorm fusions (the reference's ``FPN``).
+
+    Args:
+        in_channels (Sequence[int]): Channels of the backbone levels, finest
+            (stride 4) first.
+        out_channels (int): Channels C of every output level.
+    """
+
+    def __init__(self, in_channels: Sequence[int], out_channels: int) -> None:
+        super().__init__(in_channels, out_channels)
         num_fusions = len(self.in_channels) - 1
         # index i fuses level (L - 1 - i) into level (L - 2 - i)
         self.up_convs = nn.ModuleList([
@@ -51,7 +103,7 @@ class SORFPN(BaseModule):
             for _ in range(num_fusions)
         ])
         self.fuse_convs = nn.ModuleList([
-            _conv_gelu_ln(out_channels, out_channels)
+            conv_gelu_ln(out_channels, out_channels)
             for _ in range(num_fusions)
         ])
 
@@ -69,29 +121,12 @@ class SORFPN(BaseModule):
             if isinstance(module, nn.LayerNorm):
                 module.reset_parameters()
 
-    def forward(self, inputs: Sequence[Tensor]) -> Tuple[Tensor, ...]:
-        """Fuse the backbone levels top-down.
-
-        Args:
-            inputs (Sequence[Tensor]): Backbone maps, finest first; level i
-                is (B, in_channels[i], H_i, W_i).
-
-        Returns:
-            tuple[Tensor]: Fused maps (B, C, H_i, W_i), finest first.
-        """
-        if len(inputs) != len(self.lateral_convs):
-            raise ValueError(f'SORFPN expects {len(self.lateral_convs)} '
-                             f'levels, got {len(inputs)}')
-        laterals: List[Tensor] = [
-            conv(x) for conv, x in zip(self.lateral_convs, inputs)
-        ]
-        outs = laterals[::-1]  # coarsest first
-        for i, (up_conv,
-                fuse_conv) in enumerate(zip(self.up_convs, self.fuse_convs)):
-            upsampled = F.interpolate(
-                outs[i],
-                size=outs[i + 1].shape[-2:],
-                mode='bilinear',
-                align_corners=False)
-            outs[i + 1] = fuse_conv(up_conv(upsampled) + outs[i + 1])
-        return tuple(outs[::-1])
+    def fuse(self, index: int, coarser: Tensor, finer: Tensor) -> Tensor:
+        """Upsample, 3x3 conv, add, ``conv_gelu_ln`` (see
+        :meth:`TopDownPyramid.fuse`)."""
+        upsampled = F.interpolate(
+            coarser,
+            size=finer.shape[-2:],
+            mode='bilinear',
+            align_corners=False)
+        return self.fuse_convs[index](self.up_convs[index](upsampled) + finer)

@@ -185,6 +185,9 @@ class SORPostProcessor:
     (B, n, L), ``masks`` (B, n, h, w) and optionally ``keypoints``
     (B, n, K, 3), ``heatmaps`` (B, n, K, h, w), ``bboxes`` (B, n, 4) and
     ``partitions`` (B, n, h', w')), so other SOR heads can reuse it.
+    Subclasses change the valid ``test_cfg`` keys and their defaults
+    (:attr:`default_test_cfg`) and how the slots are ordered
+    (:meth:`rank_order`).
 
     Args:
         test_cfg (dict, optional): ``obj_threshold`` (0.1; queries with
@@ -198,12 +201,17 @@ class SORPostProcessor:
             of at most this many output pixels, bounding the memory).
     """
 
+    #: The valid ``test_cfg`` keys and their defaults.
+    default_test_cfg: Dict = DEFAULT_TEST_CFG
+
     def __init__(self, test_cfg: Optional[dict] = None) -> None:
-        unknown = set(test_cfg or {}) - set(DEFAULT_TEST_CFG)
+        defaults = self.default_test_cfg
+        unknown = set(test_cfg or {}) - set(defaults)
         if unknown:
-            raise KeyError(f'unknown test_cfg keys {sorted(unknown)}; valid '
-                           f'keys: {sorted(DEFAULT_TEST_CFG)}')
-        self.test_cfg = copy.deepcopy(DEFAULT_TEST_CFG)
+            raise KeyError(f'{type(self).__name__}: unknown test_cfg keys '
+                           f'{sorted(unknown)}; valid keys: '
+                           f'{sorted(defaults)}')
+        self.test_cfg = copy.deepcopy(defaults)
         self.test_cfg.update(test_cfg or {})
 
     def select_queries(self, scores: Tensor) -> QuerySlots:
@@ -252,6 +260,22 @@ class SORPostProcessor:
                                   }, sample.metainfo, rescale))
         return results
 
+    def rank_order(self, outputs: Dict[str, Tensor]) -> Tuple[Tensor, Tensor]:
+        """Rank scores of one image's n instances and their rank order.
+
+        Args:
+            outputs (dict[str, Tensor]): The ranking head's outputs of the
+                n instances; ``ranks`` (n, L) logits over rank levels.
+
+        Returns:
+            tuple[Tensor, Tensor]: ``rank_scores`` (n,) (the expected
+            inverse rank, :func:`rank_scores_from_logits`) and ``order``
+            (n,), the instances most salient first (a stable sort).
+        """
+        rank_scores = rank_scores_from_logits(outputs['ranks'].float())
+        order = torch.sort(rank_scores, descending=True, stable=True).indices
+        return rank_scores, order
+
     def _predict_one(self, instance_scores: Tensor, query_indices: Tensor,
                      outputs: Dict[str, Tensor], meta: dict,
                      rescale: bool) -> InstanceData:
@@ -273,8 +297,7 @@ class SORPostProcessor:
         pad_h, pad_w = meta.get('batch_input_shape', (img_h, img_w))
         out_h, out_w = (meta['ori_shape'][:2] if rescale else (img_h, img_w))
 
-        rank_scores = rank_scores_from_logits(outputs['ranks'].float())
-        order = torch.sort(rank_scores, descending=True, stable=True).indices
+        rank_scores, order = self.rank_order(outputs)
         scores = instance_scores.float().sigmoid()[order]
         mask_logits = to_output_frame(outputs['masks'][order, None].float(),
                                       meta, (out_h, out_w))
@@ -308,7 +331,7 @@ class SORPostProcessor:
                 outputs['heatmaps'][order], meta, (out_h, out_w))
             if cfg['with_heatmaps']:
                 results.heatmaps = heatmaps
-        if cfg['with_partitions'] and 'partitions' in outputs:
+        if 'partitions' in outputs and cfg['with_partitions']:
             parts = to_output_frame(outputs['partitions'][order, None].float(),
                                     meta, (out_h, out_w))
             results.partitions = parts[:, 0].sigmoid()

@@ -32,6 +32,22 @@ class QuerySlots:
         mask[self.batch_inds, self.slot_inds] = 1.0
         return mask
 
+    def pack(self, values: Tensor, batch_size: int) -> Tensor:
+        """Place per-query values in their slots, zeros elsewhere.
+
+        Args:
+            values (Tensor): (m, ...) values of the chosen queries, in the
+                order of ``batch_inds``.
+            batch_size (int): Images B.
+
+        Returns:
+            Tensor: (B, n, ...).
+        """
+        packed = values.new_zeros((batch_size, self.num_slots) +
+                                  values.shape[1:])
+        packed[self.batch_inds, self.slot_inds] = values
+        return packed
+
     def of_image(self, index: int) -> 'QuerySlots':
         """The chosen queries of image ``index`` only."""
         keep = self.batch_inds == index

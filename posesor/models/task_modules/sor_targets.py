@@ -10,7 +10,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from mmdet.structures import DetDataSample
-from mmengine.structures import InstanceData
 from torch import Tensor
 
 # A COCO visibility flag above this marks a labelled (visible) joint.
@@ -31,9 +30,12 @@ def _canvas_shape(batch_data_samples: Sequence[DetDataSample],
     return max(heights), max(widths)
 
 
-def _masks_tensor(gt_instances: InstanceData, device: torch.device) -> Tensor:
+def _masks_tensor(sample: DetDataSample, device: torch.device) -> Tensor:
     """Ground-truth masks as a float tensor, shape (n, h, w)."""
-    masks = gt_instances.masks
+    if 'masks' not in sample.gt_instances:
+        raise KeyError(f'{_sample_name(sample)} has no ground-truth masks '
+                       '(load them with LoadSORAnnotations)')
+    masks = sample.gt_instances.masks
     if isinstance(masks, Tensor):
         return masks.to(device=device, dtype=torch.float32)
     if isinstance(masks, np.ndarray):
@@ -119,7 +121,7 @@ def build_sor_targets(
         ranks0 = batch_data_samples[0].gt_instances.ranks
         device = ranks0.device if isinstance(ranks0, Tensor) else 'cpu'
     masks_list = [
-        _masks_tensor(s.gt_instances, device) for s in batch_data_samples
+        _masks_tensor(s, device) for s in batch_data_samples
     ]
     canvas = _canvas_shape(batch_data_samples,
                            [tuple(m.shape[-2:]) for m in masks_list])

@@ -4,4 +4,5 @@
 # same recipe.
 _base_ = './seqrank_swinl_800_assr.py'
 
-model = dict(neck=dict(type='SORFPN'), ranker=dict(num_blocks=2))
+model = dict(
+    neck=dict(type='SORFPN'), rank_head=dict(ranker=dict(num_blocks=2)))

@@ -31,18 +31,20 @@ model = dict(
     neck=dict(
         type='SORFPN', in_channels=[32, 64, 128, 256],
         out_channels=embed_dims),
-    positional_encoding=dict(embed_dims=embed_dims),
-    decoder=dict(
-        num_queries=16,
-        embed_dims=embed_dims,
-        num_heads=num_heads,
-        feedforward_channels=ffn_channels),
-    ranker=dict(
-        embed_dims=embed_dims,
-        num_heads=num_heads,
-        feedforward_channels=ffn_channels,
-        num_blocks=2),
-    criterion=dict(num_points=4096))
+    instance_head=dict(
+        positional_encoding=dict(embed_dims=embed_dims),
+        decoder=dict(
+            num_queries=16,
+            embed_dims=embed_dims,
+            num_heads=num_heads,
+            feedforward_channels=ffn_channels),
+        num_points=4096),
+    rank_head=dict(
+        ranker=dict(
+            embed_dims=embed_dims,
+            num_heads=num_heads,
+            feedforward_channels=ffn_channels,
+            num_blocks=2)))
 
 # The tiny PoseSOR's recipe: AdamW 3e-4 from scratch, no AMP (CPU), 1000
 # iterations with a x0.1 step at 800.

@@ -3,9 +3,12 @@
 from .fovea_decoder import FoveaDecoder
 from .frcpn import FrcPN
 from .seqrank import SeqRank
-from .seqrank_criterion import SeqRankCriterion
+from .seqrank_instance_head import SeqRankInstanceHead
+from .seqrank_post_processor import SeqRankPostProcessor
 from .sequential_ranker import SequentialRanker
+from .sequential_ranking_head import SequentialRankingHead
 
 __all__ = [
-    'FoveaDecoder', 'FrcPN', 'SeqRank', 'SeqRankCriterion', 'SequentialRanker'
+    'FoveaDecoder', 'FrcPN', 'SeqRank', 'SeqRankInstanceHead',
+    'SeqRankPostProcessor', 'SequentialRanker', 'SequentialRankingHead'
 ]

@@ -15,13 +15,13 @@ from posesor.utils.ckpt_convert import (Rule, Shapes, StateDict,
                                         convert_by_module, neck_rules,
                                         swin_rules)
 
-#: Top-level modules of the reference ``SeqRank`` -> attributes of ours.
+#: Top-level modules of the reference ``SeqRank`` -> modules of ours.
 MODULE_NAMES: Dict[str, str] = {
     'backbone': 'backbone',
     'neck': 'neck',
-    'instance_seg': 'decoder',
-    'gaze_shift': 'ranker',
-    'pe_layer': 'positional_encoding',
+    'instance_seg': 'instance_head.decoder',
+    'gaze_shift': 'rank_head.ranker',
+    'pe_layer': 'instance_head.positional_encoding',
 }
 
 _ATTN = r'(q_proj|k_proj|v_proj|out_proj)\.(weight|bias)'

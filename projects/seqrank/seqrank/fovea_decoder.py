@@ -9,35 +9,27 @@ three levels) inside the box it currently predicts, each cell (query + cell
 feature) cross-attends the whole map, the cells are averaged back into the
 query, then self-attention and an FFN (all post-norm). A shared head (norm,
 objectness logit, 3-layer mask-embedding MLP dotted with the stride-4 map,
-3-layer box MLP giving ``(cx, cy, h, w)`` logits) reads the queries before
-the first block and after each block.
+3-layer box MLP giving ``(cx, cy, h, w)`` logits: PoseSOR's
+:class:`~posesor.models.heads.InstancePredictionHead` with its box MLP)
+reads the queries before the first block (its boxes place the first RoI
+grids) and after each block.
 """
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, Sequence
 
 import torch
 from mmcv.cnn.bricks.transformer import FFN
-from mmdet.models.layers.transformer import MLP
 from mmdet.registry import MODELS
-from mmengine.model import BaseModule
 from torch import Tensor, nn
 from torchvision.ops import roi_align
 
+from posesor.models.heads import SalientInstanceDecoder
 from posesor.models.layers import ProjAttention
 from posesor.models.task_modules import cxcyhw_to_xyxy
 
+# Layers of the box MLP of the prediction head (as its mask MLP).
+HEAD_MLP_LAYERS = 3
+
 FeatDict = Dict[str, Tensor]
-
-
-def xavier_linear_init(module: nn.Module) -> None:
-    """Xavier-uniform Linear/Conv2d weights, zero biases, unit LayerNorms
-    (SeqRank's initialisation of its attention blocks)."""
-    for m in module.modules():
-        if isinstance(m, (nn.Linear, nn.Conv2d)):
-            nn.init.xavier_uniform_(m.weight)
-            nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.LayerNorm):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
 
 
 def gelu_ffn(embed_dims: int, feedforward_channels: int) -> FFN:
@@ -49,47 +41,6 @@ def gelu_ffn(embed_dims: int, feedforward_channels: int) -> FFN:
         act_cfg=dict(type='GELU'),
         ffn_drop=0.0,
         add_identity=False)
-
-
-class FoveaHead(nn.Module):
-    """Shared prediction head: objectness, mask and box of every query.
-
-    Args:
-        embed_dims (int): Query channels C.
-    """
-
-    def __init__(self, embed_dims: int) -> None:
-        super().__init__()
-        self.decoder_norm = nn.LayerNorm(embed_dims)
-        self.cls_embed = nn.Linear(embed_dims, 1)
-        self.mask_embed = MLP(embed_dims, embed_dims, embed_dims, 3)
-        self.bbox_embed = MLP(embed_dims, embed_dims, 4, 3)
-
-    def init_weights(self) -> None:
-        """Xavier-uniform for every matrix (as the reference's head)."""
-        for p in self.parameters():
-            if p.dim() > 1:
-                nn.init.xavier_uniform_(p)
-
-    def forward(self, query: Tensor,
-                mask_feature: Tensor) -> Dict[str, Tensor]:
-        """Predict objectness, masks and boxes.
-
-        Args:
-            query (Tensor): (B, Nq, C).
-            mask_feature (Tensor): (B, C, H, W) stride-4 map.
-
-        Returns:
-            dict: ``masks`` (B, Nq, H, W), ``scores`` (B, Nq, 1) and
-            ``bboxes`` (B, Nq, 4) ``(cx, cy, h, w)``, all logits.
-        """
-        query = self.decoder_norm(query)
-        masks = torch.einsum('bqc,bchw->bqhw', self.mask_embed(query),
-                             mask_feature)
-        return dict(
-            masks=masks,
-            scores=self.cls_embed(query),
-            bboxes=self.bbox_embed(query))
 
 
 class RoIGridSampler(nn.Module):
@@ -202,70 +153,56 @@ class MultiGlimpseLayer(nn.Module):
 
 
 @MODELS.register_module()
-class FoveaDecoder(BaseModule):
+class FoveaDecoder(SalientInstanceDecoder):
     """SeqRank's Fovea Module: segments salient instances, scores their
     objectness and boxes them.
 
+    PoseSOR's :class:`~posesor.models.heads.SalientInstanceDecoder` (queries,
+    level embeddings, levels in turn, prediction head) with
+    :class:`MultiGlimpseLayer` blocks that read each level through the RoI
+    grid of the box the head predicted before the block.
+
     Args:
-        num_queries (int): Instance queries. Defaults to 100.
-        embed_dims (int): Channels C. Defaults to 256.
-        num_heads (int): Attention heads. Defaults to 8.
-        feedforward_channels (int): FFN hidden channels. Defaults to 2048.
-        num_blocks (int): FoM blocks. Defaults to 6.
-        attn_drop (float): Dropout on attention outputs. Defaults to 0.
-        ffn_drop (float): Dropout on FFN outputs. Defaults to 0.
-        key_features (Sequence[str]): Levels read in turn by the blocks.
-            Defaults to ('res5', 'res4', 'res3').
-        grid_sizes (Sequence[Sequence[int]]): RoI grid of each of those
-            levels. Defaults to ((1, 1), (2, 2), (3, 3)).
-        mask_key (str): Level dotted with the mask embeddings.
-            Defaults to 'res2'.
+        grid_sizes (Sequence[Sequence[int]]): RoI grid of each of the
+            ``key_features`` levels. Defaults to ((1, 1), (2, 2), (3, 3)).
+        num_bbox_layers (int): Layers of the head's box MLP. Defaults to 3.
+        **kwargs: :class:`~posesor.models.heads.SalientInstanceDecoder`'s
+            ``num_queries`` (100), ``embed_dims`` (256), ``num_heads`` (8),
+            ``feedforward_channels`` (2048), ``num_blocks`` (6),
+            ``attn_drop``, ``ffn_drop`` (0), ``key_features`` (('res5',
+            'res4', 'res3')) and ``mask_key`` ('res2').
     """
 
     def __init__(self,
-                 num_queries: int = 100,
-                 embed_dims: int = 256,
-                 num_heads: int = 8,
-                 feedforward_channels: int = 2048,
-                 num_blocks: int = 6,
-                 attn_drop: float = 0.0,
-                 ffn_drop: float = 0.0,
-                 key_features: Sequence[str] = ('res5', 'res4', 'res3'),
                  grid_sizes: Sequence[Sequence[int]] = ((1, 1), (2, 2), (3,
                                                                          3)),
-                 mask_key: str = 'res2') -> None:
-        super().__init__()
-        if len(key_features) != len(grid_sizes):
+                 num_bbox_layers: int = HEAD_MLP_LAYERS,
+                 **kwargs) -> None:
+        super().__init__(num_bbox_layers=num_bbox_layers, **kwargs)
+        if len(self.key_features) != len(grid_sizes):
             raise ValueError(
-                f'FoveaDecoder: {len(key_features)} key_features but '
+                f'FoveaDecoder: {len(self.key_features)} key_features but '
                 f'{len(grid_sizes)} grid_sizes; give one grid per level')
-        self.key_features = list(key_features)
-        self.mask_key = mask_key
-        self.query_feat = nn.Parameter(torch.zeros(1, num_queries, embed_dims))
-        self.query_pos = nn.Parameter(torch.randn(1, num_queries, embed_dims))
         self.roi_samplers = nn.ModuleList(
-            [RoIGridSampler(embed_dims, size) for size in grid_sizes])
-        self.level_embed = nn.Embedding(len(self.key_features), embed_dims)
-        self.layers = nn.ModuleList([
-            MultiGlimpseLayer(embed_dims, num_heads, feedforward_channels,
-                              attn_drop, ffn_drop) for _ in range(num_blocks)
-        ])
-        self.head = FoveaHead(embed_dims)
+            [RoIGridSampler(self.embed_dims, size) for size in grid_sizes])
+
+    def build_layer(self, embed_dims: int, num_heads: int,
+                    feedforward_channels: int, attn_drop: float,
+                    ffn_drop: float) -> nn.Module:
+        """One :class:`MultiGlimpseLayer` (see
+        :meth:`SalientInstanceDecoder.build_layer` for the arguments)."""
+        return MultiGlimpseLayer(embed_dims, num_heads, feedforward_channels,
+                                 attn_drop, ffn_drop)
 
     def init_weights(self) -> None:
-        """The reference's initialisation."""
-        nn.init.zeros_(self.query_feat)
-        nn.init.normal_(self.query_pos)
-        nn.init.normal_(self.level_embed.weight)
+        """The reference's initialisation (PoseSOR's decoder's, and
+        standard normal RoI cell embeddings)."""
+        super().init_weights()
         for sampler in self.roi_samplers:
             nn.init.normal_(sampler.grid_embed)
-        for layer in self.layers:
-            xavier_linear_init(layer)
-        self.head.init_weights()
 
-    def forward(
-        self, feats: FeatDict, feats_pe: FeatDict
-    ) -> Tuple[Tensor, Tensor, Dict[str, Tensor], List[Dict[str, Tensor]]]:
+    def forward(self, feats: FeatDict,
+                feats_pe: FeatDict) -> Dict[str, Tensor]:
         """Decode the instance queries.
 
         Args:
@@ -273,23 +210,22 @@ class FoveaDecoder(BaseModule):
             feats_pe (dict[str, Tensor]): Their positional encodings.
 
         Returns:
-            tuple: ``query`` (B, Nq, C) final queries, ``query_pos``
-            (B, Nq, C), the last head output (see :class:`FoveaHead`) and
-            the earlier head outputs (the first one before any block).
+            dict[str, Tensor]: ``query`` (B, Nq, C) final queries (before
+            the head's norm), ``query_pos`` (B, Nq, C) and the head's
+            prediction after the last block: ``masks`` (B, Nq, H4, W4),
+            ``scores`` (B, Nq, 1) and ``bboxes`` (B, Nq, 4)
+            ``(cx, cy, h, w)``, all logits. (The earlier predictions only
+            place the RoI grids: the released models train no auxiliary
+            loss on them.)
         """
         mask_feature = feats[self.mask_key]
-        batch_size = mask_feature.shape[0]
-        query = self.query_feat.expand(batch_size, -1, -1)
-        query_pos = self.query_pos.expand(batch_size, -1, -1)
-        predictions = [self.head(query, mask_feature)]
-        num_levels = len(self.key_features)
+        query, query_pos = self.initial_queries(mask_feature.shape[0])
+        prediction = self.head(query, mask_feature)
         for i, layer in enumerate(self.layers):
-            level = i % num_levels
-            key = self.key_features[level]
-            feat = feats[key] + self.level_embed.weight[level][None, :, None,
-                                                               None]
-            boxes = predictions[-1]['bboxes'].sigmoid()
-            cells = self.roi_samplers[level](feat, boxes)
-            query = layer(query, query_pos, feat, feats_pe[key], cells)
-            predictions.append(self.head(query, mask_feature))
-        return query, query_pos, predictions[-1], predictions[:-1]
+            level, feat = self.level_feature(i, feats)
+            cells = self.roi_samplers[level](feat,
+                                             prediction['bboxes'].sigmoid())
+            query = layer(query, query_pos, feat,
+                          feats_pe[self.key_features[level]], cells)
+            prediction = self.head(query, mask_feature)
+        return dict(query=query, query_pos=query_pos, **prediction)

@@ -5,33 +5,22 @@ The first SeqRank release fuses the pyramid top-down with "feature
 re-coordination" instead of an FPN sum: the upsampled coarser map is
 averaged, per channel and pixel, over the 3x3 neighbours that lie on the
 same side of the local 3x3 mean of the finer map as the pixel itself (an
-edge-preserving, guided filter), then added to the finer map. The corrected
-release uses the plain FPN (:class:`~posesor.models.necks.SORFPN`).
+edge-preserving, guided filter), then added to the finer map. The lateral
+projections and the top-down order are :class:`~posesor.models.necks.
+TopDownPyramid`'s; the corrected release uses the plain FPN
+(:class:`~posesor.models.necks.SORFPN`).
 """
-from typing import List, Sequence, Tuple
+from typing import Sequence
 
 import torch.nn.functional as F
-from mmcv.cnn import ConvModule
 from mmdet.registry import MODELS
-from mmengine.model import BaseModule
-from mmpretrain.models.utils import LayerNorm2d
 from torch import Tensor, nn
+
+from posesor.models.necks import TopDownPyramid, conv_gelu_ln
 
 # Guard of the reference against an empty neighbourhood.
 NEIGHBOUR_EPS = 1e-6
 WINDOW = 3
-
-
-def conv_gelu_ln(in_channels: int, out_channels: int) -> ConvModule:
-    """A 1x1 conv (with bias) -> GELU -> channel LayerNorm block."""
-    return ConvModule(
-        in_channels,
-        out_channels,
-        kernel_size=1,
-        bias=True,
-        norm_cfg=dict(type=LayerNorm2d),
-        act_cfg=dict(type='GELU'),
-        order=('conv', 'act', 'norm'))
 
 
 def unfold_window(x: Tensor) -> Tensor:
@@ -98,7 +87,7 @@ class FeatureReCoordinate(nn.Module):
 
 
 @MODELS.register_module()
-class FrcPN(BaseModule):
+class FrcPN(TopDownPyramid):
     """Top-down pyramid with feature re-coordination fusions.
 
     Args:
@@ -108,9 +97,7 @@ class FrcPN(BaseModule):
     """
 
     def __init__(self, in_channels: Sequence[int], out_channels: int) -> None:
-        super().__init__()
-        self.lateral_convs = nn.ModuleList(
-            [conv_gelu_ln(c, out_channels) for c in in_channels])
+        super().__init__(in_channels, out_channels)
         # index i fuses level (L - 1 - i) into level (L - 2 - i)
         self.fusions = nn.ModuleList([
             FeatureReCoordinate(out_channels)
@@ -125,22 +112,6 @@ class FrcPN(BaseModule):
                 nn.init.xavier_uniform_(module.weight)
                 nn.init.zeros_(module.bias)
 
-    def forward(self, inputs: Sequence[Tensor]) -> Tuple[Tensor, ...]:
-        """Fuse the backbone levels top-down.
-
-        Args:
-            inputs (Sequence[Tensor]): Backbone maps, finest first; level i
-                is (B, in_channels[i], H_i, W_i).
-
-        Returns:
-            tuple[Tensor]: Fused maps (B, C, H_i, W_i), finest first.
-        """
-        if len(inputs) != len(self.lateral_convs):
-            raise ValueError(f'FrcPN expects {len(self.lateral_convs)} '
-                             f'levels, got {len(inputs)}')
-        outs: List[Tensor] = [
-            conv(x) for conv, x in zip(self.lateral_convs, inputs)
-        ][::-1]
-        for i, fusion in enumerate(self.fusions):
-            outs[i + 1] = fusion(outs[i], outs[i + 1])
-        return tuple(outs[::-1])
+    def fuse(self, index: int, coarser: Tensor, finer: Tensor) -> Tensor:
+        """Re-coordinated fusion (see :meth:`TopDownPyramid.fuse`)."""
+        return self.fusions[index](coarser, finer)

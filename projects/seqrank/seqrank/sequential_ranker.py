@@ -22,8 +22,8 @@ from mmdet.registry import MODELS
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
-from posesor.models.layers import ProjAttention
-from .fovea_decoder import gelu_ffn, xavier_linear_init
+from posesor.models.layers import ProjAttention, xavier_init_linears
+from .fovea_decoder import gelu_ffn
 
 # A query counts as visited when its visiting order exceeds this.
 VISITED_THRESHOLD = 0.5
@@ -161,7 +161,7 @@ class SequentialRanker(BaseModule):
         nn.init.normal_(self.visited_embed)
         nn.init.normal_(self.fixated_embed)
         for block in self.blocks:
-            xavier_linear_init(block)
+            xavier_init_linears(block, unit_layer_norms=True)
 
     @staticmethod
     def split_visits(visited: Tensor) -> Tuple[Tensor, Tensor]:

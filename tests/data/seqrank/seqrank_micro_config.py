@@ -29,19 +29,23 @@ model = dict(
         out_indices=(0, 1, 2, 3),
         pad_small_map=True),
     neck=dict(type='FrcPN', in_channels=[8, 16, 32, 64], out_channels=32),
-    positional_encoding=dict(
-        type='LearnableGridPositionalEncoding', embed_dims=embed_dims),
-    decoder=dict(
-        type='FoveaDecoder',
-        num_queries=10,
-        embed_dims=embed_dims,
-        num_heads=num_heads,
-        feedforward_channels=hidden,
-        num_blocks=3),
-    ranker=dict(
-        type='SequentialRanker',
-        embed_dims=embed_dims,
-        num_heads=num_heads,
-        feedforward_channels=hidden,
-        num_blocks=2),
-    criterion=dict(type='SeqRankCriterion', num_points=1024))
+    instance_head=dict(
+        type='SeqRankInstanceHead',
+        positional_encoding=dict(
+            type='LearnableGridPositionalEncoding', embed_dims=embed_dims),
+        decoder=dict(
+            type='FoveaDecoder',
+            num_queries=10,
+            embed_dims=embed_dims,
+            num_heads=num_heads,
+            feedforward_channels=hidden,
+            num_blocks=3),
+        num_points=1024),
+    rank_head=dict(
+        type='SequentialRankingHead',
+        ranker=dict(
+            type='SequentialRanker',
+            embed_dims=embed_dims,
+            num_heads=num_heads,
+            feedforward_channels=hidden,
+            num_blocks=2)))

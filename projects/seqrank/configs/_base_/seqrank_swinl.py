@@ -28,38 +28,53 @@ model = dict(
         type='FrcPN',
         in_channels=[192, 384, 768, 1536],
         out_channels=embed_dims),
-    positional_encoding=dict(
-        type='LearnableGridPositionalEncoding',
-        embed_dims=embed_dims,
-        grid_size=(25, 25)),
-    decoder=dict(
-        type='FoveaDecoder',
-        num_queries=100,
-        embed_dims=embed_dims,
-        num_heads=num_heads,
-        feedforward_channels=ffn_channels,
-        num_blocks=6,
-        key_features=('res5', 'res4', 'res3'),
-        grid_sizes=((1, 1), (2, 2), (3, 3)),
-        mask_key='res2'),
-    ranker=dict(
-        type='SequentialRanker',
-        embed_dims=embed_dims,
-        num_heads=num_heads,
-        feedforward_channels=ffn_channels,
-        num_blocks=6),
-    criterion=dict(
-        type='SeqRankCriterion',
+    instance_head=dict(
+        type='SeqRankInstanceHead',
+        positional_encoding=dict(
+            type='LearnableGridPositionalEncoding',
+            embed_dims=embed_dims,
+            grid_size=(25, 25)),
+        decoder=dict(
+            type='FoveaDecoder',
+            num_queries=100,
+            embed_dims=embed_dims,
+            num_heads=num_heads,
+            feedforward_channels=ffn_channels,
+            num_blocks=6,
+            key_features=('res5', 'res4', 'res3'),
+            grid_sizes=((1, 1), (2, 2), (3, 3)),
+            mask_key='res2'),
+        # matching: SeqRankInstanceHead's default assigner, 5 * BCE + 5 *
+        # dice on sampled points - objectness probability
         num_points=12544,
-        mask_ce_weight=5.0,
-        mask_dice_weight=5.0,
-        obj_weight=10.0,
         obj_pos_weight=1.0,
         obj_neg_weight=0.1,
-        bbox_l1_weight=5.0,
-        bbox_giou_weight=2.0,
-        rank_weight=5.0),
-    rank_key='res5',
+        loss_obj=dict(
+            type='CrossEntropyLoss', use_sigmoid=True, loss_weight=10.0),
+        loss_mask=dict(
+            type='CrossEntropyLoss', use_sigmoid=True, loss_weight=5.0),
+        loss_dice=dict(
+            type='DiceLoss',
+            use_sigmoid=True,
+            activate=True,
+            naive_dice=True,
+            eps=1.0,
+            loss_weight=5.0),
+        loss_bbox=dict(type='L1Loss', loss_weight=5.0),
+        loss_giou=dict(type='GIoULoss', eps=1e-7, loss_weight=2.0)),
+    rank_head=dict(
+        type='SequentialRankingHead',
+        ranker=dict(
+            type='SequentialRanker',
+            embed_dims=embed_dims,
+            num_heads=num_heads,
+            feedforward_channels=ffn_channels,
+            num_blocks=6),
+        feature_key='res5',
+        # per query and step; summed over the steps of the mean
+        loss_rank=dict(
+            type='CrossEntropyLoss', use_sigmoid=True, loss_weight=5.0)),
+    post_processor=dict(type='SeqRankPostProcessor'),
     test_cfg=dict(obj_threshold=0.001, rank_threshold=0.001))
 
 # SeqRank's pipelines: square resize (no aspect ratio) and horizontal flip.
