@@ -2,8 +2,7 @@
 from .pai import PoseAwareInteraction
 from .pdr import PoseDrivenRanking
 from .pose_ranking_head import PoseRankingHead
-from .salient_instance_head import (SalientInstanceHead,
-                                    mask_matching_assigner)
+from .salient_instance_head import SalientInstanceHead, mask_matching_assigner
 from .sor_instance_decoder import (InstancePredictionHead,
                                    SalientInstanceDecoder)
 

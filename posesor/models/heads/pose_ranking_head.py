@@ -253,9 +253,9 @@ class PoseRankingHead(BaseModule):
                               targets['masks'][bi, ti], self.num_points,
                               self.loss_refined_mask, self.loss_refined_dice)
         if self.with_box_losses and 'bboxes' in outputs:
+            box_logits = outputs['bboxes'][bi, ti]
             losses.update(
-                box_losses(outputs['bboxes'][bi, ti], targets['bboxes'][bi,
-                                                                      ti],
+                box_losses(box_logits, targets['bboxes'][bi, ti],
                            self.loss_bbox, self.loss_giou))
         return losses
 

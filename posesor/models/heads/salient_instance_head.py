@@ -25,7 +25,6 @@ from ..task_modules.query_slots import QuerySlots
 FeatDict = Dict[str, Tensor]
 
 
-
 def mask_matching_assigner(mask_weight: float = 1.0,
                            dice_weight: float = 1.0,
                            obj_weight: float = 1.0) -> dict:

@@ -8,7 +8,8 @@ from .query_slots import QuerySlots
 from .sor_targets import build_next_targets, build_sor_targets
 
 __all__ = [
-    'ObjectnessCost', 'cxcyhw_to_xyxy', 'xyxy_to_cxcyhw', 'box_losses', 'sample_grid_pixels',
-    'pixel_centres', 'sample_logits_at_pixels', 'point_mask_losses',
-    'QuerySlots', 'build_next_targets', 'build_sor_targets'
+    'ObjectnessCost', 'cxcyhw_to_xyxy', 'xyxy_to_cxcyhw', 'box_losses',
+    'sample_grid_pixels', 'pixel_centres', 'sample_logits_at_pixels',
+    'point_mask_losses', 'QuerySlots', 'build_next_targets',
+    'build_sor_targets'
 ]

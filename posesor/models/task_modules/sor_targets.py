@@ -120,9 +120,7 @@ def build_sor_targets(
     if device is None:
         ranks0 = batch_data_samples[0].gt_instances.ranks
         device = ranks0.device if isinstance(ranks0, Tensor) else 'cpu'
-    masks_list = [
-        _masks_tensor(s, device) for s in batch_data_samples
-    ]
+    masks_list = [_masks_tensor(s, device) for s in batch_data_samples]
     canvas = _canvas_shape(batch_data_samples,
                            [tuple(m.shape[-2:]) for m in masks_list])
     num_imgs = len(batch_data_samples)

@@ -65,8 +65,8 @@ def visiting_orders(scores: Tensor, targets: Dict,
     Raises:
         ValueError: If an image's ranked instances are not in rank order.
     """
-    for b, (ranks, valid) in enumerate(zip(targets['ranks'],
-                                           targets['valid'])):
+    for b, ranks in enumerate(targets['ranks']):
+        valid = targets['valid'][b]
         ranked = ranks[valid & (ranks > 0)]
         if bool((ranked[1:] < ranked[:-1]).any()):
             raise ValueError(f"SeqRank: {targets['sample_names'][b]}: ground "

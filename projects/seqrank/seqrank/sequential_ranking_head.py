@@ -115,8 +115,7 @@ class SequentialRankingHead(BaseModule):
                 reduction_override='none')
             # the reference zeroes NaNs (from non-finite logits)
             per_query = torch.where(
-                torch.isnan(per_query), torch.zeros_like(per_query),
-                per_query)
+                torch.isnan(per_query), torch.zeros_like(per_query), per_query)
             loss_rank = loss_rank + per_query.mean()
         return dict(loss_rank=loss_rank)
 
@@ -166,5 +165,5 @@ class SequentialRankingHead(BaseModule):
             rank_scores=probs[bi, ti],
             masks=instance_outputs['masks'][bi, qi],
             bboxes=instance_outputs['bboxes'][bi, qi])
-        return {k: slots.pack(v, batch_size)
-                for k, v in outputs.items()}, slots
+        packed = {k: slots.pack(v, batch_size) for k, v in outputs.items()}
+        return packed, slots
