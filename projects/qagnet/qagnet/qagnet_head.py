@@ -113,8 +113,9 @@ class QAGNetHead(Mask2FormerHead):
         if len(ranks) and int(ranks.min()) < 0:
             raise ValueError(f'QAGNetHead: negative rank in image id '
                              f'{img_id!r}: {ranks.tolist()}')
-        ranked = gt[ranks > 0]
-        ranked.labels = torch.zeros_like(ranked.ranks, dtype=torch.long)
+        ranked = gt[ranks > 0] if bool((ranks == 0).any()) else gt.clone()
+        ranked.ranks = ranks[ranks > 0]
+        ranked.labels = torch.zeros_like(ranked.ranks)
         return ranked
 
     def _get_targets_single(self, *args, **kwargs) -> tuple:

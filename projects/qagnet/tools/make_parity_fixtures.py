@@ -35,13 +35,16 @@ not vendored. Set it up outside the repository (see
 ``/work/shared/ENVIRONMENT.md`` of this project for the recipe)::
 
     git -C QAGNET_MIRROR archive HEAD mask2former configs | tar -x -C REFSRC
-    git -C DETECTRON2_MIRROR archive HEAD detectron2 | tar -x -C REFSRC
+    git -C DETECTRON2_MIRROR archive HEAD detectron2 projects/DeepLab \\
+        projects/PointRend | tar -x -C REFSRC
     pip install --no-deps --target REFDEPS fvcore==0.1.5.post20221221 \\
         iopath==0.1.9 portalocker yacs==0.1.8 omegaconf==2.3.0 \\
         antlr4-python3-runtime==4.9.3 cloudpickle termcolor tabulate \\
-        pycocotools
+        pycocotools timm==0.9.0 pyyaml tqdm scipy opencv-python-headless \\
+        matplotlib cycler kiwisolver pyparsing fonttools contourpy \\
+        python-dateutil six packaging
     PYTHONPATH=REFDEPS:REFSRC python projects/qagnet/tools/\\
-        make_parity_fixtures.py --out tests/data/qagnet
+        make_parity_fixtures.py --out tests/data/qagnet --key-sets
 
 The reference hard-codes CUDA in its graph adjacency matrices and rank loss
 (``.to("cuda")``, ``.cuda()``); this script maps those calls to the CPU
