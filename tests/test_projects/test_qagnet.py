@@ -166,8 +166,9 @@ def test_rank_loss_equals_the_reference():
         assert torch.allclose(ours, case['loss'], rtol=RTOL, atol=1e-6)
     loss = PairwiseRankLoss(loss_weight=1.0)
     for batch in cases['batches']:
-        scores = [s[q, 0] for s, (q, _) in zip(batch['scores'],
-                                               batch['indices'])]
+        scores = [
+            s[q, 0] for s, (q, _) in zip(batch['scores'], batch['indices'])
+        ]
         levels = [r[g] for r, (_, g) in zip(batch['ranks'], batch['indices'])]
         assert torch.allclose(
             loss(scores, levels), batch['loss'], rtol=RTOL, atol=1e-6)
@@ -222,8 +223,9 @@ def test_fusion_head_selection_by_hand():
     assert out.ranks.tolist() == [1, 2]
     assert out.rank_scores.tolist() == pytest.approx([0.9, 0.1])
     mean_prob = torch.sigmoid(torch.tensor(10.0))
-    assert out.scores.tolist() == pytest.approx(
-        [(probs[1] * mean_prob).item(), (probs[0] * mean_prob).item()])
+    assert out.scores.tolist() == pytest.approx([(probs[1] * mean_prob).item(),
+                                                 (probs[0] * mean_prob).item()
+                                                 ])
     assert out.masks.dtype == torch.bool
     assert out.masks[1].sum() == 3 * 8 and out.labels.tolist() == [0, 0]
     assert out.bboxes[1].tolist() == [0.0, 0.0, 8.0, 3.0]
@@ -266,16 +268,14 @@ def test_converter_error_cases(tmp_path):
     state = extract_model_state(load_torch_file(path), path)
     assert len(convert_qagnet(state, shapes)) == len(shapes)
 
-    extra = dict(state, **{'sem_seg_head.predictor.extra.weight': torch.ones(1)})
+    extra = dict(state,
+                 **{'sem_seg_head.predictor.extra.weight': torch.ones(1)})
     with pytest.raises(CheckpointConversionError, match='no conversion rule'):
         convert_qagnet(extra, shapes)
     unknown = dict(state, **{'relation_head.fc.weight': torch.ones(1)})
     with pytest.raises(CheckpointConversionError, match='outside the known'):
         convert_qagnet(unknown, shapes)
-    missing = {
-        k: v
-        for k, v in state.items() if 'mig_units_final2' not in k
-    }
+    missing = {k: v for k, v in state.items() if 'mig_units_final2' not in k}
     with pytest.raises(CheckpointConversionError, match='missing'):
         convert_qagnet(missing, shapes)
     # a 2-layer graph does not fit the 3-layer Swin variant's head
@@ -323,8 +323,7 @@ def test_graph_backpropagates_to_every_query():
     cfg = micro_cfg('r50')
     with DefaultScope.overwrite_default_scope('mmdet'):
         graph = MODELS.build(
-            dict(
-                cfg.model.panoptic_head.graph, embed_dims=32, num_scales=3))
+            dict(cfg.model.panoptic_head.graph, embed_dims=32, num_scales=3))
     graph.init_weights()
     queries = [torch.randn(2, 8, 32, requires_grad=True) for _ in range(9)]
     scores, side = graph(queries)

@@ -19,7 +19,8 @@ import torch
 from torch import Tensor
 
 from posesor.utils.ckpt_convert import (CheckpointConversionError, Rule,
-                                        Shapes, StateDict, check_against_shapes,
+                                        Shapes, StateDict,
+                                        check_against_shapes,
                                         convert_by_module, swin_rules)
 
 #: Top-level modules of the reference ``MaskFormer`` -> attributes of
@@ -62,8 +63,8 @@ def pixel_decoder_rules() -> List[Rule]:
     layer = src + r'transformer\.encoder\.layers\.(\d+)'
     out = dst + r'encoder.layers.\1'
     return [
-        (src + r'input_proj\.(\d+)\.0\.' + _WB, dst + r'input_convs.\1.conv.\2',
-         None, None),
+        (src + r'input_proj\.(\d+)\.0\.' + _WB,
+         dst + r'input_convs.\1.conv.\2', None, None),
         (src + r'input_proj\.(\d+)\.1\.' + _WB, dst + r'input_convs.\1.gn.\2',
          None, None),
         (src + r'transformer\.level_embed', dst + 'level_encoding.weight',
@@ -98,8 +99,8 @@ def decoder_rules() -> List[Rule]:
     rules: List[Rule] = [
         (src + r'transformer_cross_attention_layers\.(\d+)\.multihead_attn\.' +
          attn, dst + r'.cross_attn.attn.\2', None, None),
-        (src + r'transformer_self_attention_layers\.(\d+)\.self_attn\.' +
-         attn, dst + r'.self_attn.attn.\2', None, None),
+        (src + r'transformer_self_attention_layers\.(\d+)\.self_attn\.' + attn,
+         dst + r'.self_attn.attn.\2', None, None),
         # post-norm order: cross-attention, self-attention, FFN
         (src + r'transformer_cross_attention_layers\.(\d+)\.norm\.' + _WB,
          dst + r'.norms.0.\2', None, None),

@@ -46,7 +46,8 @@ class GraphAttention(BaseModule):
         caffe2_xavier_init(self.node_proj)
         caffe2_xavier_init(self.edge_score)
 
-    def forward(self, nodes: Tensor,
+    def forward(self,
+                nodes: Tensor,
                 adjacency: Optional[Tensor] = None) -> Tensor:
         """Update every node from its neighbours.
 

@@ -34,7 +34,7 @@ from torch import Tensor, nn
 from .graph_attention import GraphAttention
 
 
-def _to_representative(num_nodes: int, device: torch.device) -> Tensor:
+def _adjacency_to_rep(num_nodes: int, device: torch.device) -> Tensor:
     """Adjacency of ``num_nodes`` nodes and their representative (last):
     the representative attends to every node and itself, each node only to
     itself. (n + 1, n + 1) bool."""
@@ -43,13 +43,45 @@ def _to_representative(num_nodes: int, device: torch.device) -> Tensor:
     return adjacency
 
 
-def _from_representative(num_nodes: int, device: torch.device) -> Tensor:
+def _adjacency_from_rep(num_nodes: int, device: torch.device) -> Tensor:
     """Adjacency of ``num_nodes`` nodes and their representative (last):
     each node attends to itself and the representative, the representative
     only to itself. (n + 1, n + 1) bool."""
     adjacency = torch.eye(num_nodes + 1, dtype=torch.bool, device=device)
     adjacency[:, -1] = True
     return adjacency
+
+
+def gather_into_rep(gat: GraphAttention, nodes: Tensor, rep: Tensor) -> Tensor:
+    """Update representatives from their nodes.
+
+    Args:
+        gat (GraphAttention): The subgraph's attention.
+        nodes (Tensor): (..., n, C) the nodes of each subgraph.
+        rep (Tensor): (..., C) their representatives.
+
+    Returns:
+        Tensor: (..., C) the updated representatives.
+    """
+    graph = torch.cat([nodes, rep[..., None, :]], dim=-2)
+    adjacency = _adjacency_to_rep(nodes.shape[-2], nodes.device)
+    return gat(graph, adjacency)[..., -1, :]
+
+
+def spread_from_rep(gat: GraphAttention, nodes: Tensor, rep: Tensor) -> Tensor:
+    """Update nodes from themselves and their representative.
+
+    Args:
+        gat (GraphAttention): The subgraph's attention.
+        nodes (Tensor): (..., n, C) the nodes of each subgraph.
+        rep (Tensor): (..., C) their representatives.
+
+    Returns:
+        Tensor: (..., n, C) the updated nodes.
+    """
+    graph = torch.cat([nodes, rep[..., None, :]], dim=-2)
+    adjacency = _adjacency_from_rep(nodes.shape[-2], nodes.device)
+    return gat(graph, adjacency)[..., :-1, :]
 
 
 @MODELS.register_module()
@@ -155,20 +187,17 @@ class TriTieredQueryGraph(BaseModule):
             tuple[Tensor]: Updated ``nodes``, ``scale_reps`` and the new
             instance representatives.
         """
-        num_nodes, num_scales = nodes.shape[3], nodes.shape[2]
-        to_rep = _to_representative(num_nodes, nodes.device)
         new_nodes, new_reps = [], []
-        for s in range(num_scales):
-            level = self.same_scale_nodes[step][s](nodes[:, :, s])
-            with_rep = torch.cat([level, scale_reps[:, :, s, None]], dim=2)
+        for scale in range(nodes.shape[2]):
+            level = self.same_scale_nodes[step][scale](nodes[:, :, scale])
             new_nodes.append(level)
             new_reps.append(
-                self.same_scale_to_rep[step][s](with_rep, to_rep)[..., -1, :])
+                gather_into_rep(self.same_scale_to_rep[step][scale], level,
+                                scale_reps[:, :, scale]))
         nodes = torch.stack(new_nodes, dim=2)
         scale_reps = self.cross_scale_nodes[step](torch.stack(new_reps, 2))
-        with_rep = torch.cat([scale_reps, instance_reps[:, :, None]], dim=2)
-        instance_reps = self.cross_scale_to_rep[step](
-            with_rep, _to_representative(num_scales, nodes.device))[..., -1, :]
+        instance_reps = gather_into_rep(self.cross_scale_to_rep[step],
+                                        scale_reps, instance_reps)
         return nodes, scale_reps, instance_reps
 
     def downward(self, step: int, nodes: Tensor, scale_reps: Tensor,
@@ -184,19 +213,14 @@ class TriTieredQueryGraph(BaseModule):
         Returns:
             tuple[Tensor]: Updated ``nodes`` and ``scale_reps``.
         """
-        num_nodes, num_scales = nodes.shape[3], nodes.shape[2]
-        with_rep = torch.cat([scale_reps, instance_reps[:, :, None]], dim=2)
-        scale_reps = self.cross_scale_from_rep[step](
-            with_rep, _from_representative(num_scales,
-                                           nodes.device))[..., :-1, :]
-        from_rep = _from_representative(num_nodes, nodes.device)
-        nodes = torch.stack([
-            self.same_scale_from_rep[step][s](torch.cat(
-                [nodes[:, :, s], scale_reps[:, :, s, None]], dim=2),
-                                              from_rep)[..., :-1, :]
-            for s in range(num_scales)
-        ],
-                            dim=2)
+        scale_reps = spread_from_rep(self.cross_scale_from_rep[step],
+                                     scale_reps, instance_reps)
+        levels = [
+            spread_from_rep(self.same_scale_from_rep[step][scale],
+                            nodes[:, :, scale], scale_reps[:, :, scale])
+            for scale in range(nodes.shape[2])
+        ]
+        nodes = torch.stack(levels, dim=2)
         return nodes, scale_reps
 
     def forward(self, queries: List[Tensor]) -> Tuple[Tensor, List[Tensor]]:

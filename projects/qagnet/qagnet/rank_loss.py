@@ -67,6 +67,5 @@ class PairwiseRankLoss(nn.Module):
         """
         if not scores:
             raise ValueError('PairwiseRankLoss: empty batch')
-        total = sum(
-            pairwise_rank_loss(s, r) for s, r in zip(scores, saliency))
+        total = sum(pairwise_rank_loss(s, r) for s, r in zip(scores, saliency))
         return self.loss_weight * total / len(scores)

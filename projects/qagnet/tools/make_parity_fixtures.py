@@ -20,9 +20,9 @@ On a fixed batch of two images of different sizes it saves
   randomised);
 - ``qagnet_micro_<variant>_outputs.pth``: the inputs, the backbone and
   pixel-decoder features, the nine decoder query features, the decoder
-  logits (every layer) and the last layer's masks, the final and side saliency scores and the final
-  instances (``instance_inference``: scores, rank scores, mask
-  probabilities at the original size);
+  logits (every layer) and the last layer's masks, the final and side
+  saliency scores and the final instances (``instance_inference``:
+  scores, rank scores, mask probabilities at the original size);
 - ``qagnet_<r50|swinb|swinl>_state_dict_shapes.json``: key -> shape of
   the released models (built from the authors' R50, Swin-B and Swin-L
   configs, not run), the key sets their checkpoints hold;
@@ -75,9 +75,9 @@ VARIANTS = {
         backbone=[
             'MODEL.BACKBONE.NAME', 'D2SwinTransformer', 'MODEL.SWIN.EMBED_DIM',
             8, 'MODEL.SWIN.DEPTHS', [1, 1, 2, 1], 'MODEL.SWIN.NUM_HEADS',
-            [1, 2, 4, 8], 'MODEL.SWIN.WINDOW_SIZE', 7,
-            'MODEL.SWIN.PRETRAIN_IMG_SIZE', 224, 'MODEL.SWIN.DROP_PATH_RATE',
-            0.0
+            [1, 2, 4,
+             8], 'MODEL.SWIN.WINDOW_SIZE', 7, 'MODEL.SWIN.PRETRAIN_IMG_SIZE',
+            224, 'MODEL.SWIN.DROP_PATH_RATE', 0.0
         ],
         graph_layers=3),
 }
@@ -86,8 +86,8 @@ MICRO = [
     'MODEL.SEM_SEG_HEAD.TRANSFORMER_ENC_LAYERS', 1,
     'MODEL.MASK_FORMER.HIDDEN_DIM', 32, 'MODEL.MASK_FORMER.NHEADS', 4,
     'MODEL.MASK_FORMER.DIM_FEEDFORWARD', 64,
-    'MODEL.MASK_FORMER.NUM_OBJECT_QUERIES', 8,
-    'MODEL.RELATION_HEAD.UNIT_NUMS', 3, 'TEST.DETECTIONS_PER_IMAGE', 5
+    'MODEL.MASK_FORMER.NUM_OBJECT_QUERIES', 8, 'MODEL.RELATION_HEAD.UNIT_NUMS',
+    3, 'TEST.DETECTIONS_PER_IMAGE', 5
 ]
 # the released models' configs (relative to the reference's configs/coco/
 # instance-segmentation), as plain_test.py lists them
@@ -122,10 +122,9 @@ def patch_cuda() -> None:
 def reference_cfg(config: str, opts: list):
     """The reference's config ``config`` (under configs/coco/
     instance-segmentation) with ``opts`` merged."""
+    import mask2former  # noqa: F401  (registers the reference modules)
     from detectron2.config import get_cfg
     from detectron2.projects.deeplab import add_deeplab_config
-
-    import mask2former  # noqa: F401  (registers the reference modules)
     cfg = get_cfg()
     add_deeplab_config(cfg)
     mask2former.add_maskformer2_config(cfg)
@@ -223,8 +222,10 @@ def run_variant(variant: str, out_dir: str) -> None:
     fixture = dict(
         images=images,
         original_sizes=torch.tensor(ORIGINAL_SIZES),
-        backbone={k: v.clone()
-                  for k, v in captured['backbone'].items()},
+        backbone={
+            k: v.clone()
+            for k, v in captured['backbone'].items()
+        },
         multi_scale_features=[f.clone() for f in multi_scale],
         mask_features=mask_features.clone(),
         # (B, Q, C) per decoder layer (the reference keeps Q, B, C)
@@ -232,8 +233,8 @@ def run_variant(variant: str, out_dir: str) -> None:
             captured[f'query{i}'].transpose(0, 1).clone()
             for i in range(len(decoder.transformer_ffn_layers))
         ],
-        pred_logits=[a['pred_logits'] for a in out['aux_outputs']] +
-        [out['pred_logits']],
+        pred_logits=[a['pred_logits']
+                     for a in out['aux_outputs']] + [out['pred_logits']],
         pred_masks=out['pred_masks'],
         rank_scores=torch.stack([s[:, 0] for s in scores]),
         side_rank_scores=[

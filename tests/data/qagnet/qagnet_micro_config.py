@@ -34,8 +34,7 @@ model = dict(
                 self_attn_cfg=dict(embed_dims=embed_dims, num_heads=num_heads),
                 cross_attn_cfg=dict(
                     embed_dims=embed_dims, num_heads=num_heads),
-                ffn_cfg=dict(embed_dims=embed_dims,
-                             feedforward_channels=64))),
+                ffn_cfg=dict(embed_dims=embed_dims, feedforward_channels=64))),
         graph=dict(num_layers=2, num_final_heads=3)),
     test_cfg=dict(max_per_image=5))
 swin_backbone = dict(
