@@ -332,6 +332,21 @@ def test_graph_backpropagates_to_every_query():
     assert all(q.grad is not None and q.grad.abs().sum() > 0 for q in queries)
     with pytest.raises(ValueError, match='do not split evenly'):
         graph(queries[:8])
+    # mixed precision (AMP trains the released models): absent edges still
+    # get no weight
+    graph.eval()
+    with torch.no_grad():
+        full, _ = graph([q.detach() for q in queries])
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            half, _ = graph([q.detach() for q in queries])
+    assert torch.isfinite(half).all()
+    assert torch.allclose(half.float(), full, rtol=0.05, atol=0.05)
+    gat = graph.final_instance_graphs[0]
+    nodes = torch.randn(4, 32).half()
+    adjacency = torch.eye(4, dtype=torch.bool)
+    gat.half()
+    assert torch.equal(
+        gat(nodes, adjacency), torch.nn.functional.elu(gat.node_proj(nodes)))
 
 
 def test_tiny_config_trains_and_tests(synthetic_dataset, tmp_path,

@@ -2,6 +2,7 @@
 """QAGNet's graph attention layer (a GAT layer with a fixed adjacency)."""
 from typing import Optional
 
+import torch
 import torch.nn.functional as F
 from mmengine.model import BaseModule, caffe2_xavier_init
 from torch import Tensor, nn
@@ -66,6 +67,9 @@ class GraphAttention(BaseModule):
                   self.edge_score.bias)
         logits = F.leaky_relu(logits, self.negative_slope)
         if adjacency is not None:
-            logits = logits.masked_fill(~adjacency, ABSENT_EDGE_LOGIT)
+            # in half precision the reference's value overflows to -inf;
+            # the dtype's lowest value masks as well, without the overflow
+            absent = max(ABSENT_EDGE_LOGIT, torch.finfo(logits.dtype).min)
+            logits = logits.masked_fill(~adjacency, absent)
         attn = self.attn_drop(logits.softmax(dim=-1))
         return F.elu(attn @ h)
