@@ -148,8 +148,15 @@ class QAGNetHead(Mask2FormerHead):
         try:
             losses = self.loss_by_feat(cls_preds, mask_preds, gts,
                                        batch_img_metas)
-            # mmdet computes the layers in order: the last decoder stage's
-            # assignment comes last
+            # mmdet assigns stage by stage, image by image: the last
+            # decoder stage's assignments come last
+            num_assigned = len(self._sampling_results)
+            if num_assigned != len(cls_preds) * len(ranked):
+                raise RuntimeError(
+                    f'QAGNetHead: {num_assigned} assignments for '
+                    f'{len(cls_preds)} decoder stages x {len(ranked)} images;'
+                    ' mmdet\'s Mask2FormerHead.loss_by_feat no longer assigns '
+                    'once per stage and image')
             final = self._sampling_results[-len(ranked):]
         finally:
             self._sampling_results = []
