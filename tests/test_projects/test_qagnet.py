@@ -20,6 +20,7 @@ import pytest
 import torch
 from mmdet.registry import MODELS
 from mmdet.structures import DetDataSample
+from mmdet.structures.mask import BitmapMasks
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 from mmengine.structures import InstanceData
@@ -246,6 +247,64 @@ def test_ranked_ground_truth():
     sample.gt_instances = InstanceData(ranks=torch.tensor([-1]))
     with pytest.raises(ValueError, match='negative rank'):
         QAGNetHead.ranked_gt(sample)
+
+
+def test_rank_losses_use_the_last_stage_assignment():
+    cfg = micro_cfg('r50')
+    cfg.model.train_cfg.num_points = 64
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        model = MODELS.build(cfg.model)
+    model.init_weights()
+    head = model.panoptic_head
+    samples = []
+    for ranks in ([2, 0, 1, 3], [1, 2]):
+        masks = torch.zeros(len(ranks), 64, 64, dtype=torch.uint8)
+        for i in range(len(ranks)):
+            masks[i, 8 * i:8 * i + 20, 4 * i:4 * i + 30] = 1
+        sample = DetDataSample(
+            metainfo=dict(img_shape=(64, 64), batch_input_shape=(64, 64)))
+        sample.gt_instances = InstanceData(
+            ranks=torch.tensor(ranks),
+            labels=torch.zeros(len(ranks), dtype=torch.long),
+            masks=BitmapMasks(masks.numpy(), 64, 64))
+        samples.append(sample)
+    # record every Hungarian assignment, the rank loss's inputs and the
+    # graph's scores of the one training forward
+    assigned, calls, outputs = [], [], []
+    assign, rank_loss, graph = (head.assigner.assign, head.loss_rank.forward,
+                                head.graph.forward)
+
+    def record_assign(**kwargs):
+        assigned.append(assign(**kwargs))
+        return assigned[-1]
+
+    def record_loss(scores, levels):
+        calls.append((scores, levels))
+        return rank_loss(scores, levels)
+
+    def record_graph(queries):
+        outputs.append(graph(queries))
+        return outputs[-1]
+
+    head.assigner.assign = record_assign
+    head.loss_rank.forward = record_loss
+    head.graph.forward = record_graph
+    losses = model.loss(torch.randn(2, 3, 64, 64), samples)
+    num_stages = len(head.transformer_decoder.layers) + 1
+    assert len(assigned) == 2 * num_stages
+    (matched, levels), = calls
+    (scores, _), = outputs
+    for image, (result,
+                ranks) in enumerate(zip(assigned[-2:], ([2, 1, 3], [1, 2]))):
+        gt_inds = result.gt_inds  # 1-based, 0 = unassigned
+        queries = torch.nonzero(gt_inds > 0).flatten()
+        # unranked objects are background; saliency = -rank
+        assert sorted(levels[image].tolist()) == sorted(-r for r in ranks)
+        expected = [-ranks[int(gt_inds[q]) - 1] for q in queries]
+        assert levels[image].tolist() == expected
+        assert torch.equal(matched[image], scores[image, queries])
+    assert set(losses) >= {'loss_rank', 's0.loss_rank', 's1.loss_rank'}
+    assert torch.isfinite(losses['loss_rank'])
 
 
 @pytest.mark.parametrize('name', sorted(RELEASED))
