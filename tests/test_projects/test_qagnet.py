@@ -25,11 +25,14 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope
 from mmengine.structures import InstanceData
 
+from posesor.datasets import SORDataset
+from posesor.datasets.sor_parsing import SORAnnotationError
 from posesor.utils.ckpt_convert import (CheckpointConversionError,
                                         extract_model_state, load_torch_file,
                                         model_state_shapes)
-from projects.qagnet.qagnet import (PairwiseRankLoss, QAGNetFusionHead,
-                                    QAGNetHead, pairwise_rank_loss)
+from projects.qagnet.qagnet import (MaxInstancesSORDataset, PairwiseRankLoss,
+                                    QAGNetFusionHead, QAGNetHead,
+                                    pairwise_rank_loss)
 from projects.qagnet.qagnet.ckpt_convert import convert_qagnet
 
 ROOT = osp.join(osp.dirname(__file__), '..', '..')
@@ -305,6 +308,34 @@ def test_rank_losses_use_the_last_stage_assignment():
         assert torch.equal(matched[image], scores[image, queries])
     assert set(losses) >= {'loss_rank', 's0.loss_rank', 's1.loss_rank'}
     assert torch.isfinite(losses['loss_rank'])
+
+
+def test_crowded_training_images_are_skipped(synthetic_dataset):
+    common = dict(
+        data_root=synthetic_dataset,
+        ann_file='synthetic_train.json',
+        data_prefix=dict(img='images/train/'),
+        filter_cfg=dict(filter_empty_gt=True),
+        pipeline=[])
+    full = SORDataset(**common)
+    counts = [
+        len(full.get_data_info(i)['instances']) for i in range(len(full))
+    ]
+    limit = sorted(counts)[len(counts) // 2]
+    dataset = MaxInstancesSORDataset(max_instances=limit, **common)
+    assert dataset.num_crowded_images == sum(n > limit for n in counts) > 0
+    assert len(dataset) == sum(n <= limit for n in counts)
+    assert all(
+        len(dataset.get_data_info(i)['instances']) <= limit
+        for i in range(len(dataset)))
+    test = MaxInstancesSORDataset(
+        max_instances=limit, **dict(common, test_mode=True))
+    assert len(test) == len(counts) and test.num_crowded_images == 0
+    with pytest.raises(
+            SORAnnotationError, match=f'more than {min(counts) - 1}'):
+        MaxInstancesSORDataset(max_instances=min(counts) - 1, **common)
+    with pytest.raises(ValueError, match='max_instances must be >= 1'):
+        MaxInstancesSORDataset(max_instances=0, **common)
 
 
 @pytest.mark.parametrize('name', sorted(RELEASED))
