@@ -40,6 +40,7 @@ MODELS = {
     'Mask2Former-SOR':
     'projects/mask2former_sor/configs/mask2former_sor_tiny_synthetic.py',
     'SeqRank': 'projects/seqrank/configs/seqrank_tiny_synthetic.py',
+    'QAGNet': 'projects/qagnet/configs/qagnet_tiny_synthetic.py',
 }
 #: summary key -> column (pose-order accuracy: the pose_order rule's data)
 METRICS = {

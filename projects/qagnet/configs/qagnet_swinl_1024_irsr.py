@@ -1,0 +1,5 @@
+# QAGNet, Swin-L, IRSR, 1024 x 1024 (GPU): the authors' Swin-L model
+# (configs/_base_/qagnet_swin.py) with the R50 config's data and recipe.
+#   python tools/train.py projects/qagnet/configs/qagnet_swinl_1024_irsr.py
+_base_ = ['./qagnet_r50_1024_irsr.py', './_base_/qagnet_swin.py']
+model = {{_base_.qagnet_swinl}}
