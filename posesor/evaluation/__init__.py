@@ -7,7 +7,7 @@ from .metrics import PoseOrderMetric, SORMetric
 from .pose_order import pose_order_accuracy, pose_order_hits, pose_order_pairs
 
 __all__ = [
-    'convention_table', 'format_convention_table', 'functional', 'jae', 'mae', 'mask_iou', 'sa_sor', 'sor', 'SORMetric',
-    'pose_order', 'PoseOrderMetric', 'pose_order_accuracy', 'pose_order_hits',
-    'pose_order_pairs'
+    'convention_table', 'format_convention_table', 'functional', 'jae', 'mae',
+    'mask_iou', 'sa_sor', 'sor', 'SORMetric', 'pose_order', 'PoseOrderMetric',
+    'pose_order_accuracy', 'pose_order_hits', 'pose_order_pairs'
 ]

@@ -33,8 +33,7 @@ def _kind_threshold(metric: str, convention: str) -> Optional[str]:
     return None
 
 
-def convention_thresholds(convention: str,
-                          pairs: Sequence[Tuple[str, str]],
+def convention_thresholds(convention: str, pairs: Sequence[Tuple[str, str]],
                           summary: Dict[str, float]) -> str:
     """Thresholds one convention applies to the chosen metrics.
 
@@ -72,16 +71,16 @@ def _cell(summary: Dict[str, float], metric: str, convention: str) -> str:
     if key not in summary:
         return '-'
     count, nan = summary[f'{key}_count'], summary[f'{key}_nan']
-    undefined = ('excl.' if NAN_POLICY[(metric, convention)] == 'skip' else
-                 'as 0')
+    undefined = ('excl.' if NAN_POLICY[(metric,
+                                        convention)] == 'skip' else 'as 0')
     return (f'{summary[key]:.{DECIMALS}f} ({count} used, {nan} '
             f'{undefined})')
 
 
-def format_convention_table(summary: Dict[str, float],
-                            pairs: Sequence[Tuple[str, str]],
-                            missing_rule: str = 'scored as no prediction'
-                            ) -> str:
+def format_convention_table(
+        summary: Dict[str, float],
+        pairs: Sequence[Tuple[str, str]],
+        missing_rule: str = 'scored as no prediction') -> str:
     """The metrics of every chosen convention side by side.
 
     Args:
@@ -101,13 +100,14 @@ def format_convention_table(summary: Dict[str, float],
     conventions = list(
         dict.fromkeys(conv for metric, conv in pairs
                       if metric in dict(TABLE_METRICS)))
-    header = ['convention'] + [name for _, name in TABLE_METRICS
-                               ] + ['thresholds']
+    header = ['convention'] + [name
+                               for _, name in TABLE_METRICS] + ['thresholds']
     rows = [header]
     for conv in conventions:
-        rows.append([conv] + [
-            _cell(summary, metric, conv) for metric, _ in TABLE_METRICS
-        ] + [convention_thresholds(conv, pairs, summary)])
+        rows.append(
+            [conv] +
+            [_cell(summary, metric, conv) for metric, _ in TABLE_METRICS] +
+            [convention_thresholds(conv, pairs, summary)])
     widths = [max(len(row[k]) for row in rows) for k in range(len(header))]
     lines = [
         ' | '.join(cell.ljust(width)

@@ -137,34 +137,41 @@ SUPPORTED_CONVENTIONS = {
 #: ``pred_map`` and ``gt_map`` name the maps, ``arithmetic`` how grey
 #: levels become the mean, see :data:`MAE_ARITHMETIC`).
 CONVENTION_OPTIONS: Dict[Tuple[str, str], Dict[str, Union[str, bool]]] = {
-    ('sa_sor', 'posesor'): dict(kind='hungarian'),
-    ('sa_sor', 'irsr'): dict(kind='greedy', cut_scores_to_gt=False),
-    ('sa_sor', 'dsgnn'): dict(kind='greedy', cut_scores_to_gt=True),
-    ('sa_sor', 'qagnet'): dict(kind='greedy', cut_scores_to_gt=False),
-    ('sor', 'posesor'): dict(kind='first_hit'),
-    ('sor', 'assr'): dict(
-        kind='rank_map', pred_map='assr', gt_values='descending'),
-    ('sor', 'dsgnn'): dict(
-        kind='rank_map', pred_map='dsgnn_rank', gt_values='ascending'),
-    ('sor', 'qagnet'): dict(
-        kind='rank_map', pred_map='qagnet', gt_values='descending'),
-    ('mae', 'posesor'): dict(kind='binary_union'),
-    ('mae', 'assr'): dict(
-        kind='rank_map',
-        pred_map='assr',
-        gt_map='assr',
-        arithmetic='float64'),
-    ('mae', 'dsgnn'): dict(
+    ('sa_sor', 'posesor'):
+    dict(kind='hungarian'),
+    ('sa_sor', 'irsr'):
+    dict(kind='greedy', cut_scores_to_gt=False),
+    ('sa_sor', 'dsgnn'):
+    dict(kind='greedy', cut_scores_to_gt=True),
+    ('sa_sor', 'qagnet'):
+    dict(kind='greedy', cut_scores_to_gt=False),
+    ('sor', 'posesor'):
+    dict(kind='first_hit'),
+    ('sor', 'assr'):
+    dict(kind='rank_map', pred_map='assr', gt_values='descending'),
+    ('sor', 'dsgnn'):
+    dict(kind='rank_map', pred_map='dsgnn_rank', gt_values='ascending'),
+    ('sor', 'qagnet'):
+    dict(kind='rank_map', pred_map='qagnet', gt_values='descending'),
+    ('mae', 'posesor'):
+    dict(kind='binary_union'),
+    ('mae', 'assr'):
+    dict(
+        kind='rank_map', pred_map='assr', gt_map='assr', arithmetic='float64'),
+    ('mae', 'dsgnn'):
+    dict(
         kind='rank_map',
         pred_map='dsgnn_grey',
         gt_map='dsgnn_grey',
         arithmetic='float32_of_quotient'),
-    ('mae', 'qagnet'): dict(
+    ('mae', 'qagnet'):
+    dict(
         kind='rank_map',
         pred_map='qagnet',
         gt_map='assr',
         arithmetic='float32_quotient'),
-    ('jae', 'posesor'): dict(kind='hungarian'),
+    ('jae', 'posesor'):
+    dict(kind='hungarian'),
 }
 #: How the grey levels of two rank maps become the MAE: ``'float64'``
 #: (``mean(|p - g|) / 255`` in float64), ``'float32_of_quotient'``
@@ -215,9 +222,8 @@ NAN_POLICY = {
 
 #: (metric, convention) pairs that need the dense masks themselves (rank
 #: maps); all others are computed from :class:`MaskOverlaps` alone.
-DENSE_PAIRS = tuple(
-    pair for pair, options in CONVENTION_OPTIONS.items()
-    if options['kind'] == 'rank_map')
+DENSE_PAIRS = tuple(pair for pair, options in CONVENTION_OPTIONS.items()
+                    if options['kind'] == 'rank_map')
 
 
 class MaskOverlaps(NamedTuple):
@@ -815,7 +821,8 @@ def rank_level(k: int) -> int:
     return max(1, (10 * MAX_GREY - MAX_GREY * k) // 10)
 
 
-def _grey_paint(masks: np.ndarray, values: Sequence[int],
+def _grey_paint(masks: np.ndarray,
+                values: Sequence[int],
                 first_wins: bool = False) -> np.ndarray:
     """Paint ``values[k]`` into the pixels of ``masks[k]``, in order.
 
@@ -860,8 +867,9 @@ def prediction_map(pred: np.ndarray, scores: np.ndarray,
         scores (np.ndarray): ``(n,)`` rank scores (higher = more salient).
         encoding (str): ``'assr'``: :func:`rank_map` of the first 5 masks
             by their order; ``'dsgnn_rank'``: every mask painted in order
-            with its rank number ``n + 1 - p`` (``p`` = :func:`score_positions`,
-            so 1 = most salient); ``'dsgnn_grey'``: every mask in order with
+            with its rank number ``n + 1 - p`` (``p`` from
+            :func:`score_positions`, so 1 = most salient);
+            ``'dsgnn_grey'``: every mask in order with
             DSGNN's grey level of rank index ``n - p``; ``'qagnet'``: the
             colour of :func:`_qagnet_colour` of ``p``, most salient
             position painted first and keeping its pixels (equal positions
@@ -970,8 +978,8 @@ def sor(pred_masks: ArrayLike,
     Raises:
         ValueError: If ``m == 0`` or the convention is unknown.
     """
-    return _single_metric('sor', convention, pred_masks, gt_masks,
-                          pred_scores, pred_objectness)
+    return _single_metric('sor', convention, pred_masks, gt_masks, pred_scores,
+                          pred_objectness)
 
 
 # --------------------------------------------------------------------------
@@ -1043,8 +1051,8 @@ def mae(pred_masks: ArrayLike,
     Raises:
         ValueError: If ``m == 0`` or the convention is unknown.
     """
-    return _single_metric('mae', convention, pred_masks, gt_masks,
-                          pred_scores, pred_objectness)
+    return _single_metric('mae', convention, pred_masks, gt_masks, pred_scores,
+                          pred_objectness)
 
 
 # --------------------------------------------------------------------------

@@ -89,8 +89,8 @@ def test_fixture_cases_tell_the_conventions_apart(fixture_cases):
     differ = {}
     for case in cases:
         got = score_case(case, pairs)
-        for a, b in (('sa_sor_dsgnn', 'sa_sor_irsr'),
-                     ('sa_sor_qagnet', 'sa_sor_irsr'),
+        for a, b in (('sa_sor_dsgnn', 'sa_sor_irsr'), ('sa_sor_qagnet',
+                                                       'sa_sor_irsr'),
                      ('sor_dsgnn', 'sor_assr'), ('sor_qagnet', 'sor_assr'),
                      ('mae_dsgnn', 'mae_assr'), ('mae_qagnet', 'mae_assr')):
             if not same(got[a], got[b], 1e-9):

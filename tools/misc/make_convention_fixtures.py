@@ -37,9 +37,9 @@ from the project environment, e.g.::
     /tmp/refenv/bin/pip install numpy==1.26.4 scipy==1.10.1 pandas==2.2.3 \\
         scikit-learn==1.3.2 opencv-python-headless==4.8.1.78 \\
         pycocotools==2.0.7 torch
+    HEADS=mmdet/models/seg_heads/panoptic_fusion_heads
     git -C DSGNN_MIRROR archive HEAD mmdet/datasets/sor.py \\
-        mmdet/models/seg_heads/panoptic_fusion_heads/maskformer_fusion_head.py \\
-        | tar -x -C /tmp/dsgnn
+        $HEADS/maskformer_fusion_head.py | tar -x -C /tmp/dsgnn
     git -C QAGNET_MIRROR archive HEAD inference.py rankevaluation \\
         | tar -x -C /tmp/qagnet
     /tmp/refenv/bin/python tools/misc/make_convention_fixtures.py \\
@@ -136,8 +136,9 @@ def random_cases(num: int, seed: int) -> Dict[str, np.ndarray]:
                 continue
             for _ in range(1 + int(rng.random() < 0.1)):
                 preds.append([_jitter(rng, r) for r in g])
-        num_fp = int(rng.integers(0, 4) if rng.random() < 0.9 else
-                     rng.integers(4, MAX_PRED + 1))
+        num_fp = int(
+            rng.integers(0, 4) if rng.random() <
+            0.9 else rng.integers(4, MAX_PRED + 1))
         for _ in range(num_fp):
             preds.append([_random_rect(rng)])
         if rng.random() < 0.6:  # swap neighbours: imperfect ranking
@@ -285,14 +286,14 @@ def load_dsgnn(root: str) -> Tuple[Any, Any]:
     _stub('dsgnn_datasets.builder', DATASETS=_identity_registry())
     _stub('dsgnn_datasets.custom', CustomDataset=CustomDataset)
     _stub('dsgnn_heads')
-    _stub('dsgnn_heads.base_panoptic_fusion_head',
-          BasePanopticFusionHead=object)
+    _stub(
+        'dsgnn_heads.base_panoptic_fusion_head', BasePanopticFusionHead=object)
     sor = _load_source(
         osp.join(root, 'mmdet', 'datasets', 'sor.py'), 'dsgnn_datasets.sor',
         'dsgnn_datasets')
     head = _load_source(
-        osp.join(root, 'mmdet', 'models', 'seg_heads',
-                 'panoptic_fusion_heads', 'maskformer_fusion_head.py'),
+        osp.join(root, 'mmdet', 'models', 'seg_heads', 'panoptic_fusion_heads',
+                 'maskformer_fusion_head.py'),
         'dsgnn_heads.maskformer_fusion_head', 'dsgnn_heads')
     return sor.SORDataset, head.MaskFormerSORFusionHead
 
@@ -309,12 +310,15 @@ def run_dsgnn(root: str, cases: List[dict],
     for c, case in enumerate(cases):
         # GT objects in rank order, a not-salient object at a random place
         rank_order = list(ASSR_RANK_ORDER[:len(case['gt'])])
-        objects = [dict(bbox=[0, 0, 1, 1], segmentation=_polygons(r))
-                   for r in case['gt_rects']]
+        objects = [
+            dict(bbox=[0, 0, 1, 1], segmentation=_polygons(r))
+            for r in case['gt_rects']
+        ]
         extra = int(rng.integers(0, len(objects) + 1))
         rank_order.insert(extra, NOT_SALIENT)
-        objects.insert(extra, dict(bbox=[0, 0, 1, 1],
-                                   segmentation=_polygons([[0, 2, 0, 2]])))
+        objects.insert(
+            extra,
+            dict(bbox=[0, 0, 1, 1], segmentation=_polygons([[0, 2, 0, 2]])))
         name = f'case{c:05d}'
         with open(osp.join(rank_dir, name + '.json'), 'w') as f:
             json.dump(dict(rank_order=rank_order), f)
@@ -389,9 +393,10 @@ class _Instances:
 
     def __getitem__(self, item: int) -> '_Instances':
         return _Instances(
-            self.image_size,
-            **{k: v[item:item + 1]
-               for k, v in self._fields.items()})
+            self.image_size, **{
+                k: v[item:item + 1]
+                for k, v in self._fields.items()
+            })
 
     def to(self, device: str) -> '_Instances':
         return self
@@ -436,14 +441,15 @@ def load_qagnet(root: str, cases_for_loader: List[dict]) -> Any:
                 'mask2former.data.dataset_mappers',
                 'mask2former.data.datasets'):
         _stub(pkg)
-    for kind, cls in (('assr', 'AssrDatasetMapper'),
-                      ('irsr', 'IrsrDatasetMapper'),
+    for kind, cls in (('assr', 'AssrDatasetMapper'), ('irsr',
+                                                      'IrsrDatasetMapper'),
                       ('sifr', 'SIFRdataDatasetMapper')):
-        _stub(f'mask2former.data.dataset_mappers.{kind}_dataset_mapper',
-              **{cls: lambda cfg, is_train: None})
-        _stub(
-            f'mask2former.data.datasets.register_{kind}',
-            **{f'get_{kind}_dicts': lambda root, mode: cases_for_loader})
+        _stub(f'mask2former.data.dataset_mappers.{kind}_dataset_mapper', **{
+            cls: lambda cfg, is_train: None
+        })
+        _stub(f'mask2former.data.datasets.register_{kind}', **{
+            f'get_{kind}_dicts': lambda root, mode: cases_for_loader
+        })
     return _load_source(osp.join(root, 'inference.py'), 'qagnet_inference')
 
 
@@ -558,8 +564,8 @@ def run_qagnet(root: str, cases: List[dict],
     def subset(indices: List[int]) -> Any:
         ds = object.__new__(type(dataset))
         ds.__dict__.update(dataset.__dict__)
-        for key in ('img_ids', 'gt_rank_orders', 'obj_seg',
-                    'sal_obj_idx_list', 'obj_bboxes', 'not_sal_obj_idx_list'):
+        for key in ('img_ids', 'gt_rank_orders', 'obj_seg', 'sal_obj_idx_list',
+                    'obj_bboxes', 'not_sal_obj_idx_list'):
             values = getattr(dataset, key)
             setattr(ds, key, [values[i] for i in indices])
         return ds

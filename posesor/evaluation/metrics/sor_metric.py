@@ -21,8 +21,8 @@ from posesor.datasets.sor_parsing import (NUM_KEYPOINTS, RLERunLengths,
                                           load_sor_gt, segmentation_to_rle)
 from .. import mask_rle
 from ..convention_table import format_convention_table
-from ..functional import (DENSE_PAIRS, NAN_POLICY, PRED_FILTERS,
-                          MaskOverlaps, aggregate, evaluate_image, metric_key,
+from ..functional import (DENSE_PAIRS, NAN_POLICY, PRED_FILTERS, MaskOverlaps,
+                          aggregate, evaluate_image, metric_key,
                           normalize_conventions, to_binary_masks)
 
 #: ``format`` tag of the JSON result files written by :class:`SORMetric`.
@@ -500,10 +500,9 @@ class SORMetric(BaseMetric):
             kpts = pred.get('keypoints')
             objectness = pred.get('scores')
             result.update(
-                self._score(gt, masks,
-                            None if kpts is None else _to_numpy(kpts),
-                            None if objectness is None else
-                            _to_numpy(objectness)))
+                self._score(
+                    gt, masks, None if kpts is None else _to_numpy(kpts),
+                    None if objectness is None else _to_numpy(objectness)))
         if self.outfile_prefix is not None:
             result['dump'] = self._dump_entry(sample, masks, gt)
         return result
