@@ -49,11 +49,12 @@ What distinguishes the conventions is data (:data:`CONVENTION_OPTIONS`,
 :data:`PRED_FILTERS`, :data:`NAN_POLICY`): each names an implementation
 kind and its options.
 
-IoU, everywhere except the ``irsr`` convention, is
-``|p & g| / (|p | g| + 1e-6)`` from exact integer pixel counts
-(:class:`MaskOverlaps`), computed for all pairs at once on bit-packed masks
-here, or on run-length encodings by :mod:`posesor.evaluation.mask_rle`;
-the ``irsr`` convention divides the same counts in float32 as IRSR does.
+IoU, everywhere except IRSR's SA-SOR (conventions ``irsr``, ``dsgnn``,
+``qagnet``), is ``|p & g| / (|p | g| + 1e-6)`` from exact integer pixel
+counts (:class:`MaskOverlaps`), computed for all pairs at once on
+bit-packed masks here, or on run-length encodings by
+:mod:`posesor.evaluation.mask_rle`; IRSR's SA-SOR divides the same counts
+in float32 as IRSR does.
 """
 import bisect
 import math
