@@ -9,8 +9,8 @@ convention applies.
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from .functional import (ASSR_MAX_PRED_RANKS, ASSR_SEG_THRESHOLD,
-                         CONVENTION_OPTIONS, MATCH_IOU_THRESHOLD, NAN_POLICY,
-                         PRED_FILTERS, metric_key)
+                         CONVENTION_OPTIONS, CONVENTIONS, MATCH_IOU_THRESHOLD,
+                         NAN_POLICY, PRED_FILTERS, metric_key)
 
 #: Metrics of the table, in column order, and their headings.
 TABLE_METRICS = (('sa_sor', 'SA-SOR'), ('sor', 'SOR'), ('mae', 'MAE'))
@@ -92,14 +92,14 @@ def format_convention_table(
             prediction (for the last line).
 
     Returns:
-        str: A plain-text table: one row per convention, one column per
+        str: A plain-text table: one row per convention (in the order of
+        :data:`~posesor.evaluation.functional.CONVENTIONS`), one column per
         metric (value, images used, images where the metric is undefined:
         excluded from the mean, or counted as 0), the thresholds applied,
         then the images skipped by every metric.
     """
-    conventions = list(
-        dict.fromkeys(conv for metric, conv in pairs
-                      if metric in dict(TABLE_METRICS)))
+    chosen = {conv for metric, conv in pairs if metric in dict(TABLE_METRICS)}
+    conventions = [conv for conv in CONVENTIONS if conv in chosen]
     header = ['convention'] + [name
                                for _, name in TABLE_METRICS] + ['thresholds']
     rows = [header]
