@@ -834,9 +834,11 @@ def _grey_paint(masks: np.ndarray,
             (QAGNet) instead of the last (ASSR, DSGNN).
 
     Returns:
-        np.ndarray: ``(H, W)`` int64 map, 0 = background.
+        np.ndarray: ``(H, W)`` map, 0 = background; uint8 when every value
+        is a grey level.
     """
-    out = np.zeros(masks.shape[1:], dtype=np.int64)
+    small = max(values, default=0) <= MAX_GREY
+    out = np.zeros(masks.shape[1:], dtype=np.uint8 if small else np.int64)
     order = range(len(values))
     for k in (reversed(order) if first_wins else order):
         out[masks[k]] = values[k]
@@ -877,11 +879,11 @@ def prediction_map(pred: np.ndarray, scores: np.ndarray,
             in mask order).
 
     Returns:
-        np.ndarray: ``(H, W)`` integer map, 0 = background.
+        np.ndarray: ``(H, W)`` unsigned integer map, 0 = background.
     """
     n = pred.shape[0]
     if encoding == 'assr':
-        return rank_map(pred, ASSR_MAX_PRED_RANKS).astype(np.int64)
+        return rank_map(pred, ASSR_MAX_PRED_RANKS)
     positions = score_positions(np.asarray(scores).tolist())
     if encoding == 'dsgnn_rank':
         return _grey_paint(pred, [n + 1 - p for p in positions])
@@ -905,10 +907,10 @@ def gt_map(gt: np.ndarray, encoding: str) -> np.ndarray:
             fifth rank on), painted in order.
 
     Returns:
-        np.ndarray: ``(H, W)`` integer map, 0 = background.
+        np.ndarray: ``(H, W)`` uint8 map, 0 = background.
     """
     if encoding == 'assr':
-        return rank_map(gt).astype(np.int64)
+        return rank_map(gt)
     if encoding == 'dsgnn_grey':
         return _grey_paint(gt, [_dsgnn_grey(i) for i in range(gt.shape[0])])
     raise ValueError(f'unknown GT map {encoding!r}')
@@ -1020,8 +1022,7 @@ def _mae_rank_map(pred_map: np.ndarray, gt_grey: np.ndarray,
     else:
         raise ValueError(f'unknown MAE arithmetic {arithmetic!r}')
     # mean_absolute_error: float32 column mean of |pred - gt|
-    column = np.abs(pred - gt).reshape(-1, 1)
-    return float(np.average(column, axis=0)[0])
+    return float(np.abs(pred - gt).reshape(-1, 1).mean(axis=0)[0])
 
 
 def mae(pred_masks: ArrayLike,
@@ -1244,6 +1245,7 @@ def evaluate_image(
         pred_objectness, num_pred)
     results: Dict[str, float] = {}
     views: Dict[Optional[PredFilter], _PredView] = {}
+    gt_maps: Dict[str, np.ndarray] = {}
     for metric, conv in pairs:
         filt = PRED_FILTERS.get(conv)
         if filt not in views:
@@ -1262,7 +1264,7 @@ def evaluate_image(
                                            gt_keypoints, gt_keypoints_visible,
                                            overlaps.image_size)
         else:
-            results[key] = _evaluate_pair(metric, options, view, gt)
+            results[key] = _evaluate_pair(metric, options, view, gt, gt_maps)
     return results
 
 
@@ -1308,17 +1310,27 @@ class _PredView:
         self.filtered = keep is not None
         self.ious = self.inter / (self.union + IOU_EPS)
         self._match = None
+        self._maps: Dict[str, np.ndarray] = {}
 
     def match(self) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
         if self._match is None:
             self._match = hungarian_match(self.ious)
         return self._match
 
+    def rank_map(self, encoding: str) -> np.ndarray:
+        """:func:`prediction_map` of these predictions (SOR and MAE of a
+        convention share it)."""
+        if encoding not in self._maps:
+            self._maps[encoding] = prediction_map(self.pred, self.scores,
+                                                  encoding)
+        return self._maps[encoding]
+
 
 def _evaluate_pair(metric: str, options: Dict[str, Union[str, bool]],
-                   view: _PredView, gt: Optional[np.ndarray]) -> float:
+                   view: _PredView, gt: Optional[np.ndarray],
+                   gt_maps: Dict[str, np.ndarray]) -> float:
     """Value of one metric under one option set of
-    :data:`CONVENTION_OPTIONS`."""
+    :data:`CONVENTION_OPTIONS` (``gt_maps`` caches :func:`gt_map`)."""
     kind = options['kind']
     if metric == 'sa_sor':
         if kind == 'hungarian':
@@ -1328,15 +1340,18 @@ def _evaluate_pair(metric: str, options: Dict[str, Union[str, bool]],
     if metric == 'sor':
         if kind == 'first_hit':
             return _sor_posesor(view.ious)
-        pred_map = prediction_map(view.pred, view.scores, options['pred_map'])
-        return _sor_rank_map(pred_map, gt, options['gt_values'])
+        return _sor_rank_map(
+            view.rank_map(options['pred_map']), gt, options['gt_values'])
     if kind == 'binary_union':
         if view.filtered:
             raise ValueError('the binary-union MAE has no prediction filter')
         return _mae_posesor(view.overlaps)
-    pred_map = prediction_map(view.pred, view.scores, options['pred_map'])
-    return _mae_rank_map(pred_map, gt_map(gt, options['gt_map']),
-                         options['arithmetic'])
+    encoding = options['gt_map']
+    if encoding not in gt_maps:
+        gt_maps[encoding] = gt_map(gt, encoding)
+    return _mae_rank_map(
+        view.rank_map(options['pred_map']), gt_maps[encoding],
+        options['arithmetic'])
 
 
 def aggregate(values: Sequence[Optional[float]],
