@@ -4,8 +4,9 @@ conventions table.
 
 ``tests/data/sor_conventions/dsgnn_qagnet_1000.npz`` holds 1000 random
 cases and the values DSGNN's ``SORDataset.evaluate`` and QAGNet's
-``inference`` gave them on the CPU (``tools/misc/make_convention_fixtures.py``
-made it; its docstring says how). The scripts' SA-SOR goes through
+``inference`` (``LIMITED`` False and True) gave them on the CPU
+(``tools/misc/make_convention_fixtures.py`` made it; its docstring says
+how). The scripts' SA-SOR goes through
 ``pandas.Series.corr`` of pandas 2.2 (``np.corrcoef``), which can differ in
 the last bit from the pandas >= 3 arithmetic this project reproduces, hence
 the 1e-12 tolerance there; SOR and MAE are compared exactly.
@@ -24,7 +25,7 @@ from posesor.evaluation.convention_table import (convention_thresholds,
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 FIXTURE = osp.join(REPO, 'tests', 'data', 'sor_conventions',
                    'dsgnn_qagnet_1000.npz')
-NEW = ('dsgnn', 'qagnet')
+NEW = ('dsgnn', 'qagnet', 'qagnet_limited')
 METRICS3 = ('sa_sor', 'sor', 'mae')
 #: Last-bit differences of pandas 2.2's Pearson r (see the module doc).
 PEARSON_TOL = 1e-12
@@ -92,10 +93,12 @@ def test_fixture_cases_tell_the_conventions_apart(fixture_cases):
         for a, b in (('sa_sor_dsgnn', 'sa_sor_irsr'), ('sa_sor_qagnet',
                                                        'sa_sor_irsr'),
                      ('sor_dsgnn', 'sor_assr'), ('sor_qagnet', 'sor_assr'),
-                     ('mae_dsgnn', 'mae_assr'), ('mae_qagnet', 'mae_assr')):
+                     ('mae_dsgnn', 'mae_assr'), ('mae_qagnet', 'mae_assr'),
+                     ('sor_qagnet_limited',
+                      'sor_qagnet'), ('mae_qagnet_limited', 'mae_qagnet')):
             if not same(got[a], got[b], 1e-9):
                 differ[(a, b)] = differ.get((a, b), 0) + 1
-    assert len(differ) == 6 and min(differ.values()) >= 10, differ
+    assert len(differ) == 8 and min(differ.values()) >= 10, differ
 
 
 # --------------------------------------------------------------------------

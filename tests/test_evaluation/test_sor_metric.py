@@ -649,11 +649,14 @@ def test_all_conventions_through_the_metric_and_the_tool(
     ])
     for key, value in res.items():
         assert out[key[len('sor/'):]] == pytest.approx(value, nan_ok=True)
-    printed = capsys.readouterr().out
-    table = printed[printed.index('convention |'):].splitlines()
-    assert [row.split(' | ')[0].strip() for row in table[2:7]
-            ] == ['posesor', 'irsr', 'assr', 'dsgnn', 'qagnet']
-    assert 'score > 0.7 (2 images)' in table[6]
+    printed = capsys.readouterr().out.splitlines()
+    heads = [line.split(' | ')[0].strip() for line in printed]
+    start = len(heads) - 1 - heads[::-1].index('convention')
+    assert heads[start + 2:start + 8] == [
+        'posesor', 'irsr', 'assr', 'dsgnn', 'qagnet', 'qagnet_limited'
+    ]
+    assert 'score > 0.7 (2 images)' in printed[start + 6]
+    assert 'score > 0.7 (2 images); top 5' in printed[start + 7]
 
 
 @pytest.mark.filterwarnings('ignore::UserWarning')

@@ -14,7 +14,7 @@ with the authors' inputs built the way their pipelines build them:
   makes of the masks and rank scores; ranks read from ASSR-style
   ``rank_order`` files by ``get_ann_info``.
 * QAGNet (``github:EricDengbowen/QAGNet``): the ``inference`` function of
-  ``inference.py`` (ASSR data, ``LIMITED: False``) with a model that
+  ``inference.py`` (ASSR data, ``LIMITED`` False and True) with a model that
   returns the case's instances: its 0.7 score threshold, its colour maps
   written as PNG files, ``rankevaluation/SASOR.py`` and
   ``rankevaluation/sor_eval.py`` on an ASSR-style dataset folder written
@@ -522,9 +522,14 @@ def _write_assr_dataset(root: str, cases: List[dict]) -> List[dict]:
     return loader
 
 
-def run_qagnet(root: str, cases: List[dict],
-               workdir: str) -> Dict[str, np.ndarray]:
-    """Per-case and dataset values of QAGNet's ``inference``."""
+def run_qagnet(root: str,
+               cases: List[dict],
+               workdir: str,
+               limited: bool = False) -> Dict[str, np.ndarray]:
+    """Per-case and dataset values of QAGNet's ``inference`` (its
+    ``LIMITED`` option caps the predictions at 5 on ASSR data)."""
+    workdir = osp.join(workdir, f'qagnet_limited_{limited}')
+    os.makedirs(workdir)
     data_root = osp.join(workdir, 'datasets') + '/'
     loader = _write_assr_dataset(osp.join(data_root, 'ASSR'), cases)
     inference = load_qagnet(root, loader)
@@ -540,7 +545,7 @@ def run_qagnet(root: str, cases: List[dict],
     cfg = types.SimpleNamespace(
         EVALUATION=types.SimpleNamespace(
             DATASET='assr',
-            LIMITED=False,
+            LIMITED=limited,
             DATAPATH=data_root,
             RESULT_THRESHOLD=0.7))
     cwd = os.getcwd()
@@ -600,9 +605,12 @@ def main(argv: Any = None) -> None:
     cases = case_arrays(data)
     out = dict(data)
     with tempfile.TemporaryDirectory() as workdir:
-        for name, run, root in (('dsgnn', run_dsgnn, args.dsgnn),
-                                ('qagnet', run_qagnet, args.qagnet)):
-            for key, value in run(root, cases, workdir).items():
+        runs = (('dsgnn', run_dsgnn, args.dsgnn, {}),
+                ('qagnet', run_qagnet, args.qagnet,
+                 {}), ('qagnet_limited', run_qagnet, args.qagnet,
+                       dict(limited=True)))
+        for name, run, root, kwargs in runs:
+            for key, value in run(root, cases, workdir, **kwargs).items():
                 out[f'{name}_{key}'] = value
     np.savez_compressed(args.out, **out)
     print(f'{args.num} cases written to {args.out}')
