@@ -183,6 +183,8 @@ CONVENTION_OPTIONS.update({
     for (metric, conv), options in CONVENTION_OPTIONS.copy().items()
     if conv == 'qagnet'
 })
+#: Implementation kinds that read the rank scores of the predictions.
+SCORED_KINDS = ('greedy', 'rank_map')
 #: How the grey levels of two rank maps become the MAE: ``'float64'``
 #: (``mean(|p - g|) / 255`` in float64), ``'float32_of_quotient'``
 #: (``float32(level / 255)`` per pixel, DSGNN), ``'float32_quotient'``
@@ -1254,9 +1256,15 @@ def evaluate_image(
     if num_gt == 0:
         raise ValueError('gt_masks is empty (m == 0): SOR metrics are '
                          'undefined for an image without salient objects')
-    scores = _scores_or_default(pred_scores, num_pred)
-    objectness = None if pred_objectness is None else _scores_or_default(
-        pred_objectness, num_pred)
+    filtered = any(PRED_FILTERS.get(conv) for _, conv in pairs)
+    # rank scores only where used (np.linspace costs as much as a metric)
+    scores = None
+    if filtered or any(CONVENTION_OPTIONS[pair]['kind'] in SCORED_KINDS
+                       for pair in pairs):
+        scores = _scores_or_default(pred_scores, num_pred)
+    objectness = None
+    if filtered and pred_objectness is not None:
+        objectness = _scores_or_default(pred_objectness, num_pred)
     results: Dict[str, float] = {}
     views: Dict[Optional[PredFilter], _PredView] = {}
     gt_maps: Dict[str, np.ndarray] = {}
@@ -1312,7 +1320,8 @@ class _PredView:
     their overlaps, masks, rank scores and, once asked, Hungarian match."""
 
     def __init__(self, overlaps: MaskOverlaps, pred: Optional[np.ndarray],
-                 scores: np.ndarray, keep: Optional[np.ndarray]) -> None:
+                 scores: Optional[np.ndarray],
+                 keep: Optional[np.ndarray]) -> None:
         self.overlaps = overlaps
         self.inter, self.union = overlaps.inter, overlaps.union
         self.pred, self.scores = pred, scores
