@@ -52,12 +52,6 @@ def _load_pth(path: str, backend_args: Optional[dict] = None) -> Any:
             f'first.') from err
 
 
-def _as_array(x: Any) -> np.ndarray:
-    if isinstance(x, torch.Tensor):
-        return x.detach().cpu().numpy()
-    return np.asarray(x)
-
-
 def _as_list(x: Any) -> list:
     if isinstance(x, torch.Tensor):
         return x.detach().cpu().tolist()
@@ -120,7 +114,7 @@ def load_result_entries(
         if joints is not None and len(joints):
             entry['joints'] = _as_list(joints)
         scores = value.get('scores')
-        if scores is not None and np.ndim(_as_array(scores)) == 1:
+        if scores is not None and np.ndim(scores) == 1:
             # per-mask objectness; the reference writes 0.0 when it has none
             entry['scores'] = _as_list(scores)
         entries.append(entry)
