@@ -162,8 +162,8 @@ class SORMetric(BaseMetric):
     (for the ``posesor`` convention an image whose SA-SOR/SOR is NaN counts
     as 0, as in the paper). Images whose GT has no ranked object are
     skipped by every metric and counted as ``num_images_without_gt``. The
-    greedy SA-SOR (``irsr``, ``dsgnn``, ``qagnet``) and the rank maps of
-    ``dsgnn`` and ``qagnet`` rank predictions by their order
+    greedy SA-SOR (``irsr``, ``dsgnn``, ``qagnet*``) and the rank maps of
+    ``dsgnn`` and ``qagnet*`` rank predictions by their order
     (``np.linspace(1, 0.5, n)``), as the PoseSOR authors fed IRSR's
     script, so that result files without rank scores score alike. The
     objectness ``scores`` of the predictions, where present, feed the
@@ -197,8 +197,9 @@ class SORMetric(BaseMetric):
         metric (str | Sequence[str]): Any of ``'sa_sor'``, ``'sor'``,
             ``'mae'``, ``'jae'``. Defaults to ``['sa_sor', 'sor', 'mae']``.
         convention (str | Sequence[str] | dict): ``'posesor'`` (default),
-            ``'irsr'``, ``'assr'``, ``'dsgnn'``, ``'qagnet'``, a list of
-            them (each metric uses those it supports, else its default),
+            ``'irsr'``, ``'assr'``, ``'dsgnn'``, ``'qagnet'``,
+            ``'qagnet_limited'``, a list of them (each metric uses those
+            it supports, else its default),
             ``'all'`` (every convention of every metric), or a dict
             ``metric -> convention(s)``, e.g. ``dict(sa_sor=['posesor',
             'irsr'], sor='assr')``.
