@@ -29,12 +29,35 @@ definitions. Each function therefore takes a ``convention``:
     ``github:SirisAvishek/Attention_Shift_Ranks``.
     Both work on grey-level rank maps (rank 1 = 255, then 229, 204, 178,
     153).
+``'dsgnn'``
+    SA-SOR, SOR and MAE of DSGNN (Wu et al., "Domain separation graph
+    neural networks for saliency object ranking", CVPR 2024), the
+    ``SORDataset.evaluate`` of ``mmdet/datasets/sor.py`` in
+    ``github:Wu-ZJ/DSGNN``: IRSR's SA-SOR with the matched and appended
+    rank scores cut to the GT count before they are ranked; SOR on a map of
+    rank numbers (1 = most salient) of all predictions; MAE on float32
+    rank maps of DSGNN's grey levels (153 from the fifth rank on).
+``'qagnet'``
+    SA-SOR, SOR and MAE of QAGNet (Deng et al., "Advancing saliency
+    ranking with human fixations", CVPR 2024), ``inference.py`` and
+    ``rankevaluation/`` of ``github:EricDengbowen/QAGNet`` (ASSR data):
+    predictions with an objectness score above 0.7 only; IRSR's SA-SOR
+    on their rank scores; SOR and MAE on QAGNet's colour map, where a more
+    salient prediction keeps the pixels it shares with a less salient one.
+``'qagnet_limited'``
+    QAGNet's "limited version" (``EVALUATION.LIMITED: True``, ASSR data):
+    as ``'qagnet'``, then at most the 5 predictions of highest rank score.
 
-IoU, everywhere except the ``irsr`` convention, is
-``|p & g| / (|p | g| + 1e-6)`` from exact integer pixel counts
-(:class:`MaskOverlaps`), computed for all pairs at once on bit-packed masks
-here, or on run-length encodings by :mod:`posesor.evaluation.mask_rle`;
-the ``irsr`` convention divides the same counts in float32 as IRSR does.
+What distinguishes the conventions is data (:data:`CONVENTION_OPTIONS`,
+:data:`PRED_FILTERS`, :data:`NAN_POLICY`): each names an implementation
+kind and its options.
+
+IoU, everywhere except IRSR's SA-SOR (conventions ``irsr``, ``dsgnn``,
+``qagnet``), is ``|p & g| / (|p | g| + 1e-6)`` from exact integer pixel
+counts (:class:`MaskOverlaps`), computed for all pairs at once on
+bit-packed masks here, or on run-length encodings by
+:mod:`posesor.evaluation.mask_rle`; IRSR's SA-SOR divides the same counts
+in float32 as IRSR does.
 """
 import bisect
 import math
@@ -81,14 +104,115 @@ MAX_OVERLAP_BYTES = 64 * 2**20
 #: to this value are exact in float32.
 FLOAT32_EXACT_INT = 2**24
 
+#: DSGNN's grey level of rank index ``k`` (0 = most salient) in its MAE
+#: maps: the ASSR levels, then 153 for every further rank
+#: (``SORDataset.RANK_PIXEL``).
+DSGNN_LAST_LEVEL = 153
+#: QAGNet's colour map on ASSR data: rank position ``a`` (1 = least
+#: salient) of ``n`` predictions gets ``floor(25.5 * (a + 10 - n))``, at
+#: least 25 when ``n > 10``.
+QAGNET_COLOUR_STEP = MAX_GREY / 10
+QAGNET_COLOUR_SLOTS = 10
+QAGNET_MIN_COLOUR = 25
+
 METRICS = ('sa_sor', 'sor', 'mae', 'jae')
-CONVENTIONS = ('posesor', 'irsr', 'assr')
+CONVENTIONS = ('posesor', 'irsr', 'assr', 'dsgnn', 'qagnet', 'qagnet_limited')
+#: ``convention='all'`` selects every convention of every metric.
+ALL_CONVENTIONS = 'all'
 #: Conventions implemented for each metric (the first is the default).
 SUPPORTED_CONVENTIONS = {
-    'sa_sor': ('posesor', 'irsr'),
-    'sor': ('posesor', 'assr'),
-    'mae': ('posesor', 'assr'),
+    'sa_sor': ('posesor', 'irsr', 'dsgnn', 'qagnet', 'qagnet_limited'),
+    'sor': ('posesor', 'assr', 'dsgnn', 'qagnet', 'qagnet_limited'),
+    'mae': ('posesor', 'assr', 'dsgnn', 'qagnet', 'qagnet_limited'),
     'jae': ('posesor', ),
+}
+#: What each (metric, convention) computes: an implementation ``kind`` and
+#: its options.
+#:
+#: SA-SOR kinds: ``'hungarian'`` (:func:`_sa_sor_posesor`) and
+#: ``'greedy'`` (:func:`_sa_sor_irsr`; ``cut_scores_to_gt`` keeps only the
+#: first ``m`` matched and appended rank scores before ranking them).
+#: SOR kinds: ``'first_hit'`` (:func:`_sor_posesor`) and ``'rank_map'``
+#: (:func:`_sor_rank_map`; ``pred_map`` names the map of
+#: :func:`prediction_map`, ``gt_values`` whether GT ``i`` (0 = most
+#: salient) enters the correlation as ``m - i`` (``'descending'``) or
+#: ``i + 1`` (``'ascending'``)). MAE kinds: ``'binary_union'``
+#: (:func:`_mae_posesor`) and ``'rank_map'`` (:func:`_mae_rank_map`;
+#: ``pred_map`` and ``gt_map`` name the maps, ``arithmetic`` how grey
+#: levels become the mean, see :data:`MAE_ARITHMETIC`).
+CONVENTION_OPTIONS: Dict[Tuple[str, str], Dict[str, Union[str, bool]]] = {
+    ('sa_sor', 'posesor'):
+    dict(kind='hungarian'),
+    ('sa_sor', 'irsr'):
+    dict(kind='greedy', cut_scores_to_gt=False),
+    ('sa_sor', 'dsgnn'):
+    dict(kind='greedy', cut_scores_to_gt=True),
+    ('sa_sor', 'qagnet'):
+    dict(kind='greedy', cut_scores_to_gt=False),
+    ('sor', 'posesor'):
+    dict(kind='first_hit'),
+    ('sor', 'assr'):
+    dict(kind='rank_map', pred_map='assr', gt_values='descending'),
+    ('sor', 'dsgnn'):
+    dict(kind='rank_map', pred_map='dsgnn_rank', gt_values='ascending'),
+    ('sor', 'qagnet'):
+    dict(kind='rank_map', pred_map='qagnet', gt_values='descending'),
+    ('mae', 'posesor'):
+    dict(kind='binary_union'),
+    ('mae', 'assr'):
+    dict(
+        kind='rank_map', pred_map='assr', gt_map='assr', arithmetic='float64'),
+    ('mae', 'dsgnn'):
+    dict(
+        kind='rank_map',
+        pred_map='dsgnn_grey',
+        gt_map='dsgnn_grey',
+        arithmetic='float32_of_quotient'),
+    ('mae', 'qagnet'):
+    dict(
+        kind='rank_map',
+        pred_map='qagnet',
+        gt_map='assr',
+        arithmetic='float32_quotient'),
+    ('jae', 'posesor'):
+    dict(kind='hungarian'),
+}
+#: QAGNet's limited version computes as QAGNet (on fewer predictions).
+CONVENTION_OPTIONS.update({
+    (metric, 'qagnet_limited'): options
+    for (metric, conv), options in CONVENTION_OPTIONS.copy().items()
+    if conv == 'qagnet'
+})
+#: Implementation kinds that read the rank scores of the predictions.
+SCORED_KINDS = ('greedy', 'rank_map')
+#: How the grey levels of two rank maps become the MAE: ``'float64'``
+#: (``mean(|p - g|) / 255`` in float64), ``'float32_of_quotient'``
+#: (``float32(level / 255)`` per pixel, DSGNN), ``'float32_quotient'``
+#: (``float32(level) / 255`` in float32, QAGNet's PNG loader); both
+#: float32 forms average ``|g - p|`` in float32 as
+#: ``sklearn.metrics.mean_absolute_error`` does.
+MAE_ARITHMETIC = ('float64', 'float32_of_quotient', 'float32_quotient')
+
+
+class PredFilter(NamedTuple):
+    """Predictions a convention drops before it scores an image.
+
+    Attributes:
+        score_thr (float, optional): Keep predictions whose objectness
+            score is above this value (QAGNet's ``RESULT_THRESHOLD``).
+            Not applied to an image whose predictions carry no score.
+        max_preds (int, optional): Then keep at most this many, those of
+            highest rank score.
+    """
+    score_thr: Optional[float] = None
+    max_preds: Optional[int] = None
+
+
+#: Prediction filter of each convention (none where not listed).
+PRED_FILTERS: Dict[str, PredFilter] = {
+    'qagnet': PredFilter(score_thr=0.7),
+    # QAGNet's top 5 on ASSR data (8 on IRSR, 41 on SIFR)
+    'qagnet_limited': PredFilter(score_thr=0.7, max_preds=5),
 }
 #: How a per-image NaN enters the dataset mean of each (metric,
 #: convention): ``'zero'`` counts the image with value 0 (PoseSOR's
@@ -102,11 +226,21 @@ NAN_POLICY = {
     ('sa_sor', 'irsr'): 'skip',
     ('sor', 'assr'): 'skip',
     ('mae', 'assr'): 'zero',
+    ('sa_sor', 'dsgnn'): 'skip',
+    ('sor', 'dsgnn'): 'skip',
+    ('mae', 'dsgnn'): 'zero',
+    ('sa_sor', 'qagnet'): 'skip',
+    ('sor', 'qagnet'): 'skip',
+    ('mae', 'qagnet'): 'zero',
+    ('sa_sor', 'qagnet_limited'): 'skip',
+    ('sor', 'qagnet_limited'): 'skip',
+    ('mae', 'qagnet_limited'): 'zero',
 }
 
 #: (metric, convention) pairs that need the dense masks themselves (rank
 #: maps); all others are computed from :class:`MaskOverlaps` alone.
-DENSE_PAIRS = (('sor', 'assr'), ('mae', 'assr'))
+DENSE_PAIRS = tuple(pair for pair, options in CONVENTION_OPTIONS.items()
+                    if options['kind'] == 'rank_map')
 
 
 class MaskOverlaps(NamedTuple):
@@ -504,8 +638,10 @@ def irsr_iou(inter: np.ndarray, union: np.ndarray) -> np.ndarray:
     return ious.astype(np.float64)
 
 
-def _sa_sor_irsr(inter: np.ndarray, union: np.ndarray,
-                 pred_scores: np.ndarray) -> float:
+def _sa_sor_irsr(inter: np.ndarray,
+                 union: np.ndarray,
+                 pred_scores: np.ndarray,
+                 cut_scores_to_gt: bool = False) -> float:
     """SA-SOR of IRSR's ``metric/SA-SOR.py`` (per image).
 
     GT rank indices are ``m - i`` (1 = least salient). Matched predictions
@@ -516,6 +652,9 @@ def _sa_sor_irsr(inter: np.ndarray, union: np.ndarray,
     0. The result is Pearson's r of GT and predicted indices computed as
     IRSR's pandas call does (:func:`_pearson_irsr`), 0 when the predicted
     indices are constant (including "nothing matched" and ``n == 0``).
+    With ``cut_scores_to_gt`` (DSGNN's ``get_rank_index``) only the first
+    ``m`` of the matched-then-appended scores are ranked, so fewer
+    unmatched predictions compete with the matched ones.
 
     Differences from the published script, all in degenerate inputs: an
     empty union gives IoU 0 instead of NaN (the script then matches two
@@ -533,16 +672,31 @@ def _sa_sor_irsr(inter: np.ndarray, union: np.ndarray,
         matched = _irsr_match(irsr_iou(inter, union))
         unmatched_pos = np.nonzero(matched == -1)[0]
         used = matched[matched >= 0]
+        if cut_scores_to_gt:
+            used = used[:m]
         scores = np.asarray(pred_scores, dtype=np.float64)[used]
-        ordered = sorted(scores.tolist())
-        pred_index = np.array([ordered.index(s) + 1 for s in scores],
-                              dtype=int)
+        pred_index = np.array(score_positions(scores.tolist()), dtype=int)
         for pos in unmatched_pos:
             pred_index = np.insert(pred_index, pos, 0)
         pred_index = pred_index[:m]
     if _is_constant(pred_index):
         return 0.0
     return _pearson_irsr(gt_index, pred_index)
+
+
+def score_positions(scores: Sequence[float]) -> List[int]:
+    """1-based position of each score in the ascending order of all of
+    them, equal scores sharing the lowest (``sorted(s).index(x) + 1``, how
+    IRSR, DSGNN and QAGNet turn rank scores into rank numbers).
+
+    Args:
+        scores (Sequence[float]): Rank scores, higher = more salient.
+
+    Returns:
+        list[int]: Positions, ``n`` = most salient.
+    """
+    ordered = sorted(scores)
+    return [bisect.bisect_left(ordered, s) + 1 for s in scores]
 
 
 def default_rank_scores(num_preds: int) -> np.ndarray:
@@ -561,7 +715,8 @@ def default_rank_scores(num_preds: int) -> np.ndarray:
 def sa_sor(pred_masks: ArrayLike,
            gt_masks: ArrayLike,
            convention: str = 'posesor',
-           pred_scores: Optional[ArrayLike] = None) -> float:
+           pred_scores: Optional[ArrayLike] = None,
+           pred_objectness: Optional[ArrayLike] = None) -> float:
     """Segmentation-aware salient object ranking (SA-SOR) of one image.
 
     Args:
@@ -572,11 +727,14 @@ def sa_sor(pred_masks: ArrayLike,
         convention (str): ``'posesor'`` (reference ``Metrics.sa_sor``:
             Hungarian matching, IoU > 0.5, unmatched GT ranks appended with
             predicted rank 0, Pearson's r; NaN for a single GT or no match)
-            or ``'irsr'`` (IRSR's ``SA-SOR.py``, see :func:`_sa_sor_irsr`;
-            NaN for a single GT, meaning "excluded from the mean").
+            or ``'irsr'``, ``'dsgnn'``, ``'qagnet'`` (IRSR's ``SA-SOR.py``
+            and its variants, see :func:`_sa_sor_irsr`; NaN for a single
+            GT, meaning "excluded from the mean").
         pred_scores (np.ndarray | torch.Tensor, optional): ``(n,)`` rank
-            scores (higher = more salient), only used by ``'irsr'``.
+            scores (higher = more salient), used by the greedy conventions.
             Defaults to :func:`default_rank_scores`, i.e. the given order.
+        pred_objectness (np.ndarray | torch.Tensor, optional): ``(n,)``
+            objectness scores for the convention's :data:`PRED_FILTERS`.
 
     Returns:
         float: Pearson correlation in [-1, 1], or NaN (see above).
@@ -584,13 +742,22 @@ def sa_sor(pred_masks: ArrayLike,
     Raises:
         ValueError: If ``m == 0`` or the convention is unknown.
     """
-    _check_convention('sa_sor', convention)
-    pred, gt = _prepare(pred_masks, gt_masks)
-    inter, union = mask_overlaps(pred, gt)
-    if convention == 'posesor':
-        return _sa_sor_posesor(inter / (union + IOU_EPS))
-    return _sa_sor_irsr(inter, union,
-                        _scores_or_default(pred_scores, pred.shape[0]))
+    return _single_metric('sa_sor', convention, pred_masks, gt_masks,
+                          pred_scores, pred_objectness)
+
+
+def _single_metric(metric: str, convention: str, pred_masks: ArrayLike,
+                   gt_masks: ArrayLike, pred_scores: Optional[ArrayLike],
+                   pred_objectness: Optional[ArrayLike]) -> float:
+    """One (metric, convention) of one image through
+    :func:`evaluate_image`."""
+    _check_convention(metric, convention)
+    values = evaluate_image(
+        pred_masks,
+        gt_masks, [(metric, convention)],
+        pred_scores=pred_scores,
+        pred_objectness=pred_objectness)
+    return values[metric_key(metric, convention)]
 
 
 def _scores_or_default(pred_scores: Optional[ArrayLike],
@@ -671,21 +838,116 @@ def rank_level(k: int) -> int:
     return max(1, (10 * MAX_GREY - MAX_GREY * k) // 10)
 
 
-def _sor_assr(pred: np.ndarray, gt: np.ndarray) -> float:
-    """SOR of ASSR's ``calculate_spr`` + ``eval_spr`` (per image).
+def _grey_paint(masks: np.ndarray,
+                values: Sequence[int],
+                first_wins: bool = False) -> np.ndarray:
+    """Paint ``values[k]`` into the pixels of ``masks[k]``, in order.
 
-    The top 5 predictions are painted into a rank map. A GT object gets the
-    predicted level that is most frequent inside its mask (smallest on
-    ties, as ``scipy.stats.mode``) if more than ``int(0.5 * area)`` of its
-    pixels are non-zero, else 0. Objects with level 0 are dropped; with
-    two or more left the score is ``(rho + 1) / 2`` of Spearman's rho
-    between GT rank values (``m - i``) and levels, with one left 1.0, with
-    none (or a constant side) NaN, meaning "image not used". The published
-    script calls ``sc.mode(vals)[0][0]``, which fails on scipy >= 1.11;
-    the intended mode is computed directly here.
+    Args:
+        masks (np.ndarray): ``(k, H, W)`` bool masks.
+        values (Sequence[int]): One positive value per mask.
+        first_wins (bool): Keep the first value painted on a pixel
+            (QAGNet) instead of the last (ASSR, DSGNN).
+
+    Returns:
+        np.ndarray: ``(H, W)`` map, 0 = background; uint8 when every value
+        is a grey level.
+    """
+    small = max(values, default=0) <= MAX_GREY
+    out = np.zeros(masks.shape[1:], dtype=np.uint8 if small else np.int64)
+    order = range(len(values))
+    for k in (reversed(order) if first_wins else order):
+        out[masks[k]] = values[k]
+    return out
+
+
+def _dsgnn_grey(index: int) -> int:
+    """DSGNN's grey level of 0-based rank index ``index``."""
+    return ASSR_RANK_LEVELS[min(index, len(ASSR_RANK_LEVELS) - 1)]
+
+
+def _qagnet_colour(position: int, num_preds: int) -> int:
+    """QAGNet's colour (ASSR data) of rank position ``position`` (1 = least
+    salient) among ``num_preds`` predictions, as ``math.floor`` of the same
+    float product."""
+    colour = math.floor(QAGNET_COLOUR_STEP *
+                        (position + (QAGNET_COLOUR_SLOTS - num_preds)))
+    if num_preds > QAGNET_COLOUR_SLOTS:
+        colour = max(colour, QAGNET_MIN_COLOUR)
+    return colour
+
+
+def prediction_map(pred: np.ndarray, scores: np.ndarray,
+                   encoding: str) -> np.ndarray:
+    """Predicted rank map of a rank-map convention.
+
+    Args:
+        pred (np.ndarray): ``(n, H, W)`` bool masks, most salient first.
+        scores (np.ndarray): ``(n,)`` rank scores (higher = more salient).
+        encoding (str): ``'assr'``: :func:`rank_map` of the first 5 masks
+            by their order; ``'dsgnn_rank'``: every mask painted in order
+            with its rank number ``n + 1 - p`` (``p`` from
+            :func:`score_positions`, so 1 = most salient);
+            ``'dsgnn_grey'``: every mask in order with
+            DSGNN's grey level of rank index ``n - p``; ``'qagnet'``: the
+            colour of :func:`_qagnet_colour` of ``p``, most salient
+            position painted first and keeping its pixels (equal positions
+            in mask order).
+
+    Returns:
+        np.ndarray: ``(H, W)`` unsigned integer map, 0 = background.
+    """
+    n = pred.shape[0]
+    if encoding == 'assr':
+        return rank_map(pred, ASSR_MAX_PRED_RANKS)
+    positions = score_positions(np.asarray(scores).tolist())
+    if encoding == 'dsgnn_rank':
+        return _grey_paint(pred, [n + 1 - p for p in positions])
+    if encoding == 'dsgnn_grey':
+        return _grey_paint(pred, [_dsgnn_grey(n - p) for p in positions])
+    if encoding == 'qagnet':
+        # stable sort: highest position first, mask order among equals
+        order = sorted(range(n), key=lambda k: -positions[k])
+        colours = [_qagnet_colour(positions[k], n) for k in order]
+        return _grey_paint(pred[order], colours, first_wins=True)
+    raise ValueError(f'unknown prediction map {encoding!r}')
+
+
+def gt_map(gt: np.ndarray, encoding: str) -> np.ndarray:
+    """GT rank map of a rank-map convention.
+
+    Args:
+        gt (np.ndarray): ``(m, H, W)`` bool masks, most salient first.
+        encoding (str): ``'assr'`` (:func:`rank_map`, the ASSR GT PNG
+            levels) or ``'dsgnn_grey'`` (DSGNN's levels, 153 from the
+            fifth rank on), painted in order.
+
+    Returns:
+        np.ndarray: ``(H, W)`` uint8 map, 0 = background.
+    """
+    if encoding == 'assr':
+        return rank_map(gt)
+    if encoding == 'dsgnn_grey':
+        return _grey_paint(gt, [_dsgnn_grey(i) for i in range(gt.shape[0])])
+    raise ValueError(f'unknown GT map {encoding!r}')
+
+
+def _sor_rank_map(pred_map: np.ndarray, gt: np.ndarray,
+                  gt_values: str) -> float:
+    """SOR on a predicted rank map (ASSR's ``calculate_spr`` +
+    ``eval_spr`` and the DSGNN and QAGNet copies; per image).
+
+    A GT object gets the map value that is most frequent inside its mask
+    (smallest on ties, as ``scipy.stats.mode``) if more than
+    ``int(0.5 * area)`` of its pixels are non-zero, else 0. Objects with
+    value 0 are dropped; with two or more left the score is
+    ``(rho + 1) / 2`` of Spearman's rho between GT values (``m - i`` or
+    ``i + 1``, see :data:`CONVENTION_OPTIONS`) and map values, with one
+    left 1.0, with none (or a constant side) NaN, meaning "image not
+    used". The published scripts call ``sc.mode(vals)[0][0]``, which fails
+    on scipy >= 1.11; the intended mode is computed directly here.
     """
     m = gt.shape[0]
-    pred_map = rank_map(pred, ASSR_MAX_PRED_RANKS)
     gt_ranks: List[int] = []
     pred_ranks: List[int] = []
     for i in range(m):
@@ -696,7 +958,7 @@ def _sor_assr(pred: np.ndarray, gt: np.ndarray) -> float:
         if values.size > int(area * ASSR_SEG_THRESHOLD):
             level = int(np.bincount(values).argmax())
         if level > 0:
-            gt_ranks.append(m - i)
+            gt_ranks.append(m - i if gt_values == 'descending' else i + 1)
             pred_ranks.append(level)
     if len(gt_ranks) > 1:
         return (_spearman(gt_ranks, pred_ranks) + 1.0) / 2.0
@@ -707,7 +969,9 @@ def _sor_assr(pred: np.ndarray, gt: np.ndarray) -> float:
 
 def sor(pred_masks: ArrayLike,
         gt_masks: ArrayLike,
-        convention: str = 'posesor') -> float:
+        convention: str = 'posesor',
+        pred_scores: Optional[ArrayLike] = None,
+        pred_objectness: Optional[ArrayLike] = None) -> float:
     """Salient object ranking (SOR) score of one image, in [0, 1].
 
     Args:
@@ -718,8 +982,14 @@ def sor(pred_masks: ArrayLike,
         convention (str): ``'posesor'`` (reference ``Metrics.sor``: first
             prediction in order with IoU > 0.5 per GT, ``(rho + 1) / 2``,
             one pair 1.0, none NaN, NaN counted as 0 in the mean) or
-            ``'assr'`` (rank-map mode inside each GT, see
-            :func:`_sor_assr`; NaN images are excluded from the mean).
+            ``'assr'``, ``'dsgnn'``, ``'qagnet'`` (rank-map mode inside
+            each GT, see :func:`_sor_rank_map`; NaN images are excluded
+            from the mean).
+        pred_scores (np.ndarray | torch.Tensor, optional): ``(n,)`` rank
+            scores for the maps of ``'dsgnn'`` and ``'qagnet'``; default:
+            the given order.
+        pred_objectness (np.ndarray | torch.Tensor, optional): ``(n,)``
+            objectness scores for the convention's :data:`PRED_FILTERS`.
 
     Returns:
         float: ``(rho + 1) / 2``, 1.0 or NaN.
@@ -727,11 +997,8 @@ def sor(pred_masks: ArrayLike,
     Raises:
         ValueError: If ``m == 0`` or the convention is unknown.
     """
-    _check_convention('sor', convention)
-    pred, gt = _prepare(pred_masks, gt_masks)
-    if convention == 'posesor':
-        return _sor_posesor(mask_iou(pred, gt))
-    return _sor_assr(pred, gt)
+    return _single_metric('sor', convention, pred_masks, gt_masks, pred_scores,
+                          pred_objectness)
 
 
 # --------------------------------------------------------------------------
@@ -747,15 +1014,38 @@ def _mae_posesor(overlaps: MaskOverlaps) -> float:
     return overlaps.num_diff / (height * width)
 
 
-def _mae_assr(pred: np.ndarray, gt: np.ndarray) -> float:
-    pred_map = rank_map(pred, ASSR_MAX_PRED_RANKS).astype(np.float64)
-    gt_map = rank_map(gt).astype(np.float64)
-    return float(np.mean(np.abs(pred_map - gt_map)) / MAX_GREY)
+def _mae_rank_map(pred_map: np.ndarray, gt_grey: np.ndarray,
+                  arithmetic: str) -> float:
+    """Mean absolute difference of two grey rank maps, in [0, 1].
+
+    Args:
+        pred_map (np.ndarray): ``(H, W)`` grey levels of the prediction.
+        gt_grey (np.ndarray): ``(H, W)`` grey levels of the GT.
+        arithmetic (str): One of :data:`MAE_ARITHMETIC`.
+
+    Returns:
+        float: The error.
+    """
+    if arithmetic == 'float64':
+        diff = np.abs(pred_map.astype(np.float64) - gt_grey)
+        return float(np.mean(diff) / MAX_GREY)
+    if arithmetic == 'float32_of_quotient':
+        pred = (pred_map / MAX_GREY).astype(np.float32)
+        gt = (gt_grey / MAX_GREY).astype(np.float32)
+    elif arithmetic == 'float32_quotient':
+        pred = pred_map.astype(np.float32) / np.float32(MAX_GREY)
+        gt = gt_grey.astype(np.float32) / np.float32(MAX_GREY)
+    else:
+        raise ValueError(f'unknown MAE arithmetic {arithmetic!r}')
+    # mean_absolute_error: float32 column mean of |pred - gt|
+    return float(np.abs(pred - gt).reshape(-1, 1).mean(axis=0)[0])
 
 
 def mae(pred_masks: ArrayLike,
         gt_masks: ArrayLike,
-        convention: str = 'posesor') -> float:
+        convention: str = 'posesor',
+        pred_scores: Optional[ArrayLike] = None,
+        pred_objectness: Optional[ArrayLike] = None) -> float:
     """Mean absolute error of one image, in [0, 1].
 
     Args:
@@ -765,9 +1055,13 @@ def mae(pred_masks: ArrayLike,
             salient first.
         convention (str): ``'posesor'`` (reference: mean ``|union of
             predictions - union of GTs|`` over pixels, binary and
-            rank-agnostic) or ``'assr'`` (mean absolute difference of the
-            grey rank maps of :func:`rank_map` divided by 255, ASSR's
-            ``eval_mae``; top 5 predictions).
+            rank-agnostic) or ``'assr'``, ``'dsgnn'``, ``'qagnet'`` (mean
+            absolute difference of grey rank maps, see
+            :data:`CONVENTION_OPTIONS` and :func:`_mae_rank_map`).
+        pred_scores (np.ndarray | torch.Tensor, optional): ``(n,)`` rank
+            scores for the maps of ``'dsgnn'`` and ``'qagnet'``.
+        pred_objectness (np.ndarray | torch.Tensor, optional): ``(n,)``
+            objectness scores for the convention's :data:`PRED_FILTERS`.
 
     Returns:
         float: The error.
@@ -775,11 +1069,8 @@ def mae(pred_masks: ArrayLike,
     Raises:
         ValueError: If ``m == 0`` or the convention is unknown.
     """
-    _check_convention('mae', convention)
-    pred, gt = _prepare(pred_masks, gt_masks)
-    if convention == 'posesor':
-        return _mae_posesor(overlap_counts(pred, gt))
-    return _mae_assr(pred, gt)
+    return _single_metric('mae', convention, pred_masks, gt_masks, pred_scores,
+                          pred_objectness)
 
 
 # --------------------------------------------------------------------------
@@ -868,7 +1159,9 @@ def normalize_conventions(
         convention (str | Sequence[str] | dict): One convention (or list)
             for every metric -- a metric without that convention keeps its
             default -- or a dict ``metric -> convention(s)`` (metrics not
-            in the dict use ``'posesor'``).
+            in the dict use ``'posesor'``). ``'all'`` (alone, or as the
+            convention of a metric in a dict) selects every convention the
+            metric has.
 
     Returns:
         list[tuple[str, str]]: Unique pairs, in metric order.
@@ -885,11 +1178,15 @@ def normalize_conventions(
         if isinstance(convention, dict):
             chosen = convention.get(metric, 'posesor')
             chosen = [chosen] if isinstance(chosen, str) else list(chosen)
+            if chosen == [ALL_CONVENTIONS]:
+                chosen = list(SUPPORTED_CONVENTIONS[metric])
             for conv in chosen:
                 _check_convention(metric, conv)
         else:
             chosen = [convention] if isinstance(convention,
                                                 str) else list(convention)
+            if chosen == [ALL_CONVENTIONS]:
+                chosen = list(CONVENTIONS)
             for conv in chosen:
                 if conv not in CONVENTIONS:
                     raise ValueError(f'unknown convention {conv!r}; choose '
@@ -910,7 +1207,8 @@ def evaluate_image(
         pred_keypoints: Optional[ArrayLike] = None,
         gt_keypoints: Optional[ArrayLike] = None,
         gt_keypoints_visible: Optional[ArrayLike] = None,
-        overlaps: Optional[MaskOverlaps] = None) -> Dict[str, float]:
+        overlaps: Optional[MaskOverlaps] = None,
+        pred_objectness: Optional[ArrayLike] = None) -> Dict[str, float]:
     """Compute several metrics of one image sharing one set of overlaps.
 
     Args:
@@ -921,13 +1219,18 @@ def evaluate_image(
             most salient first; same rule as ``pred_masks``.
         pairs (Sequence[tuple[str, str]]): (metric, convention) pairs, e.g.
             from :func:`normalize_conventions`.
-        pred_scores: ``(n,)`` rank scores for the ``irsr`` SA-SOR.
+        pred_scores: ``(n,)`` rank scores (higher = more salient) for the
+            greedy SA-SOR and the rank maps that rank by score; default:
+            the given order (:func:`default_rank_scores`).
         pred_keypoints: ``(n, 17, 2)`` pixels, for JAE.
         gt_keypoints: ``(m, 17, 2)`` pixels, for JAE.
         gt_keypoints_visible: ``(m, 17)``, for JAE.
         overlaps (MaskOverlaps, optional): Precomputed pixel counts (e.g.
             from run-length encodings, :mod:`posesor.evaluation.mask_rle`);
             computed from the masks when omitted.
+        pred_objectness: ``(n,)`` objectness scores, for the conventions of
+            :data:`PRED_FILTERS`; without them no prediction is filtered
+            by score.
 
     Returns:
         dict[str, float]: :func:`metric_key` -> value (NaN where the
@@ -949,41 +1252,129 @@ def evaluate_image(
         pred, gt = _prepare(pred_masks, gt_masks)
     if overlaps is None:
         overlaps = overlap_counts(pred, gt)
-    inter, union = overlaps.inter, overlaps.union
-    num_gt, num_pred = inter.shape
+    num_gt, num_pred = overlaps.inter.shape
     if num_gt == 0:
         raise ValueError('gt_masks is empty (m == 0): SOR metrics are '
                          'undefined for an image without salient objects')
-    ious = inter / (union + IOU_EPS)
-    match = None
-    if ('sa_sor', 'posesor') in pairs or ('jae', 'posesor') in pairs:
-        match = hungarian_match(ious)
+    filtered = any(PRED_FILTERS.get(conv) for _, conv in pairs)
+    # rank scores only where used (np.linspace costs as much as a metric)
+    scores = None
+    if filtered or any(CONVENTION_OPTIONS[pair]['kind'] in SCORED_KINDS
+                       for pair in pairs):
+        scores = _scores_or_default(pred_scores, num_pred)
+    objectness = None
+    if filtered and pred_objectness is not None:
+        objectness = _scores_or_default(pred_objectness, num_pred)
     results: Dict[str, float] = {}
+    views: Dict[Optional[PredFilter], _PredView] = {}
+    gt_maps: Dict[str, np.ndarray] = {}
     for metric, conv in pairs:
+        filt = PRED_FILTERS.get(conv)
+        if filt not in views:
+            keep = kept_predictions(filt, scores, objectness)
+            views[filt] = _PredView(overlaps, pred, scores, keep)
+        view = views[filt]
+        options = CONVENTION_OPTIONS[(metric, conv)]
         key = metric_key(metric, conv)
-        if (metric, conv) == ('sa_sor', 'posesor'):
-            results[key] = _sa_sor_posesor(ious, match)
-        elif (metric, conv) == ('sa_sor', 'irsr'):
-            results[key] = _sa_sor_irsr(
-                inter, union, _scores_or_default(pred_scores, num_pred))
-        elif (metric, conv) == ('sor', 'posesor'):
-            results[key] = _sor_posesor(ious)
-        elif (metric, conv) == ('sor', 'assr'):
-            results[key] = _sor_assr(pred, gt)
-        elif (metric, conv) == ('mae', 'posesor'):
-            results[key] = _mae_posesor(overlaps)
-        elif (metric, conv) == ('mae', 'assr'):
-            results[key] = _mae_assr(pred, gt)
-        else:  # ('jae', 'posesor')
+        if metric == 'jae':
             if gt_keypoints is None or gt_keypoints_visible is None or (
                     num_pred > 0 and pred_keypoints is None):
                 raise ValueError('jae needs pred_keypoints, gt_keypoints '
                                  'and gt_keypoints_visible')
-            gt_inds, pred_inds, _ = match
+            gt_inds, pred_inds, _ = view.match()
             results[key] = _jae_from_match(gt_inds, pred_inds, pred_keypoints,
                                            gt_keypoints, gt_keypoints_visible,
                                            overlaps.image_size)
+        else:
+            results[key] = _evaluate_pair(metric, options, view, gt, gt_maps)
     return results
+
+
+def kept_predictions(filt: Optional[PredFilter], scores: np.ndarray,
+                     objectness: Optional[np.ndarray]) -> Optional[np.ndarray]:
+    """Indices of the predictions a convention scores, in order.
+
+    Args:
+        filt (PredFilter, optional): The convention's filter.
+        scores (np.ndarray): ``(n,)`` rank scores.
+        objectness (np.ndarray, optional): ``(n,)`` objectness scores; the
+            score threshold is skipped without them.
+
+    Returns:
+        np.ndarray | None: Ascending indices, or None for "all".
+    """
+    if filt is None:
+        return None
+    keep = np.arange(len(scores))
+    if filt.score_thr is not None and objectness is not None:
+        keep = keep[objectness > filt.score_thr]
+    if filt.max_preds is not None and len(keep) > filt.max_preds:
+        # highest rank scores, earlier predictions first among equals
+        best = sorted(keep.tolist(), key=lambda k: -scores[k])
+        keep = np.sort(np.asarray(best[:filt.max_preds], dtype=np.int64))
+    return keep
+
+
+class _PredView:
+    """The predictions one convention sees (all or a filtered subset) with
+    their overlaps, masks, rank scores and, once asked, Hungarian match."""
+
+    def __init__(self, overlaps: MaskOverlaps, pred: Optional[np.ndarray],
+                 scores: Optional[np.ndarray],
+                 keep: Optional[np.ndarray]) -> None:
+        self.overlaps = overlaps
+        self.inter, self.union = overlaps.inter, overlaps.union
+        self.pred, self.scores = pred, scores
+        if keep is not None:
+            self.inter, self.union = self.inter[:, keep], self.union[:, keep]
+            self.scores = scores[keep]
+            if pred is not None:
+                self.pred = pred[keep]
+        self.filtered = keep is not None
+        self.ious = self.inter / (self.union + IOU_EPS)
+        self._match = None
+        self._maps: Dict[str, np.ndarray] = {}
+
+    def match(self) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if self._match is None:
+            self._match = hungarian_match(self.ious)
+        return self._match
+
+    def rank_map(self, encoding: str) -> np.ndarray:
+        """:func:`prediction_map` of these predictions (SOR and MAE of a
+        convention share it)."""
+        if encoding not in self._maps:
+            self._maps[encoding] = prediction_map(self.pred, self.scores,
+                                                  encoding)
+        return self._maps[encoding]
+
+
+def _evaluate_pair(metric: str, options: Dict[str, Union[str, bool]],
+                   view: _PredView, gt: Optional[np.ndarray],
+                   gt_maps: Dict[str, np.ndarray]) -> float:
+    """Value of one metric under one option set of
+    :data:`CONVENTION_OPTIONS` (``gt_maps`` caches :func:`gt_map`)."""
+    kind = options['kind']
+    if metric == 'sa_sor':
+        if kind == 'hungarian':
+            return _sa_sor_posesor(view.ious, view.match())
+        return _sa_sor_irsr(view.inter, view.union, view.scores,
+                            bool(options['cut_scores_to_gt']))
+    if metric == 'sor':
+        if kind == 'first_hit':
+            return _sor_posesor(view.ious)
+        return _sor_rank_map(
+            view.rank_map(options['pred_map']), gt, options['gt_values'])
+    if kind == 'binary_union':
+        if view.filtered:
+            raise ValueError('the binary-union MAE has no prediction filter')
+        return _mae_posesor(view.overlaps)
+    encoding = options['gt_map']
+    if encoding not in gt_maps:
+        gt_maps[encoding] = gt_map(gt, encoding)
+    return _mae_rank_map(
+        view.rank_map(options['pred_map']), gt_maps[encoding],
+        options['arithmetic'])
 
 
 def aggregate(values: Sequence[Optional[float]],

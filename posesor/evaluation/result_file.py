@@ -73,7 +73,8 @@ def load_result_entries(
         tuple[str, list[dict]]: The key kind (``'img_id'`` or
         ``'image_name'``) and entries holding that key, ``masks`` (RLE
         list) and optionally ``keypoints`` (pixels; for ``.pth`` the
-        normalised ``joints``, stored as ``joints``).
+        normalised ``joints``, stored as ``joints``) and ``scores``
+        (objectness, one per mask).
 
     Raises:
         ResultFileError: If the file is missing or malformed.
@@ -112,6 +113,10 @@ def load_result_entries(
         joints = value.get('joints')
         if joints is not None and len(joints):
             entry['joints'] = _as_list(joints)
+        scores = value.get('scores')
+        if scores is not None and np.ndim(scores) == 1:
+            # per-mask objectness; the reference writes 0.0 when it has none
+            entry['scores'] = _as_list(scores)
         entries.append(entry)
     return 'image_name', entries
 
@@ -129,11 +134,12 @@ def sample_from_entry(entry: dict, img_id: Any, height: int, width: int,
 
     Returns:
         dict: ``img_id`` and ``pred_instances`` (``masks`` ``(n, H, W)``
-        bool, ``keypoints`` ``(n, 17, 2)`` pixels when present).
+        bool, ``keypoints`` ``(n, 17, 2)`` pixels and objectness
+        ``scores`` ``(n,)`` when present).
 
     Raises:
-        ResultFileError: For undecodable masks or a keypoint count that
-            differs from the mask count.
+        ResultFileError: For undecodable masks or a keypoint or score
+            count that differs from the mask count.
     """
     try:
         masks = decode_masks(entry['masks'], height, width)
@@ -152,6 +158,13 @@ def sample_from_entry(entry: dict, img_id: Any, height: int, width: int,
         raise ResultFileError(
             f'result file {path!r}, image id {img_id!r}: '
             f'{len(pred["keypoints"])} keypoint sets for {len(masks)} masks')
+    if 'scores' in entry:  # objectness, for the conventions' filters
+        pred['scores'] = np.asarray(
+            entry['scores'], dtype=np.float64).reshape(-1)
+        if len(pred['scores']) != len(masks):
+            raise ResultFileError(
+                f'result file {path!r}, image id {img_id!r}: '
+                f'{len(pred["scores"])} scores for {len(masks)} masks')
     return dict(img_id=img_id, pred_instances=pred)
 
 

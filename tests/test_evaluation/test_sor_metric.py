@@ -595,3 +595,99 @@ def test_every_segmentation_format_gives_the_dense_values(tmp_path):
         ]).astype(bool)
         want = evaluate_image(preds, gts, pairs)
         np.testing.assert_equal(got['values'], want)
+
+
+def scored_sample(img_id, masks, objectness):
+    out = sample(img_id, masks)
+    out['pred_instances']['scores'] = torch.tensor(
+        objectness, dtype=torch.float64)
+    return out
+
+
+@pytest.mark.filterwarnings('ignore::UserWarning')
+def test_all_conventions_through_the_metric_and_the_tool(
+        ann_file, tmp_path, capsys):
+    from posesor.evaluation.functional import SUPPORTED_CONVENTIONS, metric_key
+    metric = SORMetric(
+        ann_file=ann_file,
+        convention='all',
+        polygon_backend='pycocotools',
+        outfile_prefix=str(tmp_path / 'all'))
+    # image 1 reversed with objectness 0.9, 0.8, 0.5 (QAGNet drops A);
+    # image 2 single GT found; image 3 without GT
+    metric.process({}, [
+        scored_sample(1, [C, B, A], [0.9, 0.8, 0.5]),
+        scored_sample(2, [A], [0.9]),
+        scored_sample(3, [B], [0.9])
+    ])
+    res = metric.evaluate(size=3)
+    for name in ('sa_sor', 'sor', 'mae'):
+        for conv in SUPPORTED_CONVENTIONS[name]:
+            assert f'sor/{metric_key(name, conv)}' in res, (name, conv)
+    # greedy SA-SOR: -1 on image 1, image 2 (single GT) excluded
+    for conv in ('irsr', 'dsgnn', 'qagnet'):
+        assert res[f'sor/sa_sor_{conv}'] == pytest.approx(-1.0)
+        assert res[f'sor/sa_sor_{conv}_count'] == 1
+        assert res[f'sor/sa_sor_{conv}_nan'] == 1
+    # SOR: image 1 reversed on B and C (QAGNet) or on all (DSGNN): 0;
+    # image 2: 1.0
+    assert res['sor/sor_dsgnn'] == pytest.approx(0.5)
+    assert res['sor/sor_qagnet'] == pytest.approx(0.5)
+    assert res['sor/qagnet_score_thr'] == 0.7
+    assert res['sor/qagnet_score_thr_images'] == 2
+    # QAGNet's MAE on image 1: its map paints C 255 and B 229 (A dropped)
+    # against the GT levels A 255, B 229, C 204; image 2 exact
+    diff = (255 * 25 + 0 * 30 + 51 * 42) / (255 * H * W)
+    assert res['sor/mae_qagnet'] == pytest.approx(diff / 2, rel=1e-6)
+
+    # the tool on the dump (which keeps the scores) gives the same values
+    # and prints the table
+    tool = load_tool()
+    out = tool.main([
+        str(tmp_path / 'all.sor_results.json'), ann_file, '--convention',
+        'all', '--polygon-backend', 'pycocotools'
+    ])
+    for key, value in res.items():
+        assert out[key[len('sor/'):]] == pytest.approx(value, nan_ok=True)
+    printed = capsys.readouterr().out.splitlines()
+    heads = [line.split(' | ')[0].strip() for line in printed]
+    start = len(heads) - 1 - heads[::-1].index('convention')
+    assert heads[start + 2:start + 8] == [
+        'posesor', 'irsr', 'assr', 'dsgnn', 'qagnet', 'qagnet_limited'
+    ]
+    assert 'score > 0.7 (2 images)' in printed[start + 6]
+    assert 'score > 0.7 (2 images); top 5' in printed[start + 7]
+
+
+@pytest.mark.filterwarnings('ignore::UserWarning')
+def test_all_conventions_on_a_reference_dump(ann_file, tmp_path):
+    """A reference ``.pth`` dump without per-mask scores is scored by every
+    convention, QAGNet's without its filter (reported); with scores, the
+    filter applies."""
+    tool = load_tool()
+
+    def enc(mask):
+        return mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+
+    path = str(tmp_path / 'ref_coco_format.pth')
+    torch.save({'img_one': dict(masks=[enc(C), enc(B), enc(A)], scores=0.0)},
+               path)
+    out = tool.evaluate_file(path, ann_file, convention='all', progress=False)
+    assert out['qagnet_score_thr_images'] == 0
+    assert out['sa_sor_qagnet'] == pytest.approx(-1.0)
+    assert out['sor_qagnet'] == out['sor_dsgnn'] == pytest.approx(0.0)
+    torch.save(
+        {
+            'img_one':
+            dict(
+                masks=[enc(C), enc(B), enc(A)],
+                scores=torch.tensor([0.9, 0.8, 0.5]))
+        }, path)
+    out = tool.evaluate_file(path, ann_file, convention='all', progress=False)
+    assert out['qagnet_score_thr_images'] == 1
+    # A dropped: SOR on B and C only, still reversed
+    assert out['sor_qagnet'] == pytest.approx(0.0)
+    assert out['sor_qagnet_count'] == 1
+    torch.save({'img_one': dict(masks=[enc(C)], scores=[0.9, 0.8])}, path)
+    with pytest.raises(tool.ResultFileError, match='2 scores for 1 masks'):
+        tool.evaluate_file(path, ann_file, convention='all', progress=False)

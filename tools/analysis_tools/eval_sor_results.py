@@ -21,11 +21,16 @@ either way. A result file with two entries for one image is refused,
 naming the image. Files are read through mmengine's file backends
 (``--backend-args``, a JSON dict such as ``'{"backend": "local"}'``).
 
+With ``--convention all`` (or several conventions) the metrics of every
+convention are printed side by side, with the images used and excluded
+per metric and the thresholds applied
+(:func:`posesor.evaluation.format_convention_table`).
+
 Example::
 
     python tools/analysis_tools/eval_sor_results.py \\
         work_dirs/posesor/test.sor_results.json data/assr/assr_test.json \\
-        --metric sa_sor sor mae --convention posesor irsr assr
+        --metric sa_sor sor mae --convention all
 """
 import argparse
 import json
@@ -35,7 +40,9 @@ from typing import Any, Dict, Optional, Sequence
 from mmengine import fileio
 from mmengine.utils import ProgressBar
 
-from posesor.evaluation.functional import CONVENTIONS, METRICS
+from posesor.evaluation.convention_table import format_convention_table
+from posesor.evaluation.functional import (ALL_CONVENTIONS, CONVENTIONS,
+                                           METRICS, normalize_conventions)
 from posesor.evaluation.metrics.sor_metric import MISSING_POLICIES, SORMetric
 from posesor.evaluation.result_file import (ResultFileError, iter_samples,
                                             load_result_entries,
@@ -64,8 +71,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         '--convention',
         nargs='+',
         default=['posesor'],
-        choices=CONVENTIONS,
-        help='conventions; each metric uses those it supports')
+        choices=CONVENTIONS + (ALL_CONVENTIONS, ),
+        help='conventions (or "all"); each metric uses those it supports')
     parser.add_argument(
         '--rank-key',
         default='category_id',
@@ -182,6 +189,9 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, float]:
           f'images (ignored)')
     for key, value in out.items():
         print(f'{key}: {value}')
+    pairs = normalize_conventions(args.metric, args.convention)
+    if len({conv for _, conv in pairs}) > 1:
+        print(format_convention_table(out, pairs, rule))
     if args.out:
         fileio.put_text(
             json.dumps(out, indent=2),

@@ -20,9 +20,10 @@ from posesor.datasets.sor_parsing import (NUM_KEYPOINTS, RLERunLengths,
                                           decode_segmentation, image_name,
                                           load_sor_gt, segmentation_to_rle)
 from .. import mask_rle
-from ..functional import (DENSE_PAIRS, NAN_POLICY, MaskOverlaps, aggregate,
-                          evaluate_image, metric_key, normalize_conventions,
-                          to_binary_masks)
+from ..convention_table import format_convention_table
+from ..functional import (DENSE_PAIRS, NAN_POLICY, PRED_FILTERS, MaskOverlaps,
+                          aggregate, evaluate_image, metric_key,
+                          normalize_conventions, to_binary_masks)
 
 #: ``format`` tag of the JSON result files written by :class:`SORMetric`.
 RESULT_FORMAT = 'posesor_sor_results'
@@ -161,10 +162,16 @@ class SORMetric(BaseMetric):
     (for the ``posesor`` convention an image whose SA-SOR/SOR is NaN counts
     as 0, as in the paper). Images whose GT has no ranked object are
     skipped by every metric and counted as ``num_images_without_gt``. The
-    ``irsr`` SA-SOR scores predictions by their order
+    greedy SA-SOR (``irsr``, ``dsgnn``, ``qagnet*``) and the rank maps of
+    ``dsgnn`` and ``qagnet*`` rank predictions by their order
     (``np.linspace(1, 0.5, n)``), as the PoseSOR authors fed IRSR's
-    script. Means are not rounded (the reference rounds to 4 decimals) and
-    are NaN when no image counts (the reference then reports 1.0).
+    script, so that result files without rank scores score alike. The
+    objectness ``scores`` of the predictions, where present, feed the
+    prediction filters of :data:`~posesor.evaluation.functional.PRED_FILTERS`
+    (QAGNet's ``score > 0.7``); an image without them is scored unfiltered
+    and the number of images filtered is reported. Means are not rounded
+    (the reference rounds to 4 decimals) and are NaN when no image counts
+    (the reference then reports 1.0).
 
     Every image of the annotation file takes part in the evaluation: an
     image that received no prediction (e.g. a dataloader on a subset) is
@@ -177,20 +184,25 @@ class SORMetric(BaseMetric):
     Reported keys (with the ``sor/`` prefix): for each metric ``k``
     (``'sa_sor'``, ``'sor'``, ``'mae'``, ``'jae'`` for the ``posesor``
     convention, ``'sa_sor_irsr'``, ``'sor_assr'``, ``'mae_assr'`` for
-    the others): ``k``, ``k_count`` (images in the mean), ``k_nan``
-    (images where it is undefined); MAE also as ``k_x100``; plus
-    ``num_images`` (images scored), ``num_images_without_gt`` and
-    ``num_images_missing``. Counts are Python ``int``.
+    the others, e.g. ``'sor_dsgnn'``): ``k``, ``k_count`` (images in the
+    mean), ``k_nan`` (images where it is undefined); MAE also as
+    ``k_x100``; plus ``num_images`` (images scored),
+    ``num_images_without_gt`` and ``num_images_missing``; for each chosen
+    convention with a score filter ``c``: ``c_score_thr`` and
+    ``c_score_thr_images`` (images whose predictions carried scores, i.e.
+    where the filter was applied). Counts are Python ``int``.
 
     Args:
         ann_file (str): Path or URI of the SOR annotation JSON.
         metric (str | Sequence[str]): Any of ``'sa_sor'``, ``'sor'``,
             ``'mae'``, ``'jae'``. Defaults to ``['sa_sor', 'sor', 'mae']``.
         convention (str | Sequence[str] | dict): ``'posesor'`` (default),
-            ``'irsr'``, ``'assr'``, a list of them (each metric uses those
-            it supports, else its default), or a dict ``metric ->
-            convention(s)``, e.g. ``dict(sa_sor=['posesor', 'irsr'],
-            sor='assr')``.
+            ``'irsr'``, ``'assr'``, ``'dsgnn'``, ``'qagnet'``,
+            ``'qagnet_limited'``, a list of them (each metric uses those
+            it supports, else its default),
+            ``'all'`` (every convention of every metric), or a dict
+            ``metric -> convention(s)``, e.g. ``dict(sa_sor=['posesor',
+            'irsr'], sor='assr')``.
         rank_key (str): Annotation key of the rank, ``'category_id'``
             (default) or ``'visiting_order'``.
         keep_unranked (bool): Keep GT objects whose rank is 0/missing (after
@@ -487,9 +499,11 @@ class SORMetric(BaseMetric):
         result: Dict[str, Any] = dict(img_id=img_id, values={}, num_gt=None)
         if gt is not None:
             kpts = pred.get('keypoints')
+            objectness = pred.get('scores')
             result.update(
-                self._score(gt, masks,
-                            None if kpts is None else _to_numpy(kpts)))
+                self._score(
+                    gt, masks, None if kpts is None else _to_numpy(kpts),
+                    None if objectness is None else _to_numpy(objectness)))
         if self.outfile_prefix is not None:
             result['dump'] = self._dump_entry(sample, masks, gt)
         return result
@@ -512,11 +526,15 @@ class SORMetric(BaseMetric):
     def _overlaps(gt: GTEntry, masks: np.ndarray) -> MaskOverlaps:
         return mask_rle.overlaps_with_runs(masks, gt.runs)
 
-    def _score(self, gt: GTEntry, masks: np.ndarray,
-               keypoints: Optional[np.ndarray]) -> dict:
-        """``num_gt`` and ``values`` of one image (see
-        :meth:`process_sample`)."""
-        out: Dict[str, Any] = dict(num_gt=gt.num_gt, values={})
+    def _score(self,
+               gt: GTEntry,
+               masks: np.ndarray,
+               keypoints: Optional[np.ndarray],
+               objectness: Optional[np.ndarray] = None) -> dict:
+        """``num_gt``, ``values`` and ``has_scores`` (objectness scores
+        given) of one image (see :meth:`process_sample`)."""
+        out: Dict[str, Any] = dict(
+            num_gt=gt.num_gt, values={}, has_scores=objectness is not None)
         if not gt.num_gt:
             return out
         overlaps = self._overlaps(gt, masks)
@@ -531,7 +549,8 @@ class SORMetric(BaseMetric):
             pred_keypoints=keypoints,
             gt_keypoints=gt.keypoints,
             gt_keypoints_visible=gt.keypoints_visible,
-            overlaps=overlaps)
+            overlaps=overlaps,
+            pred_objectness=objectness)
         return out
 
     def _dump_entry(self, sample: dict, masks: np.ndarray,
@@ -639,6 +658,16 @@ class SORMetric(BaseMetric):
         out['num_images'] = len(results)
         out['num_images_without_gt'] = len(results) - len(with_gt)
         out['num_images_missing'] = num_missing
+        for conv in dict.fromkeys(conv for _, conv in self.pairs):
+            filt = PRED_FILTERS.get(conv)
+            if filt is not None and filt.score_thr is not None:
+                applied = sum(bool(r.get('has_scores')) for r in with_gt)
+                out[f'{conv}_score_thr'] = filt.score_thr
+                out[f'{conv}_score_thr_images'] = applied
+                lines.append(f'{conv}: predictions with score > '
+                             f'{filt.score_thr} on {applied} of '
+                             f'{len(with_gt)} images (the others carry no '
+                             f'scores and are scored unfiltered)')
         lines.append(f'{len(results)} images, '
                      f'{len(results) - len(with_gt)} without ranked GT '
                      f'(skipped)')
@@ -646,6 +675,8 @@ class SORMetric(BaseMetric):
                 if self.missing == 'no_prediction' else 'left out')
         lines.append(f'{num_missing} annotated images without a prediction '
                      f'({rule})')
+        if len({conv for _, conv in self.pairs}) > 1:
+            lines += ['', format_convention_table(out, self.pairs, rule)]
         print_log('SOR evaluation:\n' + '\n'.join(lines), logger)
         if num_missing:
             print_log(
