@@ -8,7 +8,6 @@ Methods: PoseSOR with pose, PoseSOR without pose (the pose ablation's
 switches), Mask2Former-SOR and SeqRank, each at its tiny config.
 """
 import copy
-import json
 import os.path as osp
 import sys
 from typing import Dict, Tuple
@@ -39,30 +38,6 @@ METHODS = {
 #: 3.2 % (PoseSOR's loss_rank), float16 6.2 % (PoseSOR w/o pose's
 #: loss_partition); a wrong matching or a lost mask would be far off.
 AUTOCAST_RTOL, AUTOCAST_ATOL = 0.1, 0.05
-PERSON_CLASS = 1
-
-
-@pytest.fixture(scope='module')
-def pose_order_root(tmp_path_factory) -> Dict[str, str]:
-    """A 'pose_order' synthetic dataset (the tiny configs' data) and a copy
-    whose training annotations hold no person."""
-    from posesor.datasets.synthetic import generate_synthetic_sor
-    roots = {}
-    for name in ('people', 'no_people'):
-        root = str(tmp_path_factory.mktemp(f'step_{name}'))
-        generate_synthetic_sor(
-            root, num_train=4, num_test=1, size=96, seed=0, rule='pose_order')
-        roots[name] = root
-    ann_file = osp.join(roots['no_people'], 'synthetic_train.json')
-    with open(ann_file) as f:
-        data = json.load(f)
-    assert any(a['class_id'] == PERSON_CLASS for a in data['annotations'])
-    for ann in data['annotations']:
-        ann.update(
-            class_id=0, keypoints=[0] * len(ann['keypoints']), num_keypoints=0)
-    with open(ann_file, 'w') as f:
-        json.dump(data, f)
-    return roots
 
 
 def _model_and_batch(method: str, data_root: str) -> Tuple:
@@ -100,10 +75,10 @@ def _step(model, batch, dtype=None) -> Tuple[Dict[str, float], Dict]:
 
 @pytest.mark.parametrize('data', ['people', 'no_people'])
 @pytest.mark.parametrize('method', list(METHODS))
-def test_every_parameter_gets_a_gradient(method, data, pose_order_root):
+def test_every_parameter_gets_a_gradient(method, data, pose_order_roots):
     if data == 'no_people' and method not in ('posesor', 'posesor_wo_pose'):
         pytest.skip('only PoseSOR reads persons and joints')
-    model, batch = _model_and_batch(method, pose_order_root[data])
+    model, batch = _model_and_batch(method, pose_order_roots[data])
     losses, grads = _step(model, batch)
     unreached = [n for n, g in grads.items() if g is None]
     assert not unreached, f'{method}: no loss reaches {unreached}'
@@ -115,8 +90,8 @@ def test_every_parameter_gets_a_gradient(method, data, pose_order_root):
 
 @pytest.mark.parametrize('dtype', [torch.bfloat16, torch.float16], ids=str)
 @pytest.mark.parametrize('method', list(METHODS))
-def test_autocast_step_is_finite_and_close(method, dtype, pose_order_root):
-    model, batch = _model_and_batch(method, pose_order_root['people'])
+def test_autocast_step_is_finite_and_close(method, dtype, pose_order_roots):
+    model, batch = _model_and_batch(method, pose_order_roots['people'])
     reference, ref_grads = _step(model, batch)
     # (CPU autocast of torch 2.14 has every op of the four in float16 too)
     losses, grads = _step(model, batch, dtype)

@@ -16,51 +16,14 @@ import socket
 import subprocess
 import sys
 
-import pytest
 from conftest import REPO, TRAIN_ITERS
 from ddp_configs import shipped_configs, shrunk_config
-
-PERSON_CLASS = 1  # COCO's person class (``class_id``)
 
 
 def _free_port() -> str:
     with socket.socket() as sock:
         sock.bind(('127.0.0.1', 0))
         return str(sock.getsockname()[1])
-
-
-def _without_people(ann_file: str) -> int:
-    """Turn every annotated person into a plain object (no class, no
-    joints) in place; returns how many were changed."""
-    with open(ann_file) as f:
-        data = json.load(f)
-    changed = 0
-    for ann in data['annotations']:
-        if ann.get('class_id') == PERSON_CLASS:
-            changed += 1
-        ann['class_id'] = 0
-        ann['keypoints'] = [0] * len(ann['keypoints'])
-        ann['num_keypoints'] = 0
-    with open(ann_file, 'w') as f:
-        json.dump(data, f)
-    return changed
-
-
-@pytest.fixture(scope='module')
-def pose_order_data(tmp_path_factory):
-    """A small 'pose_order' synthetic dataset (5-7 objects an image, the
-    data of every tiny config) and a copy whose training images hold no
-    annotated person."""
-    from posesor.datasets.synthetic import generate_synthetic_sor
-    roots = {}
-    for name in ('with_people', 'no_people'):
-        root = str(tmp_path_factory.mktemp(f'ddp_{name}'))
-        generate_synthetic_sor(
-            root, num_train=4, num_test=2, size=96, seed=0, rule='pose_order')
-        roots[name] = root
-    assert _without_people(
-        osp.join(roots['no_people'], 'synthetic_train.json')) > 0
-    return roots
 
 
 def test_shipped_configs_are_listed():
@@ -74,10 +37,10 @@ def test_shipped_configs_are_listed():
     assert len(names) == len(shipped_configs()) >= 16
 
 
-def test_shrunk_config_keeps_the_variant(pose_order_data, tmp_path):
+def test_shrunk_config_keeps_the_variant(pose_order_roots, tmp_path):
     """Tiny dimensions, but the variant's own switches and recipe stay."""
     cfg = shrunk_config('configs/posesor_swinl_assr_wo_pose.py',
-                        pose_order_data['with_people'], str(tmp_path))
+                        pose_order_roots['people'], str(tmp_path))
     pai = cfg.model.rank_head.pai
     assert (pai.embed_dims, pai.use_scene_tokens,
             pai.with_pose_outputs) == (64, False, False)
@@ -87,20 +50,20 @@ def test_shrunk_config_keeps_the_variant(pose_order_data, tmp_path):
     assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
     seqrank = shrunk_config(
         'projects/seqrank/configs/seqrank_swinl_800_assr.py',
-        pose_order_data['with_people'], str(tmp_path))
+        pose_order_roots['people'], str(tmp_path))
     # the released (uncorrected) neck stays, at the tiny width
     assert seqrank.model.neck.type == 'FrcPN'
     assert seqrank.model.neck.out_channels == 64
     assert seqrank.model.decoder.embed_dims == 64
 
 
-def test_every_config_trains_under_ddp(pose_order_data, tmp_path):
+def test_every_config_trains_under_ddp(pose_order_roots, tmp_path):
     jobs = []
     for rel_path in shipped_configs():
         name = osp.splitext(osp.basename(rel_path))[0]
         cfg = shrunk_config(
             rel_path,
-            pose_order_data['with_people'],
+            pose_order_roots['people'],
             str(tmp_path / name),
             iters=TRAIN_ITERS)
         jobs.append(
@@ -114,7 +77,7 @@ def test_every_config_trains_under_ddp(pose_order_data, tmp_path):
     # gradient and DDP's reducer completes.
     cfg = shrunk_config(
         'configs/posesor_tiny_synthetic.py',
-        pose_order_data['no_people'],
+        pose_order_roots['no_people'],
         str(tmp_path / 'no_people'),
         iters=TRAIN_ITERS)
     jobs.append(
