@@ -31,6 +31,7 @@ Two layout changes happen on the way besides renaming:
 import contextlib
 import os
 import re
+import warnings
 from collections import OrderedDict
 from typing import (Callable, Dict, Iterator, List, Mapping, Optional,
                     Sequence, Tuple)
@@ -653,13 +654,56 @@ def convert_posesor(state_dict: Mapping[str, Tensor],
     """
     names = dict(DEFAULT_MODULE_NAMES)
     names.update(module_names or {})
-    return convert_by_module(
+    out = convert_by_module(
         state_dict,
         posesor_rules(),
         names,
-        expected=expected,
         source=source,
         model_name='PoseSOR')
+    if expected is not None:
+        drop_untrained_pose_predictors(out, expected, source)
+        check_against_shapes(out, expected, source=source)
+    return out
+
+
+#: PAI's keypoint and heatmap predictors in this project's names.
+PAI_POSE_PREDICTORS = re.compile(
+    r'rank_head\.pai\.head\.(keypoint_cls|heatmap_embed)\.(weight|bias)')
+
+
+def drop_untrained_pose_predictors(state_dict: StateDict,
+                                   expected: Shapes,
+                                   source: str = 'checkpoint') -> List[str]:
+    """Remove PAI's keypoint/heatmap predictors the target model lacks.
+
+    The reference builds them in every variant; a model trained without
+    pose losses (``model.rank_head.pai.with_pose_outputs=False``, the
+    w/o-pose-knowledge ID2 model) does not, because no loss reaches them
+    and nothing but the discarded keypoint outputs reads them. A warning
+    names the dropped keys.
+
+    Args:
+        state_dict (dict[str, Tensor]): Converted tensors, changed in place.
+        expected (Mapping[str, Sequence[int]]): The target model's shapes.
+        source (str): Name of the source for the log.
+
+    Returns:
+        list[str]: The dropped keys.
+    """
+    dropped = [
+        key for key in state_dict
+        if key not in expected and PAI_POSE_PREDICTORS.fullmatch(key)
+    ]
+    for key in dropped:
+        del state_dict[key]
+    if dropped:
+        warnings.warn(
+            f'{source}: dropped {len(dropped)} tensors of PAI\'s keypoint '
+            'and heatmap predictors (the model is built with '
+            'rank_head.pai.with_pose_outputs=False: no pose loss trains '
+            f'them): {_preview(dropped)}',
+            stacklevel=2)
+    return dropped
 
 
 def convert_by_module(state_dict: Mapping[str, Tensor],

@@ -99,3 +99,23 @@ def autocast_context(dtype: Optional[str],
                          f'or None, got {dtype!r}')
     device_type = torch.device(device or 'cpu').type
     return torch.autocast(device_type, dtype=getattr(torch, dtype))
+
+
+def float32_region(device: torch.device) -> ContextManager:
+    """Switch ``torch.autocast`` off on ``device``'s type.
+
+    Under AMP, code inside runs in the dtype of its inputs, so cast them to
+    float32 first. Used where half precision decides discrete outcomes or
+    loses the signal: the Hungarian matching costs (a near tie resolved
+    differently changes the whole step), point sampling of mask logits
+    (pixel-centre coordinates on large grids) and the mask losses on the
+    sampled points (sums over 12544 points), as detectron2's Mask2Former
+    does for its matcher and point losses.
+
+    Args:
+        device (torch.device): Device of the computation.
+
+    Returns:
+        A context manager.
+    """
+    return torch.autocast(torch.device(device).type, enabled=False)

@@ -2,6 +2,7 @@
 """End-to-end tests of SORMetric and eval_sor_results on a tiny JSON."""
 import importlib.util
 import json
+import math
 import os.path as osp
 
 import numpy as np
@@ -691,3 +692,20 @@ def test_all_conventions_on_a_reference_dump(ann_file, tmp_path):
     torch.save({'img_one': dict(masks=[enc(C)], scores=[0.9, 0.8])}, path)
     with pytest.raises(tool.ResultFileError, match='2 scores for 1 masks'):
         tool.evaluate_file(path, ann_file, convention='all', progress=False)
+
+
+def test_jae_is_undefined_without_predicted_keypoints(ann_file, tmp_path):
+    """A model without keypoint outputs (trained without pose losses) has
+    no joint error: JAE is NaN on every image, the other metrics stay."""
+    with pytest.warns(SORDataWarning):
+        metric = build_metric(ann_file, tmp_path)
+    samples = predictions()
+    for s in samples:
+        for key in ('keypoints', 'keypoint_scores'):
+            s['pred_instances'].pop(key)
+    metric.process({}, samples)
+    res = metric.evaluate(size=3)
+    assert math.isnan(res['sor/jae'])
+    assert res['sor/jae_count'] == 0 and res['sor/jae_nan'] == 2
+    assert res['sor/sa_sor'] == pytest.approx(-0.5)
+    assert res['sor/sor'] == pytest.approx(0.5)

@@ -65,6 +65,8 @@ def test_swinl_variants_share_the_architecture(name):
     if name == 'posesor_swinl_assr_wo_pose.py':
         # the reference's ID2 network: PAI without scene tokens (pai_id2)
         assert cfg.rank_head.pai.pop('use_scene_tokens') is False
+        # no keypoint/heatmap predictors: no pose loss would train them
+        assert cfg.rank_head.pai.pop('with_pose_outputs') is False
         # trained without pose supervision
         for loss in ('loss_joint', 'loss_joint_vis', 'loss_heatmap'):
             assert cfg.rank_head.pop(loss) is None

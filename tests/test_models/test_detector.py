@@ -104,6 +104,7 @@ def test_loss_without_pose(samples):
     cfg = tiny_model_cfg()
     cfg.rank_head.update(
         loss_joint=None, loss_joint_vis=None, loss_heatmap=None)
+    cfg.rank_head.pai.with_pose_outputs = False
     init_default_scope('mmdet')
     model = MODELS.build(cfg)
     model.train()
@@ -111,6 +112,19 @@ def test_loss_without_pose(samples):
     losses = model(inputs, data_samples, mode='loss')
     assert not {'loss_joint', 'loss_joint_vis', 'loss_heatmap'} & set(losses)
     assert 'loss_rank' in losses and 'loss_mask' in losses
+    # keypoint predictors exist exactly when a pose loss trains them
+    for with_outputs in (True, False):
+        bad = tiny_model_cfg()
+        bad.rank_head.pai.with_pose_outputs = with_outputs
+        if with_outputs:
+            bad.rank_head.update(
+                loss_joint=None, loss_joint_vis=None, loss_heatmap=None)
+        with pytest.raises(ValueError, match='with_pose_outputs must be'):
+            MODELS.build(bad)
+    bad = tiny_model_cfg()
+    bad.rank_head.pai.output_joints = False
+    with pytest.raises(ValueError, match='pai.output_joints=True'):
+        MODELS.build(bad)
 
 
 def test_each_loss_decreases(samples):

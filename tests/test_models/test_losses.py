@@ -52,6 +52,7 @@ class _Losses:
         if not pose_losses:
             rank_cfg.update(
                 loss_joint=None, loss_joint_vis=None, loss_heatmap=None)
+            rank_cfg['pai']['with_pose_outputs'] = False
         self.rank_head = MODELS.build(rank_cfg)
         self.loss_mask = self.instance_head.loss_mask
         self.loss_dice = self.instance_head.loss_dice

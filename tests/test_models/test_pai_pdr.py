@@ -195,8 +195,9 @@ def test_pai_without_gating_equals_saturated_gate():
         (dict(use_sub_pose=False), ['sub_pose']),  # pai_id4
         (dict(use_sub_pose=False,
               use_scene_tokens=False), ['sub_pose', 'scene_norm']),  # pai_id6
+        # pai_id8: the joint positions are read by no block
         (dict(use_joint_interaction=False, use_sub_pose=False),
-         ['joint_layer', 'gate_proj', 'sub_pose']),  # pai_id8
+         ['joint_layer', 'gate_proj', 'sub_pose', 'joint_pos_embed']),
         (dict(num_blocks=0), ['blocks.', 'joint_pos_embed']),  # pai_id9
     ])
 def test_pai_variants(switches, absent):
@@ -209,11 +210,42 @@ def test_pai_variants(switches, absent):
     out = pai(
         torch.randn(2, 2, C), torch.randn(2, 2, C), feats, feats_pe, q_mask)
     assert out['masks'].shape == (2, 2, 16, 16)
-    assert (pai.joint_pos_embed is None) == (len(pai.blocks) == 0)
     assert torch.isfinite(out['keypoints']).all()
     full_out = _pai()(torch.randn(2, 2, C), torch.randn(2, 2, C), feats,
                       feats_pe, q_mask)
     assert not torch.allclose(out['masks'], full_out['masks'])
+
+
+@pytest.mark.parametrize('switches, absent, joints', [
+    (dict(with_pose_outputs=False), ['keypoint_cls', 'heatmap_embed'], True),
+    (dict(
+        use_joint_interaction=False,
+        use_sub_pose=False,
+        with_pose_outputs=False,
+        output_joints=False), ['joint_embed', 'joint_pos_embed'], False),
+])
+def test_pai_without_pose_outputs(switches, absent, joints):
+    """Without pose outputs (and joint tokens) PAI builds nothing that
+    only they would read; the other outputs are unchanged."""
+    pai, full = _pai(**switches), _pai()
+    names = list(pai.state_dict())
+    for part in absent:
+        assert not any(part in n for n in names), part
+    # same weights where both have them
+    full.load_state_dict(pai.state_dict(), strict=False)
+    feats, feats_pe = _feats(2)
+    q, qpe = torch.randn(2, 2, C), torch.randn(2, 2, C)
+    out = pai(q, qpe, feats, feats_pe)
+    assert 'keypoints' not in out and 'heatmaps' not in out
+    assert (out['joints'] is not None) == joints
+    if joints:  # only the predictors are gone
+        ref = full(q, qpe, feats, feats_pe)
+        for key in ('query', 'joints', 'masks', 'bboxes'):
+            torch.testing.assert_close(out[key], ref[key])
+    loss = sum(v.sum() for v in out.values() if v is not None)
+    loss.backward()
+    unreached = [n for n, p in pai.named_parameters() if p.grad is None]
+    assert not unreached
 
 
 @pytest.mark.parametrize(

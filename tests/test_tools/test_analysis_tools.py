@@ -44,6 +44,8 @@ def test_benchmark_tiny(tiny_config, capsys):
     ])
     assert result['num_images'] == 4
     assert result['fps'] > 0 and result['latency_ms'] > 0
+    # two timed batches: the median is their mean
+    assert result['latency_median_ms'] == pytest.approx(result['latency_ms'])
     assert result['memory_kind'] == 'cpu_peak_rss'
     assert result['peak_memory_mib'] > 10
     assert 'img/s' in capsys.readouterr().out

@@ -249,6 +249,72 @@ def test_swinl_reference_state_dict_maps_onto_released_config():
             assert count(module + '.') == params, module
 
 
+@pytest.mark.skipif(
+    not osp.isfile(SWINL_SHAPES),
+    reason='parity fixtures (../shared/parity) not available')
+def test_id2_reference_state_dict_maps_onto_wo_pose_config():
+    """The reference's ID2 network (``pai_id2``: no scene tokens) converts
+    into configs/posesor_swinl_assr_wo_pose.py; PAI's keypoint and heatmap
+    predictors, which that config does not build (no pose loss trains
+    them), are dropped and named, and nothing else is."""
+    with open(SWINL_SHAPES) as f:
+        entries = json.load(f)
+    source = {
+        name: torch.empty(shape, device='meta')
+        for name, shape in entries if '.scene_norm.' not in name
+    }
+    assert len(source) == 786 - 3 * 2  # scene_norm of the 3 PAI blocks
+    config = osp.join(REPO, 'configs', 'posesor_swinl_assr_wo_pose.py')
+    expected = model_state_shapes(Config.fromfile(config).model)
+    with pytest.warns(UserWarning, match='id2: dropped 4 tensors'):
+        converted = convert_posesor(source, expected=expected, source='id2')
+    assert set(converted) == set(expected)
+    dropped = {
+        'actor_interaction.head.classification_head.weight',
+        'actor_interaction.head.classification_head.bias',
+        'actor_interaction.head.heat_emb.weight',
+        'actor_interaction.head.heat_emb.bias'
+    }
+    assert dropped <= set(source)
+    used = sum(v.numel() for k, v in source.items() if k not in dropped)
+    assert used == sum(v.numel() for v in converted.values())
+    # without the switch the predictors are kept (the faithful default)
+    full = model_state_shapes(Config.fromfile(SWINL_CONFIG).model)
+    assert 'rank_head.pai.head.keypoint_cls.weight' in full
+    # a model that lacks other keys still fails: only these are dropped
+    with pytest.raises(CheckpointConversionError, match='not in the model'):
+        convert_posesor(
+            source,
+            expected={
+                k: v
+                for k, v in expected.items() if 'bbox_reg' not in k
+            },
+            source='id2')
+
+
+@needs_fixtures
+def test_posesor_to_mmdet_cli_wo_pose_config(tmp_path):
+    """The micro checkpoint into a model without pose predictors: strict
+    load, and the log says what was dropped and why."""
+    config = tmp_path / 'micro_wo_pose.py'
+    config.write_text(f"""_base_ = [{MICRO_CONFIG!r}]
+model = dict(rank_head=dict(
+    pai=dict(with_pose_outputs=False),
+    loss_joint=None, loss_joint_vis=None, loss_heatmap=None))
+""")
+    dst = tmp_path / 'micro_wo_pose.pth'
+    with pytest.warns(
+            UserWarning, match='dropped 4 tensors .*with_pose_outputs=False'):
+        assert posesor_to_mmdet.main(
+            [MICRO_CKPT, str(dst), '--config',
+             str(config)]) == 0
+    from mmdet.registry import MODELS
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        model = MODELS.build(Config.fromfile(str(config)).model)
+    load_checkpoint(model, str(dst), strict=True)
+
+
 @pytest.fixture(scope='module')
 def source():
     """The micro reference state dict."""

@@ -95,9 +95,10 @@ def benchmark(cfg: Config,
         seed (int): Seed of the random images.
 
     Returns:
-        dict: ``fps`` (images/s), ``latency_ms`` (per batch),
-        ``peak_memory_mib``, ``memory_kind`` ('cuda_allocated' or
-        'cpu_peak_rss'), ``device``, ``num_images`` (timed).
+        dict: ``fps`` (images/s), ``latency_ms`` (mean per batch),
+        ``latency_median_ms`` (median per batch), ``peak_memory_mib``,
+        ``memory_kind`` ('cuda_allocated' or 'cpu_peak_rss'), ``device``,
+        ``num_images`` (timed).
     """
     if num_iters < 1 or num_warmup < 0:
         raise ValueError('--num-iters must be >= 1 and --num-warmup >= 0')
@@ -126,7 +127,7 @@ def benchmark(cfg: Config,
     use_cuda = device.type == 'cuda'
     if use_cuda:
         torch.cuda.reset_peak_memory_stats(device)
-    elapsed = 0.0
+    times = []
     with torch.no_grad():
         for i in range(num_warmup + num_iters):
             batch = make_batch()
@@ -137,7 +138,8 @@ def benchmark(cfg: Config,
             if use_cuda:
                 torch.cuda.synchronize(device)
             if i >= num_warmup:
-                elapsed += time.perf_counter() - start
+                times.append(time.perf_counter() - start)
+    elapsed = sum(times)
     num_images = num_iters * batch_size
     if use_cuda:
         peak, kind = torch.cuda.max_memory_allocated(device) / MIB, \
@@ -147,6 +149,7 @@ def benchmark(cfg: Config,
     return dict(
         fps=num_images / elapsed,
         latency_ms=1000 * elapsed / num_iters,
+        latency_median_ms=1000 * float(np.median(times)),
         peak_memory_mib=peak,
         memory_kind=kind,
         device=str(device),

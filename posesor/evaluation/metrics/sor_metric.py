@@ -542,15 +542,25 @@ class SORMetric(BaseMetric):
         if self._dense:
             gt_masks = mask_rle.decode(
                 self.gt_rles(gt.img_id), gt.height, gt.width)
-        out['values'] = evaluate_image(
-            masks,
-            gt_masks,
-            self.pairs,
-            pred_keypoints=keypoints,
-            gt_keypoints=gt.keypoints,
-            gt_keypoints_visible=gt.keypoints_visible,
-            overlaps=overlaps,
-            pred_objectness=objectness)
+        pairs = self.pairs
+        if keypoints is None and len(masks):
+            # a model without keypoint outputs (e.g. trained without pose
+            # losses) has no joint error: undefined (NaN) for each image
+            pairs = [p for p in pairs if p[0] != 'jae']
+        out['values'] = {
+            metric_key(*pair): None
+            for pair in self.pairs if pair not in pairs
+        }
+        out['values'].update(
+            evaluate_image(
+                masks,
+                gt_masks,
+                pairs,
+                pred_keypoints=keypoints,
+                gt_keypoints=gt.keypoints,
+                gt_keypoints_visible=gt.keypoints_visible,
+                overlaps=overlaps,
+                pred_objectness=objectness))
         return out
 
     def _dump_entry(self, sample: dict, masks: np.ndarray,

@@ -38,43 +38,52 @@ class PoseAwareInteractionHead(nn.Module):
 
     Args:
         embed_dims (int): Token and pixel channels C.
+        with_pose_outputs (bool): Build the keypoint and heatmap
+            predictors. Defaults to True.
     """
 
-    def __init__(self, embed_dims: int) -> None:
+    def __init__(self,
+                 embed_dims: int,
+                 with_pose_outputs: bool = True) -> None:
         super().__init__()
+        self.with_pose_outputs = with_pose_outputs
         self.pixel_proj = nn.Conv2d(embed_dims, embed_dims, 1)
         self.mask_embed = nn.Linear(embed_dims, embed_dims)
-        self.heatmap_embed = nn.Linear(embed_dims, embed_dims)
+        if with_pose_outputs:
+            self.heatmap_embed = nn.Linear(embed_dims, embed_dims)
         self.bbox_reg = nn.Linear(embed_dims, BOX_CHANNELS)
-        self.keypoint_cls = nn.Linear(embed_dims, KEYPOINT_CHANNELS)
+        if with_pose_outputs:
+            self.keypoint_cls = nn.Linear(embed_dims, KEYPOINT_CHANNELS)
 
     def init_weights(self) -> None:
         """Xavier-uniform weights, zero biases."""
         xavier_init_linears(self)
 
-    def forward(self, query: Tensor, joints: Tensor,
+    def forward(self, query: Tensor, joints: Optional[Tensor],
                 pixels: Tensor) -> Dict[str, Tensor]:
         """Predict from instance and joint tokens.
 
         Args:
             query (Tensor): (B, n, C) instance tokens.
-            joints (Tensor): (B, n, K, C) joint tokens.
+            joints (Tensor, optional): (B, n, K, C) joint tokens (read only
+                with pose outputs).
             pixels (Tensor): (B, C, H, W) output of :attr:`pixel_proj` on the
                 mask feature map.
 
         Returns:
-            dict[str, Tensor]: Logits: ``keypoints`` (B, n, K, 3) (x, y,
-            visibility), ``heatmaps`` (B, n, K, H, W), ``masks``
-            (B, n, H, W) and ``bboxes`` (B, n, 4) (cx, cy, h, w).
+            dict[str, Tensor]: Logits: ``masks`` (B, n, H, W), ``bboxes``
+            (B, n, 4) (cx, cy, h, w) and, with pose outputs, ``keypoints``
+            (B, n, K, 3) (x, y, visibility) and ``heatmaps``
+            (B, n, K, H, W).
         """
-        heatmaps = torch.einsum('bnkc,bchw->bnkhw', self.heatmap_embed(joints),
-                                pixels)
         masks = torch.einsum('bnc,bchw->bnhw', self.mask_embed(query), pixels)
-        return dict(
-            keypoints=self.keypoint_cls(joints),
-            heatmaps=heatmaps,
-            masks=masks,
-            bboxes=self.bbox_reg(query))
+        outputs = dict(masks=masks, bboxes=self.bbox_reg(query))
+        if self.with_pose_outputs:
+            outputs['heatmaps'] = torch.einsum('bnkc,bchw->bnkhw',
+                                               self.heatmap_embed(joints),
+                                               pixels)
+            outputs['keypoints'] = self.keypoint_cls(joints)
+        return outputs
 
 
 def _pair_attn_bias(token_mask: Tensor, num_heads: int) -> Tensor:
@@ -355,6 +364,15 @@ class PoseAwareInteraction(BaseModule):
             Defaults to True.
         use_scene_tokens (bool): See :class:`PoseAwareInteractionBlock`.
             Defaults to True.
+        with_pose_outputs (bool): Predict keypoints and heatmaps. False
+            (for a model trained without pose losses, which would leave
+            these predictors without gradient) builds neither. Defaults to
+            True.
+        output_joints (bool): Return the joint tokens (PDR's directional
+            cues read them). With ``output_joints``, ``with_pose_outputs``,
+            ``use_joint_interaction`` and ``use_sub_pose`` all False the joint
+            embeddings are not built and ``joints`` is None. Defaults to
+            True.
         init_cfg (dict, optional): mmengine init config. Defaults to None.
     """
 
@@ -374,17 +392,27 @@ class PoseAwareInteraction(BaseModule):
                  use_spatial_gating: bool = True,
                  use_sub_pose: bool = True,
                  use_scene_tokens: bool = True,
+                 with_pose_outputs: bool = True,
+                 output_joints: bool = True,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.num_joints = num_joints
         self.mask_key = mask_key
         self.feat_key = feat_key
-        self.joint_embed = nn.Parameter(torch.zeros(1, num_joints, embed_dims))
-        if num_blocks > 0:
+        self.output_joints = output_joints
+        # Only parameters that some output reads are built: under DDP an
+        # unreached parameter stops training (or needs
+        # find_unused_parameters, a second graph traversal per step).
+        blocks_read_joints = num_blocks > 0 and (use_joint_interaction
+                                                 or use_sub_pose)
+        self.joint_embed = None
+        if blocks_read_joints or with_pose_outputs or output_joints:
+            self.joint_embed = nn.Parameter(
+                torch.zeros(1, num_joints, embed_dims))
+        self.joint_pos_embed = None
+        if blocks_read_joints:
             self.joint_pos_embed = nn.Parameter(
                 torch.randn(1, num_joints, embed_dims))
-        else:
-            self.joint_pos_embed = None
         self.blocks = nn.ModuleList([
             PoseAwareInteractionBlock(
                 embed_dims,
@@ -399,7 +427,7 @@ class PoseAwareInteraction(BaseModule):
                 use_sub_pose=use_sub_pose,
                 use_scene_tokens=use_scene_tokens) for _ in range(num_blocks)
         ])
-        self.head = PoseAwareInteractionHead(embed_dims)
+        self.head = PoseAwareInteractionHead(embed_dims, with_pose_outputs)
 
     def init_weights(self) -> None:
         """Xavier-uniform linear maps of the blocks and the head."""
@@ -427,15 +455,18 @@ class PoseAwareInteraction(BaseModule):
 
         Returns:
             dict[str, Tensor]: The tokens ``query`` (B, n, C) and ``joints``
-            (B, n, K, C) for PDR, and the head's logits (see
-            :meth:`PoseAwareInteractionHead.forward`): ``keypoints``,
-            ``heatmaps``, ``masks`` (at the resolution of
-            ``feats[mask_key]``) and ``bboxes``.
+            (B, n, K, C, or None without ``output_joints``) for PDR, and the
+            head's logits (see :meth:`PoseAwareInteractionHead.forward`):
+            ``masks`` (at the resolution of ``feats[mask_key]``),
+            ``bboxes`` and, with pose outputs, ``keypoints`` and
+            ``heatmaps``.
         """
         if query_mask is None:
             query_mask = query.new_ones(query.shape[0], query.shape[1], 1)
         feat, feat_pos = feats[self.feat_key], feats_pe[self.feat_key]
-        joints = self.joint_embed.unsqueeze(1) + query.unsqueeze(2)
+        joints = None
+        if self.joint_embed is not None:
+            joints = self.joint_embed.unsqueeze(1) + query.unsqueeze(2)
         joints_pos = None
         if self.joint_pos_embed is not None:
             joints_pos = (
@@ -444,5 +475,8 @@ class PoseAwareInteraction(BaseModule):
             query, joints = block(joints, joints_pos, query, query_pos, feat,
                                   feat_pos, query_mask)
         pixels = self.head.pixel_proj(feats[self.mask_key])
+        outputs = self.head(query, joints, pixels)
         return dict(
-            query=query, joints=joints, **self.head(query, joints, pixels))
+            query=query,
+            joints=joints if self.output_joints else None,
+            **outputs)

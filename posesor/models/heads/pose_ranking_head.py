@@ -119,6 +119,7 @@ class PoseRankingHead(BaseModule):
             raise ValueError('loss_joint, loss_joint_vis and loss_heatmap '
                              'are switched off together (all None)')
         self.with_pose_losses = loss_joint is not None
+        self._check_pose_pathways()
         box_cfgs = (loss_bbox, loss_giou)
         if (loss_bbox is None) != (loss_giou is None):
             raise ValueError('loss_bbox and loss_giou are switched off '
@@ -133,6 +134,22 @@ class PoseRankingHead(BaseModule):
         self.loss_partition = MODELS.build(loss_partition)
         self.loss_partition_dice = MODELS.build(loss_partition_dice)
         self.loss_rank = MODELS.build(loss_rank)
+
+    def _check_pose_pathways(self) -> None:
+        """Refuse a PAI/PDR pairing that leaves parameters without a loss
+        (they stop DDP training) or PDR without its joint tokens."""
+        if self.pai.head.with_pose_outputs != self.with_pose_losses:
+            raise ValueError(
+                'model.rank_head.pai.with_pose_outputs must be '
+                f'{self.with_pose_losses} when the pose losses (loss_joint, '
+                'loss_joint_vis, loss_heatmap) are '
+                f'{"on" if self.with_pose_losses else "off"}: keypoint and '
+                'heatmap predictors are built exactly when a loss trains '
+                'them')
+        if self.pdr.use_directions and not self.pai.output_joints:
+            raise ValueError('model.rank_head.pdr.use_directions reads the '
+                             'joint tokens: set '
+                             'model.rank_head.pai.output_joints=True')
 
     def init_weights(self) -> None:
         """Initialise PAI and PDR (Xavier-uniform linear maps)."""
@@ -218,16 +235,18 @@ class PoseRankingHead(BaseModule):
         """
         bi, ti = slots.batch_inds, slots.slot_inds
         losses = dict()
-        keypoints = outputs['keypoints']
+        # the refined masks exist in every variant (keypoints only with
+        # the pose losses)
+        num_slots = outputs['masks'].shape[1]
         gt_keypoints = targets['keypoints']
         n_max = gt_keypoints.shape[1]
-        if keypoints.shape[1] < n_max:
-            raise ValueError(f'PAI outputs have {keypoints.shape[1]} slots '
+        if num_slots < n_max:
+            raise ValueError(f'PAI outputs have {num_slots} slots '
                              f'but the batch has up to {n_max} instances')
         if query_mask is None:
-            query_mask = slots.slot_mask(keypoints.shape[0])
+            query_mask = slots.slot_mask(outputs['masks'].shape[0])
         if self.with_pose_losses:
-            keypoints = keypoints[:, :n_max]
+            keypoints = outputs['keypoints'][:, :n_max]
             gt_xy = gt_keypoints[..., :2]
             gt_vis = gt_keypoints[..., 2] > VISIBLE_THRESHOLD  # B, n, K
             if bi.numel() > 0:

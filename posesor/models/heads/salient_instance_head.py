@@ -17,6 +17,7 @@ from mmengine.model import BaseModule
 from mmengine.structures import InstanceData
 from torch import Tensor
 
+from posesor.utils.misc import float32_region
 from ..task_modules.point_sampling import (point_mask_losses,
                                            sample_grid_pixels,
                                            sample_logits_at_pixels)
@@ -178,7 +179,9 @@ class SalientInstanceHead(BaseModule):
             gt_instances = InstanceData(
                 masks=gt_points,
                 labels=torch.zeros(num_gts, dtype=torch.long, device=device))
-            result = self.assigner.assign(pred_instances, gt_instances)
+            # float32 costs: under AMP a near tie could match differently
+            with float32_region(device):
+                result = self.assigner.assign(pred_instances, gt_instances)
             query_inds = torch.nonzero(result.gt_inds > 0).squeeze(1)
             bis.append(torch.full_like(query_inds, b))
             qis.append(query_inds)

@@ -10,12 +10,17 @@ grid. Sampling it with :func:`mmcv.ops.point_sample` at the centres of the
 drawn target pixels with ``padding_mode='border'`` gives exactly those
 upsampled values without materialising the large map, so this module draws
 integer pixels and converts them to pixel-centre coordinates.
+
+Under AMP the sampling and the losses on the sampled points run in float32
+(autocast off, see :func:`posesor.utils.misc.float32_region`).
 """
 from typing import Tuple
 
 import torch
 from mmcv.ops import point_sample
 from torch import Tensor, nn
+
+from posesor.utils.misc import float32_region
 
 
 def sample_grid_pixels(height: int, width: int, num_points: int,
@@ -75,22 +80,22 @@ def sample_logits_at_pixels(logits: Tensor, ys: Tensor, xs: Tensor,
         grid_size (tuple[int, int]): Target grid ``(H, W)``.
 
     Returns:
-        Tensor: Sampled values, shape (N, P); float32 unless ``logits``
-        already is on the target grid.
+        Tensor: Sampled values, shape (N, P), float32.
     """
     num = logits.shape[0]
     if num == 0:
-        return logits.new_zeros((0, ys.numel()))
+        return logits.new_zeros((0, ys.numel()), dtype=torch.float32)
     if tuple(logits.shape[-2:]) == tuple(grid_size):
-        return logits[:, ys, xs]
+        return logits[:, ys, xs].float()
     coords = pixel_centres(ys, xs, grid_size[0], grid_size[1])
     coords = coords.unsqueeze(0).expand(num, -1, -1)
     # float32 keeps pixel-centre coordinates exact on large grids (AMP).
-    sampled = point_sample(
-        logits.float().unsqueeze(1),
-        coords,
-        align_corners=False,
-        padding_mode='border')
+    with float32_region(logits.device):
+        sampled = point_sample(
+            logits.float().unsqueeze(1),
+            coords,
+            align_corners=False,
+            padding_mode='border')
     return sampled.squeeze(1)
 
 
@@ -121,4 +126,6 @@ def point_mask_losses(logits: Tensor, gt_masks: Tensor, num_points: int,
     ys, xs = sample_grid_pixels(grid[0], grid[1], num_points, logits.device)
     pred_points = sample_logits_at_pixels(logits, ys, xs, grid)
     gt_points = gt_masks[:, ys, xs].to(pred_points.dtype)
-    return loss_ce(pred_points, gt_points), loss_dice(pred_points, gt_points)
+    with float32_region(logits.device):
+        return (loss_ce(pred_points,
+                        gt_points), loss_dice(pred_points, gt_points))
