@@ -31,16 +31,16 @@ FACTORIES = {
 #: Calls whose tensors become module state and move with ``.to(device)``.
 STATE_WRAPPERS = {'Parameter', 'register_buffer'}
 _M2F = 'projects/mask2former_sor/mask2former_sor/'
-_SEQRANK = 'projects/seqrank/seqrank/'
+_QAGNET = 'projects/qagnet/qagnet/'
 #: (file relative to the repository, enclosing function, call) -> why the
 #: call is device-safe.
 ALLOWED: Dict[Tuple[str, str, str], str] = {
     (_M2F + 'rank_labels.py', 'forward', 'torch.as_tensor'):
     '`gt_instances.ranks` is already a tensor on the batch device (the data '
     'preprocessor moved the samples); as_tensor keeps its device',
-    (_SEQRANK + 'seqrank_criterion.py', 'prepare_targets', 'torch.as_tensor'):
-    'validates the order of `gt_instances.ranks` (a tensor on the batch '
-    'device); nothing computed from it enters the model',
+    (_QAGNET + 'ckpt_convert.py', 'add_bn_counters', 'torch.tensor'):
+    'a converter writes a CPU state dict; load_state_dict copies it onto '
+    'the model\'s device',
 }
 
 

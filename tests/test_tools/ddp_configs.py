@@ -2,10 +2,10 @@
 """Every shipped config at test size, and a DDP worker that trains them.
 
 :func:`shrunk_config` turns a shipped config into one that trains in
-seconds on the synthetic data: a Swin-L config gets its method's tiny
-dimensions (the tiny config's backbone, and every model value but a module
-type in which the tiny config differs from the method's Swin-L base
-model), everything else
+seconds on the synthetic data: a full-size config (Swin-L, Swin-B, R50)
+gets its method's tiny dimensions (the tiny config's backbone, and every
+model value but a module type in which the tiny config differs from the
+method's base model), everything else
 of the shipped config (its variant switches, optimizer wrapper, schedule,
 hooks, model wrapper) is kept. Run as a script under ``torchrun`` it trains
 the configs listed in a JSON file one after the other inside each process,
@@ -24,7 +24,7 @@ from mmengine.config import Config, ConfigDict
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-#: Method folder -> (its Swin-L base model file, its tiny config).
+#: Method folder -> (its full-size base model file, its tiny config).
 METHODS: Dict[str, tuple] = {
     'configs': ('configs/_base_/models/posesor_swinl.py',
                 'configs/posesor_tiny_synthetic.py'),
@@ -34,6 +34,9 @@ METHODS: Dict[str, tuple] = {
     'projects/seqrank/configs':
     ('projects/seqrank/configs/_base_/seqrank_swinl.py',
      'projects/seqrank/configs/seqrank_tiny_synthetic.py'),
+    'projects/qagnet/configs':
+    ('projects/qagnet/configs/_base_/qagnet_r50.py',
+     'projects/qagnet/configs/qagnet_tiny_synthetic.py'),
 }
 
 
@@ -89,7 +92,7 @@ def shrunk_config(rel_path: str,
     base_file, tiny_file = METHODS[folder]
     cfg = Config.fromfile(osp.join(REPO, rel_path))
     tiny = Config.fromfile(osp.join(REPO, tiny_file))
-    if cfg.model.backbone.get('arch') == 'large':
+    if cfg.model.backbone != tiny.model.backbone:
         base = Config.fromfile(osp.join(REPO, base_file))
         _apply_tiny_dims(cfg.model, base.model.to_dict(), tiny.model.to_dict())
         # the tiny backbone as a whole (no Swin-L pretrained weights)

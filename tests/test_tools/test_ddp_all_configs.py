@@ -54,7 +54,7 @@ def test_shrunk_config_keeps_the_variant(pose_order_roots, tmp_path):
     # the released (uncorrected) neck stays, at the tiny width
     assert seqrank.model.neck.type == 'FrcPN'
     assert seqrank.model.neck.out_channels == 64
-    assert seqrank.model.decoder.embed_dims == 64
+    assert seqrank.model.instance_head.decoder.embed_dims == 64
 
 
 def test_every_config_trains_under_ddp(pose_order_roots, tmp_path):

@@ -109,7 +109,7 @@ class QAGNetHead(Mask2FormerHead):
             raise KeyError(f'QAGNetHead: gt_instances of image id {img_id!r} '
                            'have no `ranks` (load them with '
                            'LoadSORAnnotations)')
-        ranks = torch.as_tensor(gt.ranks).long()
+        ranks = gt.ranks.long()  # a tensor on the batch device
         if len(ranks) and int(ranks.min()) < 0:
             raise ValueError(f'QAGNetHead: negative rank in image id '
                              f'{img_id!r}: {ranks.tolist()}')

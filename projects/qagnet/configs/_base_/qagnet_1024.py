@@ -28,7 +28,6 @@ qagnet_test_pipeline = [
 ]
 
 optim_wrapper = dict(
-    _delete_=True,
     type='AmpOptimWrapper',
     optimizer=dict(type='AdamW', lr=2.5e-5, weight_decay=1e-4),
     clip_grad=dict(max_norm=0.01, norm_type=2),
