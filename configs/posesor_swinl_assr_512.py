@@ -22,7 +22,7 @@ backend_args = None
 color_type = 'color_ignore_orientation'  # as the base: no EXIF rotation
 train_pipeline = [
     dict(
-        type='LoadImageFromFile',
+        type='LoadImageAsAnnotated',
         color_type=color_type,
         backend_args=backend_args),
     dict(type='LoadSORAnnotations'),
@@ -32,7 +32,7 @@ train_pipeline = [
 ]
 test_pipeline = [
     dict(
-        type='LoadImageFromFile',
+        type='LoadImageAsAnnotated',
         color_type=color_type,
         backend_args=backend_args),
     dict(type='SORResize', scale=(image_size, image_size), keep_ratio=False),

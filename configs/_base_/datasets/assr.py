@@ -11,13 +11,14 @@ image_size = 768
 rank_key = 'category_id'
 backend_args = None
 # Read the stored pixels as they are, like the reference (PIL without EXIF
-# transposition): the annotations refer to the unrotated image, and
-# LoadSORAnnotations checks that the image size matches them.
+# transposition): the annotations refer to the unrotated image.
+# LoadImageAsAnnotated reads an image EXIF-oriented only when its annotation
+# is for the rotated (displayed) size; LoadSORAnnotations checks the size.
 color_type = 'color_ignore_orientation'
 
 train_pipeline = [
     dict(
-        type='LoadImageFromFile',
+        type='LoadImageAsAnnotated',
         color_type=color_type,
         backend_args=backend_args),
     dict(type='LoadSORAnnotations'),
@@ -29,7 +30,7 @@ train_pipeline = [
 ]
 test_pipeline = [
     dict(
-        type='LoadImageFromFile',
+        type='LoadImageAsAnnotated',
         color_type=color_type,
         backend_args=backend_args),
     dict(type='SORResize', scale=(image_size, image_size), keep_ratio=False),
