@@ -324,8 +324,8 @@ def test_masks_and_intersections_are_chunk_independent():
     """Issue 24 (memory of large images): masks are resized and
     thresholded in chunks, and the duplicate merging's intersections are
     summed over pixel chunks; both equal the one-shot computation."""
-    from posesor.models.post_processors.sor_post_processor import \
-        mask_intersections
+    from posesor.models.post_processors.sor_post_processor import (
+        intersections_with, mask_intersections)
     gen = torch.Generator().manual_seed(1)
     logits = torch.randn(4, 6, 7, generator=gen)
     meta = dict(img_shape=(20, 24), batch_input_shape=(24, 28))
@@ -344,3 +344,4 @@ def test_masks_and_intersections_are_chunk_independent():
         assert inter.dtype == torch.float64 and torch.equal(inter, dense)
     assert torch.equal(
         mask_intersections(flat, flat[2:3], chunk=13), dense[:, 2:3])
+    assert torch.equal(intersections_with(flat, flat[2]), dense[:, 2])

@@ -39,7 +39,7 @@ DEFAULT_TEST_CFG = dict(
     mask_chunk_elements=2**25)
 # Pixels per step of the pairwise mask intersections: float32 sums of 0/1
 # stay exact up to 2**24, and the float copy of a step stays small.
-INTERSECTION_CHUNK_PIXELS = 2**22
+INTERSECTION_CHUNK_PIXELS = 2**21
 
 
 def select_queries(scores: Tensor, obj_threshold: float) -> QuerySlots:
@@ -108,6 +108,24 @@ def mask_intersections(masks: Tensor,
     return inter
 
 
+def intersections_with(masks: Tensor, row: Tensor) -> Tensor:
+    """Intersection areas of flattened bool masks with one of the same
+    length, by a logical and per mask (converting every mask to float for a
+    product would cost more than the and).
+
+    Args:
+        masks (Tensor): (n, P) bool masks.
+        row (Tensor): (P, ) bool mask.
+
+    Returns:
+        Tensor: (n, ) float64 intersection areas.
+    """
+    if masks.shape[0] == 0:
+        return masks.new_zeros((0, ), dtype=torch.float64)
+    return torch.stack([torch.count_nonzero(mask & row)
+                        for mask in masks]).double()
+
+
 def merge_duplicates(
         masks: Tensor, scores: Tensor,
         maskness_threshold: float) -> Tuple[Tensor, Tensor, Tensor]:
@@ -151,7 +169,9 @@ def merge_duplicates(
         n = masks.shape[0]
         flat = masks.flatten(1)
         inter = mask_intersections(flat).cpu().numpy()
-        areas = flat.sum(dim=1).double().cpu().numpy()
+        # the diagonal holds the areas (a sum over the bool masks would
+        # first cast all of them to int64)
+        areas = inter.diagonal().copy()
         score_list = scores.double().cpu().numpy()
         alive = np.ones(n, dtype=bool)
         for i in range(n):
@@ -168,11 +188,8 @@ def merge_duplicates(
                     score_list[i] = max(score_list[i], score_list[j])
                     scores[i] = torch.maximum(scores[i], scores[j])
                     alive[j] = False
-                    row = masks[i].flatten()
-                    areas[i] = float(row.sum())
-                    inter[i] = mask_intersections(flat,
-                                                  row[None])[:,
-                                                             0].cpu().numpy()
+                    inter[i] = intersections_with(flat, flat[i]).cpu().numpy()
+                    areas[i] = inter[i, i]
         if alive.all():
             break
         alive_t = torch.from_numpy(alive).to(masks.device)
