@@ -32,7 +32,7 @@ train_pipeline = [
 ]
 test_pipeline = [
     dict(
-        type='LoadImageAsAnnotated',
+        type='LoadImageFromFile',
         color_type=color_type,
         backend_args=backend_args),
     dict(type='SORResize', scale=(image_size, image_size), keep_ratio=False),

@@ -13,8 +13,10 @@ rank_key = 'category_id'
 backend_args = None
 # Read the stored pixels as they are, like the reference (PIL without EXIF
 # transposition): the annotations refer to the unrotated image.
-# LoadImageAsAnnotated reads an image EXIF-oriented only when its annotation
-# is for the rotated (displayed) size; LoadSORAnnotations checks the size.
+# LoadImageAsAnnotated (training) reads an image EXIF-oriented only when its
+# annotation is for the rotated (displayed) size; the test pipeline keeps
+# mmcv's LoadImageFromFile, which mmdet's DetInferencer looks for by name.
+# LoadSORAnnotations checks the size.
 color_type = 'color_ignore_orientation'
 
 train_pipeline = [
@@ -29,7 +31,7 @@ train_pipeline = [
 ]
 test_pipeline = [
     dict(
-        type='LoadImageAsAnnotated',
+        type='LoadImageFromFile',
         color_type=color_type,
         backend_args=backend_args),
     dict(type='SORResize', scale=(image_size, image_size), keep_ratio=False),

@@ -80,7 +80,9 @@ class LoadImageAsAnnotated(LoadImageFromFile):
     image read EXIF-oriented; this is logged for the first such image of a
     process (``tools/misc/check_sor_dataset.py`` counts all of them) and
     the item gets ``exif_orientation``. Any other mismatch is left to
-    :class:`LoadSORAnnotations`, which names it.
+    :class:`LoadSORAnnotations`, which names it. The configs' training
+    pipelines use it; their test pipelines keep ``LoadImageFromFile``, the
+    name mmdet's ``DetInferencer`` looks for.
 
     Args:
         **kwargs: :class:`mmcv.transforms.LoadImageFromFile` arguments.
