@@ -22,7 +22,7 @@ backend_args = None
 color_type = 'color_ignore_orientation'  # as the base: no EXIF rotation
 train_pipeline = [
     dict(
-        type='LoadImageFromFile',
+        type='LoadImageAsAnnotated',
         color_type=color_type,
         backend_args=backend_args),
     dict(type='LoadSORAnnotations'),

@@ -9,12 +9,16 @@ Examples::
     python tools/train.py CONFIG --resume work_dirs/run1/iter_5000.pth
     python tools/train.py CONFIG --cfg-options train_cfg.max_iters=2
     python tools/train.py CONFIG --data-root data/other_assr/
+    python tools/train.py CONFIG --check-data          # validate data first
 
 ``--cfg-options`` refuses top-level variables of the config file (such as
 ``max_iters`` or ``data_root``): their values were copied into other keys
 when the file was parsed, so overriding them would change nothing.
 ``--data-root`` sets every dataloader's ``data_root`` and the evaluators'
-``ann_file`` consistently.
+``ann_file`` consistently. ``--check-data`` decodes and validates every
+image and annotation of the training and validation datasets first (as
+``tools/misc/check_sor_dataset.py``) and stops before training when an
+image cannot be used.
 """
 import argparse
 import logging
@@ -35,6 +39,7 @@ from mmengine.runner.checkpoint import find_latest_checkpoint
 # without ``pip install -e .``.
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import posesor  # noqa: E402,F401  (registers modules; safe checkpoints)
+from posesor.datasets import check as data_check  # noqa: E402
 from posesor.utils import checkpoint as ckpt_utils  # noqa: E402
 from posesor.utils import config as config_utils  # noqa: E402
 from posesor.utils.setup_env import setup_cpu_distributed  # noqa: E402
@@ -42,7 +47,7 @@ from posesor.utils.setup_env import setup_cpu_distributed  # noqa: E402
 #: Errors reported as one line (no traceback) when run as a script.
 USER_ERRORS = (config_utils.ConfigError, FileNotFoundError,
                ckpt_utils.CheckpointReadError,
-               ckpt_utils.UnsafeCheckpointError)
+               ckpt_utils.UnsafeCheckpointError, data_check.DatasetCheckError)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -86,6 +91,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         '--data-root',
         help='dataset root for every dataloader and evaluator (sets each '
         'data_root and the evaluators\' ann_file)')
+    parser.add_argument(
+        '--check-data',
+        action='store_true',
+        help='decode and validate every image and annotation of the train '
+        'and val datasets before training (stops if an image is unusable)')
     parser.add_argument(
         '--launcher',
         choices=['none', 'pytorch', 'slurm', 'mpi'],
@@ -225,6 +235,8 @@ def main(argv: Optional[List[str]] = None) -> Runner:
     setup_cache_size_limit_of_dynamo()
     cfg = fall_back_to_fp32_without_gpu(build_train_config(args))
     check_resume(cfg)
+    if args.check_data:
+        data_check.check_config(cfg, ('train', 'val'), raise_on_problems=True)
     setup_cpu_distributed(cfg)
     if 'runner_type' not in cfg:
         runner = Runner.from_cfg(cfg)

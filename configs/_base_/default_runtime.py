@@ -18,7 +18,8 @@ default_hooks = dict(
         max_keep_ckpts=3,
         backend_args=dict(backend='local_atomic')),
     sampler_seed=dict(type='DistSamplerSeedHook'),
-    visualization=dict(type='DetVisualizationHook'))
+    # test overlays keep the image's relative path: names stay unique
+    visualization=dict(type='SORVisualizationHook'))
 # stop on a NaN/inf loss before a checkpoint of a broken model is written
 custom_hooks = [dict(type='NonFiniteLossHook')]
 

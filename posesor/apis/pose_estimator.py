@@ -43,6 +43,8 @@ from mmengine.config import Config, ConfigDict
 from mmengine.registry import DefaultScope
 from mmengine.structures import InstanceData
 
+from posesor.utils.checkpoint import safe_checkpoint_loading
+
 #: Value of ``pred_instances.keypoint_source`` for PoseSOR's own keypoints.
 SOURCE_POSESOR = 'posesor'
 #: Value of ``pred_instances.keypoint_source`` for mmpose keypoints.
@@ -102,7 +104,10 @@ class TopdownPoseRefiner:
         self.visible_thr = float(visible_thr)
         self.min_visible_keypoints = int(min_visible_keypoints)
         self.device = torch.device(device or 'cpu')
-        with DefaultScope.overwrite_default_scope('mmpose'):
+        # mmpose loads through mmengine: weights_only, with the project's
+        # clear refusals (UnsafeCheckpointError, CheckpointReadError)
+        with DefaultScope.overwrite_default_scope('mmpose'), \
+                safe_checkpoint_loading():
             from mmpose.apis import init_model
             self.model = init_model(
                 config,

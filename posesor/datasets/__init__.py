@@ -3,11 +3,16 @@ import importlib
 from typing import Any
 
 from . import sor_parsing
+from .check import (DatasetCheckError, DatasetReport, check_config,
+                    check_sor_dataset, dataset_configs)
 from .sor_dataset import SORDataset
 from .transforms import *  # noqa: F401,F403
 
 # ``synthetic`` and ``generate_synthetic_sor`` resolve lazily (__getattr__)
-__all__ = ['SORDataset', 'sor_parsing']
+__all__ = [
+    'SORDataset', 'sor_parsing', 'DatasetCheckError', 'DatasetReport',
+    'check_config', 'check_sor_dataset', 'dataset_configs'
+]
 
 
 def __getattr__(name: str) -> Any:

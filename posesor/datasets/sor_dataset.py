@@ -8,9 +8,10 @@ from mmdet.registry import DATASETS
 from mmengine import fileio
 from mmengine.logging import print_log
 
-from .sor_parsing import (MAX_IDS_IN_WARNING, RANK_KEYS, SORAnnotationError,
-                          bbox_xyxy, get_rank, image_name, keypoints_array,
-                          load_sor_gt, segmentation_area)
+from .sor_parsing import (MAX_IDS_IN_WARNING, PERSON_CLASS_ID, RANK_KEYS,
+                          SORAnnotationError, SORRepairs, bbox_xyxy, get_rank,
+                          keypoints_array, load_sor_gt, segmentation_area,
+                          unique_image_names)
 
 
 @DATASETS.register_module()
@@ -24,7 +25,8 @@ class SORDataset(BaseDetDataset):
         images/{split}/*.jpg           # data_prefix=dict(img=...)
 
     Each data info holds ``img_path``, ``img_id``, ``img_name`` (file base
-    name without extension, the key of the reference's result dumps),
+    name without extension, the key of the reference's result dumps; the
+    relative path without extension where base names collide),
     ``height``, ``width`` and ``instances`` sorted by rank (most salient
     first; the JSON order is not trusted; ties are ordered by annotation
     id with a warning). Each instance has ``bbox`` (xyxy, original pixels;
@@ -32,7 +34,15 @@ class SORDataset(BaseDetDataset):
     (0, class-agnostic), ``ignore_flag`` (0), ``mask`` (the raw polygons or
     RLE), ``rank`` (the value of ``rank_key``), ``class_id`` (COCO class,
     1 = person, 0 when missing), ``keypoints`` ((17, 3) float32
-    ``[x, y, v]``) and ``ann_id``.
+    ``[x, y, v]``), ``keypoints_labelled`` (False only for a person without
+    keypoints, whose pose losses a head may ignore) and ``ann_id``.
+
+    What real annotation files contain is repaired on load and counted in
+    one warning per file (:class:`~posesor.datasets.sor_parsing.SORRepairs`,
+    kept in :attr:`repairs`): a UTF-8 byte-order mark, boxes a few pixels
+    past the border (clamped), polygon parts with fewer than 3 points
+    (dropped), ``"keypoints": []`` (absent); persons without keypoints are
+    counted.
 
     Unranked objects (``rank_key`` missing, ``None`` or 0) are dropped by
     default: they are not salient targets and the SOR metrics ignore them.
@@ -80,6 +90,7 @@ class SORDataset(BaseDetDataset):
         self.num_empty_masks = 0
         self.num_unranked = 0
         self.num_filtered_images = 0
+        self.repairs = SORRepairs()
         # image id -> why it has no instance (see _nothing_to_train_message)
         self._empty_reasons: dict = {}
         super().__init__(*args, **kwargs)
@@ -95,12 +106,14 @@ class SORDataset(BaseDetDataset):
                 image file (the message names file and ids).
         """
         ann_file = self.ann_file
+        self.repairs = SORRepairs()
         groups = load_sor_gt(
             ann_file,
             rank_key=self.rank_key,
             keep_unranked=self.keep_unranked,
             warn=True,
-            backend_args=self.backend_args)
+            backend_args=self.backend_args,
+            repairs=self.repairs)
         img_dir = self.data_prefix.get('img', '')
         # the backend LoadImageFromFile infers from the same prefix and args
         backend = fileio.get_file_backend(
@@ -109,7 +122,9 @@ class SORDataset(BaseDetDataset):
         empty_ids = []
         self.num_unranked = 0
         self._empty_reasons = {}
-        for img_id, group in groups.items():
+        names = unique_image_names(
+            [group['image']['file_name'] for group in groups.values()])
+        for (img_id, group), name in zip(groups.items(), names):
             img = group['image']
             self.num_unranked += group['num_unranked']
             img_path = osp.join(img_dir, img['file_name'])
@@ -132,6 +147,7 @@ class SORDataset(BaseDetDataset):
                         rank=get_rank(ann, self.rank_key, ann_file),
                         class_id=int(ann.get('class_id') or 0),
                         keypoints=keypoints_array(ann),
+                        keypoints_labelled=_keypoints_labelled(ann),
                         ann_id=ann['id']))
             if not instances:
                 self._empty_reasons[img_id] = (
@@ -141,7 +157,7 @@ class SORDataset(BaseDetDataset):
                 dict(
                     img_path=img_path,
                     img_id=img_id,
-                    img_name=image_name(img['file_name']),
+                    img_name=name,
                     height=height,
                     width=width,
                     instances=instances))
@@ -241,3 +257,9 @@ class SORDataset(BaseDetDataset):
             list[int]: ``[0] * num_instances``.
         """
         return [0] * len(self.get_data_info(idx)['instances'])
+
+
+def _keypoints_labelled(ann: dict) -> bool:
+    """Whether an annotation's pose is known: a non-person's is (no joint
+    visible), a person's only when it has keypoints."""
+    return 'keypoints' in ann or ann.get('class_id') != PERSON_CLASS_ID

@@ -23,7 +23,8 @@ ground truth at the original image resolution with
 Every error raised here is a :class:`SORAnnotationError` (a ``ValueError``)
 whose message names the annotation file and the image id and/or annotation
 id at fault. Recoverable oddities (duplicate ranks in one image, unranked
-objects) are reported with :class:`SORDataWarning`.
+objects) are reported with :class:`SORDataWarning`, and so are the repairs
+of what real files contain (:class:`SORRepairs`, one warning per file).
 """
 import json
 import math
@@ -45,9 +46,14 @@ TOP_LEVEL_KEYS = ('images', 'annotations')
 IMAGE_KEYS = ('id', 'file_name', 'height', 'width')
 ANNOTATION_KEYS = ('id', 'image_id', 'segmentation')
 MIN_POLYGON_POINTS = 3
-# How far (pixels) a box may reach beyond the image border: boxes computed
-# from polygons with sub-pixel vertices may end slightly outside.
-BBOX_BORDER_TOLERANCE = 1.0
+# How far a box may reach beyond the image border and still be clamped to
+# it (as the reference clamps every box): boxes computed from polygons
+# (COCO exporters) end a few pixels outside. The larger of a fraction of the
+# image side and a few pixels (small images); farther out is an error.
+BBOX_CLAMP_FRACTION = 0.05
+BBOX_CLAMP_MIN_PIXELS = 2.0
+PERSON_CLASS_ID = 1
+UTF8_BOM = '\ufeff'
 # First character of pycocotools' compressed RLE alphabet and the bit masks
 # of its variable-length code (5 data bits, a continuation and a sign bit).
 RLE_CHAR_OFFSET = 48
@@ -68,6 +74,71 @@ class SORAnnotationError(ValueError):
 
 class SORDataWarning(UserWarning):
     """Warning category for recoverable problems in SOR annotations."""
+
+
+class SORRepairs:
+    """Counts (and the ids) of the repairs applied while one annotation
+    file loads; :meth:`report` warns once with all of them.
+
+    Kinds (keys of :attr:`counts`): ``'bom'`` (a UTF-8 byte-order mark
+    skipped), ``'bbox_clamped'`` (a box reaching a few pixels past the
+    border clamped to the image), ``'polygon_parts_dropped'`` (polygon parts
+    with fewer than 3 points dropped), ``'empty_keypoints'`` (``"keypoints":
+    []`` read as absent) and ``'persons_without_keypoints'`` (persons,
+    ``class_id`` 1, without keypoints: their pose targets are all "not
+    labelled"; not a repair, counted so that it is never silent).
+    """
+
+    LABELS = OrderedDict(
+        bom='UTF-8 byte-order mark(s) skipped',
+        bbox_clamped='box(es) reaching past the image border clamped to it',
+        polygon_parts_dropped=('polygon part(s) with fewer than '
+                               f'{MIN_POLYGON_POINTS} points dropped'),
+        empty_keypoints='empty "keypoints" list(s) read as absent',
+        persons_without_keypoints=(
+            'person(s) (class_id 1) without keypoints, trained as having '
+            'no visible joint unless the pose losses ignore them '
+            '(ignore_unlabelled_poses=True in PoseRankingHead)'))
+
+    def __init__(self) -> None:
+        self.counts: Dict[str, int] = OrderedDict()
+        self.ids: Dict[str, List[Any]] = {}
+
+    def add(self, kind: str, ann_id: Any = None, num: int = 1) -> None:
+        """Count ``num`` repairs of ``kind`` (one of :attr:`LABELS`) on
+        annotation ``ann_id``."""
+        if kind not in self.LABELS:
+            raise KeyError(f'unknown repair kind {kind!r}')
+        self.counts[kind] = self.counts.get(kind, 0) + num
+        if ann_id is not None:
+            ids = self.ids.setdefault(kind, [])
+            if not ids or ids[-1] != ann_id:  # one annotation, one entry
+                ids.append(ann_id)
+
+    def __getitem__(self, kind: str) -> int:
+        return self.counts.get(kind, 0)
+
+    def message(self, ann_file: Optional[str]) -> Optional[str]:
+        """One line with every count, or None when nothing was repaired."""
+        if not self.counts:
+            return None
+        parts = []
+        for kind, num in self.counts.items():
+            ids = self.ids.get(kind)
+            shown = ''
+            if ids:
+                more = ', ...' if len(ids) > MAX_IDS_IN_WARNING else ''
+                listed = ', '.join(repr(i) for i in ids[:MAX_IDS_IN_WARNING])
+                shown = f' (annotation ids {listed}{more})'
+
+            parts.append(f'{num} {self.LABELS[kind]}{shown}')
+        return f'{_where(ann_file)}: loaded with ' + '; '.join(parts)
+
+    def report(self, ann_file: Optional[str]) -> None:
+        """Warn once (:class:`SORDataWarning`) with every count."""
+        msg = self.message(ann_file)
+        if msg is not None:
+            warnings.warn(msg, SORDataWarning)
 
 
 class RLERunLengths(NamedTuple):
@@ -112,7 +183,8 @@ def load_sor_json(
     ann_file: Union[str, os.PathLike],
     rank_key: str = 'category_id',
     backend_args: Optional[dict] = None,
-    return_run_lengths: bool = False
+    return_run_lengths: bool = False,
+    repairs: Optional[SORRepairs] = None
 ) -> Union[dict, Tuple[dict, RLERunLengths]]:
     """Read and validate a PoseSOR annotation file.
 
@@ -125,6 +197,12 @@ def load_sor_json(
     an RLE dict whose ``size`` is the image's and whose counts cover exactly
     ``height * width`` pixels).
 
+    What real files contain is repaired in place and counted (one
+    :class:`SORDataWarning` per file, see :class:`SORRepairs`): a UTF-8
+    byte-order mark, boxes reaching a few pixels past the border (clamped),
+    polygon parts with fewer than 3 points (dropped while the object keeps
+    a valid part) and ``"keypoints": []`` (read as absent).
+
     Args:
         ann_file (str | PathLike): Path of the JSON file.
         rank_key (str): Annotation key holding the rank level, one of
@@ -134,10 +212,11 @@ def load_sor_json(
             Defaults to None (inferred from the path: local files).
         return_run_lengths (bool): Also return the run lengths of the
             compressed RLEs, which the validation decodes anyway.
+        repairs (SORRepairs, optional): Receives the repair counts.
 
     Returns:
         dict | tuple[dict, RLERunLengths]: The parsed JSON (``images``,
-        ``annotations`` and any other top-level entries), unchanged, and
+        ``annotations`` and any other top-level entries), repaired, and
         with ``return_run_lengths`` the :class:`RLERunLengths`.
 
     Raises:
@@ -165,12 +244,15 @@ def load_sor_json(
             non_finite.append(text)
         return value
 
+    repairs = SORRepairs() if repairs is None else repairs
     try:
+        text = fileio.get_text(
+            ann_file, encoding='utf-8', backend_args=backend_args)
+        if text.startswith(UTF8_BOM):  # Windows editors and exporters
+            text = text[len(UTF8_BOM):]
+            repairs.add('bom')
         data = json.loads(
-            fileio.get_text(
-                ann_file, encoding='utf-8', backend_args=backend_args),
-            parse_constant=parse_constant,
-            parse_float=parse_float)
+            text, parse_constant=parse_constant, parse_float=parse_float)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise SORAnnotationError(
             f'annotation file {ann_file!r} is not valid JSON: {e}') from e
@@ -182,16 +264,19 @@ def load_sor_json(
         data,
         ann_file=ann_file,
         rank_key=rank_key,
-        check_finite=bool(non_finite))
+        check_finite=bool(non_finite),
+        repairs=repairs)
     return (data, run_lengths) if return_run_lengths else data
 
 
 def validate_sor_dict(data: Any,
                       ann_file: Optional[str] = None,
                       rank_key: str = 'category_id',
-                      check_finite: bool = True) -> RLERunLengths:
+                      check_finite: bool = True,
+                      repairs: Optional[SORRepairs] = None) -> RLERunLengths:
     """Validate an already loaded annotation dict (see
-    :func:`load_sor_json`).
+    :func:`load_sor_json`), repairing in place what real files contain and
+    warning once with the counts.
 
     Args:
         data (Any): Parsed JSON content.
@@ -200,6 +285,9 @@ def validate_sor_dict(data: Any,
         check_finite (bool): Look for NaN / infinite numbers in every image
             and annotation entry. :func:`load_sor_json` turns it off when
             the parser met none. Defaults to True.
+        repairs (SORRepairs, optional): Receives the repair counts
+            (and any already counted, e.g. a byte-order mark, are reported
+            with them).
 
     Returns:
         RLERunLengths: The run lengths of the compressed RLEs (decoded to
@@ -208,6 +296,7 @@ def validate_sor_dict(data: Any,
     Raises:
         SORAnnotationError: On the first problem found.
     """
+    repairs = SORRepairs() if repairs is None else repairs
     if not isinstance(data, dict):
         raise SORAnnotationError(
             f'{_where(ann_file)}: top level must be a JSON object, '
@@ -268,14 +357,14 @@ def validate_sor_dict(data: Any,
             _check_finite(ann, where)
         height, width = image_sizes[img_id]
         get_rank(ann, rank_key, ann_file=ann_file)
-        _check_keypoints(ann, where)
-        _check_segmentation(ann['segmentation'], where, height, width,
-                            pending_rles)
+        _check_keypoints(ann, where, repairs)
+        _check_segmentation(ann, where, height, width, pending_rles, repairs)
         if len(pending_rles) > len(ann_ids_of_rles):
             ann_ids_of_rles.append(ann_id)
         if 'bbox' in ann:
-            _check_bbox(ann['bbox'], where, height, width)
-    runs, offsets = _check_rle_strings(pending_rles)
+            _check_bbox(ann, where, height, width, repairs)
+    runs, offsets = check_rle_strings(pending_rles)
+    repairs.report(ann_file)
     return RLERunLengths(runs, offsets, {
         ann_id: i
         for i, ann_id in enumerate(ann_ids_of_rles)
@@ -314,7 +403,9 @@ def _check_finite(entry: dict, where: str) -> None:
             f'{where}: {path} is {value!r}; every number must be finite')
 
 
-def _check_bbox(bbox: Any, where: str, height: int, width: int) -> None:
+def _check_bbox(ann: dict, where: str, height: int, width: int,
+                repairs: SORRepairs) -> None:
+    bbox = ann['bbox']
     if (not isinstance(bbox, (list, tuple)) or len(bbox) != 4
             or not all(_is_number(v) for v in bbox)):
         raise SORAnnotationError(
@@ -323,16 +414,31 @@ def _check_bbox(bbox: Any, where: str, height: int, width: int) -> None:
     if w < 0 or h < 0:
         raise SORAnnotationError(
             f'{where}: bbox {list(bbox)} has a negative size (w={w}, h={h})')
-    tol = BBOX_BORDER_TOLERANCE
-    if x < -tol or y < -tol or x + w > width + tol or y + h > height + tol:
+    tol_x = max(BBOX_CLAMP_MIN_PIXELS, BBOX_CLAMP_FRACTION * width)
+    tol_y = max(BBOX_CLAMP_MIN_PIXELS, BBOX_CLAMP_FRACTION * height)
+    if (x < -tol_x or y < -tol_y or x + w > width + tol_x
+            or y + h > height + tol_y):
         raise SORAnnotationError(
             f'{where}: bbox {list(bbox)} (x, y, w, h) is not inside the '
-            f'{width}x{height} (width x height) image')
+            f'{width}x{height} (width x height) image (up to {tol_x:g} x '
+            f'{tol_y:g} pixels past the border are clamped)')
+    if x < 0 or y < 0 or x + w > width or y + h > height:
+        # the reference clamps every box to the image
+        x1, y1 = min(max(x, 0), width), min(max(y, 0), height)
+        x2, y2 = min(x + w, width), min(y + h, height)
+        ann['bbox'] = [x1, y1, max(x2 - x1, 0), max(y2 - y1, 0)]
+        repairs.add('bbox_clamped', ann['id'])
 
 
-def _check_keypoints(ann: dict, where: str) -> None:
+def _check_keypoints(ann: dict, where: str, repairs: SORRepairs) -> None:
     kpts = ann.get('keypoints')
+    if isinstance(kpts, (list, tuple)) and len(kpts) == 0:
+        del ann['keypoints']  # what exporters write for "no pose"
+        repairs.add('empty_keypoints', ann['id'])
+        kpts = None
     if kpts is None:
+        if ann.get('class_id') == PERSON_CLASS_ID:
+            repairs.add('persons_without_keypoints', ann['id'])
         return
     if (not isinstance(kpts, (list, tuple))
             or len(kpts) != NUM_KEYPOINTS * KEYPOINT_DIMS):
@@ -462,7 +568,7 @@ def rle_string_counts(counts: Union[str, bytes]) -> np.ndarray:
 def _check_rle(segm: dict, where: str, height: int, width: int,
                pending: List[tuple]) -> None:
     """Check an RLE's size; uncompressed counts now, compressed ones are
-    collected in ``pending`` for :func:`_check_rle_strings`."""
+    collected in ``pending`` for :func:`check_rle_strings`."""
     size = segm['size']
     if (not isinstance(size, (list, tuple)) or len(size) != 2
             or list(size) != [height, width]):
@@ -491,11 +597,22 @@ def _check_rle_total(where: str, total: int, num_pixels: int) -> None:
             f'{num_pixels} (height x width)')
 
 
-def _check_rle_strings(pending: List[tuple]) -> Tuple[np.ndarray, np.ndarray]:
-    """Decode the compressed RLEs ``(where, num_pixels, counts)`` of a file
-    at once; each must cover exactly its image's pixels. Returns the run
-    lengths and the offsets of each string's runs (see
-    :class:`RLERunLengths`)."""
+def check_rle_strings(pending: List[tuple]) -> Tuple[np.ndarray, np.ndarray]:
+    """Decode compressed RLEs at once; each must cover exactly its image's
+    pixels (pycocotools would decode uninitialised memory otherwise).
+
+    Args:
+        pending (list[tuple]): ``(where, num_pixels, counts)`` per RLE;
+            ``where`` starts the error message.
+
+    Returns:
+        tuple[np.ndarray, np.ndarray]: The run lengths and the offsets of
+        each string's runs (see :class:`RLERunLengths`).
+
+    Raises:
+        SORAnnotationError: Naming ``where`` of the first RLE that is not
+            a valid string or does not cover its ``num_pixels``.
+    """
     if not pending:
         empty = RLERunLengths.empty()
         return empty.runs, empty.offsets
@@ -521,8 +638,10 @@ def _check_rle_strings(pending: List[tuple]) -> Tuple[np.ndarray, np.ndarray]:
     return runs, offsets
 
 
-def _check_segmentation(segm: Any, where: str, height: int, width: int,
-                        pending_rles: List[tuple]) -> None:
+def _check_segmentation(ann: dict, where: str, height: int, width: int,
+                        pending_rles: List[tuple],
+                        repairs: SORRepairs) -> None:
+    segm = ann['segmentation']
     if isinstance(segm, dict):
         if 'size' not in segm or 'counts' not in segm:
             raise SORAnnotationError(
@@ -541,10 +660,17 @@ def _check_segmentation(segm: Any, where: str, height: int, width: int,
             raise SORAnnotationError(
                 f'{where}: polygon has an odd number of coordinates '
                 f'({len(poly)})')
-        if len(poly) < 2 * MIN_POLYGON_POINTS:
-            raise SORAnnotationError(
-                f'{where}: polygon has {len(poly) // 2} points, at least '
-                f'{MIN_POLYGON_POINTS} are needed')
+    # as mmdet: parts with fewer than 3 points (a point or a line, no area)
+    # are dropped, the object keeps its valid parts
+    kept = [poly for poly in segm if len(poly) >= 2 * MIN_POLYGON_POINTS]
+    if not kept:
+        points = ', '.join(str(len(poly) // 2) for poly in segm)
+        raise SORAnnotationError(
+            f'{where}: no polygon has at least {MIN_POLYGON_POINTS} points '
+            f'(points per polygon: {points}); the object has no area')
+    if len(kept) < len(segm):
+        repairs.add('polygon_parts_dropped', ann['id'], len(segm) - len(kept))
+        ann['segmentation'] = kept
 
 
 def get_rank(ann: dict,
@@ -684,7 +810,8 @@ def load_sor_gt(
     keep_unranked: bool = False,
     warn: bool = True,
     backend_args: Optional[dict] = None,
-    return_run_lengths: bool = False
+    return_run_lengths: bool = False,
+    repairs: Optional[SORRepairs] = None
 ) -> Union['OrderedDict[Any, dict]', Tuple['OrderedDict[Any, dict]',
                                            RLERunLengths]]:
     """Load and validate a SOR annotation file, grouped per image.
@@ -701,6 +828,7 @@ def load_sor_gt(
         warn (bool): See :func:`group_by_image`.
         backend_args (dict, optional): See :func:`load_sor_json`.
         return_run_lengths (bool): See :func:`load_sor_json`.
+        repairs (SORRepairs, optional): See :func:`load_sor_json`.
 
     Returns:
         OrderedDict | tuple[OrderedDict, RLERunLengths]: image id ->
@@ -714,7 +842,8 @@ def load_sor_gt(
         ann_file,
         rank_key=rank_key,
         backend_args=backend_args,
-        return_run_lengths=True)
+        return_run_lengths=True,
+        repairs=repairs)
     groups = group_by_image(
         data,
         rank_key=rank_key,
@@ -735,6 +864,31 @@ def image_name(file_name: str) -> str:
         str: e.g. ``'COCO_val2014_000000000192'``.
     """
     return osp.splitext(osp.basename(file_name))[0]
+
+
+def unique_image_names(file_names: Sequence[str]) -> List[str]:
+    """Image names of a file's images that tell every image apart.
+
+    The reference's name (:func:`image_name`, the base name without
+    extension) where it is unique in the file; images whose base names
+    collide (``a/000001.jpg`` and ``b/000001.jpg``) keep their relative
+    path without extension (``'a/000001'``, ``/`` separated) instead.
+
+    Args:
+        file_names (Sequence[str]): ``file_name`` of each image entry.
+
+    Returns:
+        list[str]: One name per entry, in the same order.
+    """
+    names = [image_name(f) for f in file_names]
+    counts: Dict[str, int] = {}
+    for name in names:
+        counts[name] = counts.get(name, 0) + 1
+    return [
+        name if counts[name] == 1 else osp.splitext(
+            osp.normpath(f).replace(os.sep, '/'))[0].lstrip('/')
+        for name, f in zip(names, file_names)
+    ]
 
 
 def segmentation_to_rle(segm: Segmentation, height: int,

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from mmengine import fileio
 
-from posesor.datasets.sor_parsing import image_name
+from posesor.datasets.sor_parsing import unique_image_names
 from .metrics.sor_metric import RESULT_FORMAT, SORMetric, decode_masks
 
 #: Number of coordinates per reference joint: x, y (normalised), visibility.
@@ -219,10 +219,9 @@ def read_result_samples(path: str,
     if key_kind == 'img_id':
         img_ids = {img_id: img_id for img_id in gt}
     else:
-        img_ids = {
-            image_name(g['image']['file_name']): img_id
-            for img_id, g in gt.items()
-        }
+        names = unique_image_names(
+            [g['image']['file_name'] for g in gt.values()])
+        img_ids = dict(zip(names, gt))
     known = [(img_ids[e[key_kind]], e) for e in entries
              if e[key_kind] in img_ids]
     return known, len(entries) - len(known)

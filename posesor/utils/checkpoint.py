@@ -266,6 +266,17 @@ def safe_checkpoint_loading() -> Iterator[None]:
             sorted(schemes.items(), key=lambda t: t[0], reverse=True))
 
 
+#: Permissions of a new file before the umask (what ``open()`` asks for).
+NEW_FILE_MODE = 0o666
+
+
+def _current_umask() -> int:
+    """The process's umask (read by setting it and putting it back)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @register_backend(ATOMIC_LOCAL_BACKEND)
 class AtomicLocalBackend(LocalBackend):
     """A local file backend whose writes are all-or-nothing.
@@ -293,6 +304,10 @@ class AtomicLocalBackend(LocalBackend):
             prefix=f'.{os.path.basename(filepath)}.',
             suffix='.tmp')
         try:
+            if hasattr(os, 'fchmod'):
+                # mkstemp creates the file 0600; give it the permissions a
+                # plain open() (torch.save) would: 0666 less the umask
+                os.fchmod(fd, NEW_FILE_MODE & ~_current_umask())
             with os.fdopen(fd, 'wb') as f:
                 f.write(obj)
                 f.flush()

@@ -147,6 +147,43 @@ def _fed_keys(cfg: Config, name: str) -> List[str]:
     return hits
 
 
+def _list_index_problem(cfg: Config, key: str) -> Optional[str]:
+    """Why ``key`` cannot address the config (a name below a list, where
+    mmengine would fail with a raw ``TypeError``), or None."""
+    value: Any = cfg.to_dict()
+    parts = key.split('.')
+    for depth, part in enumerate(parts[:-1]):
+        if isinstance(value, dict):
+            if part not in value:
+                return None  # a new key: mmengine creates it
+            value = value[part]
+        elif isinstance(value, (list, tuple)):
+            if not part.isdigit() or int(part) >= len(value):
+                break
+            value = value[int(part)]
+        else:
+            return None
+        if not isinstance(value, (list, tuple)):
+            continue
+        nxt = parts[depth + 1]
+        if nxt.isdigit() and int(nxt) < len(value):
+            continue
+        where = '.'.join(parts[:depth + 1])
+        rest = '.'.join(parts[depth + 2:])
+        entries = ', '.join(f'{where}.{i}' + (f' ({item["type"]})' if (
+            isinstance(item, dict) and 'type' in item) else '')
+                            for i, item in enumerate(value))
+        example = f'{where}.0.{nxt}' + (f'.{rest}' if rest else '')
+        advice = ''
+        if nxt == 'ann_file':
+            advice = ('; to evaluate on another dataset root use --data-root'
+                      ', which sets every evaluator\'s ann_file')
+        return (f'{key}: `{where}` is a list of {len(value)} entries '
+                f'({entries}), so the key needs the index of the entry, e.g. '
+                f'{example}{advice}')
+    return None
+
+
 def check_cfg_options(cfg: Config,
                       options: Optional[Dict[str, Any]],
                       hints: Optional[Dict[str, str]] = None) -> None:
@@ -162,12 +199,20 @@ def check_cfg_options(cfg: Config,
         hints (dict, optional): Extra advice per variable name (for
             example ``{'data_root': 'use --data-root'}``).
 
+    Also refuses a key that names a field below a list without its index
+    (``val_evaluator.ann_file`` where ``val_evaluator`` is a list), naming
+    the entries and the index form.
+
     Raises:
         ConfigError: If an option overrides such a variable; the message
             names it and the keys that hold its value.
     """
     problems = []
     for key in options or {}:
+        list_problem = _list_index_problem(cfg, key)
+        if list_problem is not None:
+            problems.append(list_problem)
+            continue
         name = key.split('.')[0]
         if name in CONSUMED_KEYS or name not in cfg or name.startswith('_'):
             continue
@@ -187,15 +232,40 @@ def check_cfg_options(cfg: Config,
         raise ConfigError('--cfg-options ' + '\n--cfg-options '.join(problems))
 
 
-def _base_datasets(dataset: Optional[dict]) -> Iterator[dict]:
+def apply_cli_options(cfg: Config,
+                      cfg_options: Optional[Dict[str, Any]] = None,
+                      data_root: Optional[str] = None) -> Config:
+    """Apply the common command-line options of the tools, as
+    ``train.py`` and ``test.py`` do: checked ``--cfg-options`` (see
+    :func:`check_cfg_options`), then ``--data-root`` (see
+    :func:`set_data_root`).
+
+    Args:
+        cfg (Config): The config, changed in place.
+        cfg_options (dict, optional): The ``--cfg-options``.
+        data_root (str, optional): The ``--data-root``.
+
+    Returns:
+        Config: ``cfg``.
+    """
+    check_cfg_options(
+        cfg, cfg_options, hints=dict(data_root='use --data-root'))
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    if data_root is not None:
+        set_data_root(cfg, data_root)
+    return cfg
+
+
+def base_datasets(dataset: Optional[dict]) -> Iterator[dict]:
     """The leaf dataset dicts of a (possibly wrapped) dataset config."""
     if not isinstance(dataset, dict):
         return
     if isinstance(dataset.get('datasets'), (list, tuple)):
         for sub in dataset['datasets']:
-            yield from _base_datasets(sub)
+            yield from base_datasets(sub)
     elif isinstance(dataset.get('dataset'), dict):
-        yield from _base_datasets(dataset['dataset'])
+        yield from base_datasets(dataset['dataset'])
     else:
         yield dataset
 
@@ -225,7 +295,7 @@ def set_data_root(cfg: Config, data_root: str) -> List[str]:
         loader = cfg.get(f'{split}_dataloader')
         if not loader:
             continue
-        datasets = list(_base_datasets(loader.get('dataset')))
+        datasets = list(base_datasets(loader.get('dataset')))
         for dataset in datasets:
             dataset['data_root'] = data_root
         if datasets:

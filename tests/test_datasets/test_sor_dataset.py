@@ -302,9 +302,11 @@ def test_base_configs(name, synthetic_dataset):
             assert item['inputs'].shape == (3, size, size)
 
 
-def test_exif_orientation_is_ignored(synthetic_dataset, tmp_path):
+def test_exif_orientation_rule(synthetic_dataset, tmp_path):
     """Annotations refer to the stored pixels (the reference reads with PIL,
-    no EXIF transposition); the base configs read images the same way."""
+    no EXIF transposition) unless they are for the EXIF-rotated size (a
+    phone photo annotated as displayed, issue 24): the configs' loader then
+    reads the image rotated."""
     from PIL import Image
     root = _copy(synthetic_dataset, tmp_path)
     path = osp.join(root, 'images', 'train', '000001.jpg')
@@ -314,23 +316,62 @@ def test_exif_orientation_is_ignored(synthetic_dataset, tmp_path):
     img.save(path, exif=exif.tobytes())
     cfg = Config.fromfile(osp.join(CONFIG_DIR, 'synthetic.py'))
     pipeline = cfg.train_pipeline
+    assert pipeline[0]['type'] == 'LoadImageAsAnnotated'
+    assert pipeline[0]['color_type'] == 'color_ignore_orientation'
     item = _dataset(root, pipeline=pipeline)[0]
     assert item['data_samples'].ori_shape == (96, 96)
-    # a non-square image shows the difference: rotate the stored pixels
-    data = np.asarray(img)[:, :48]
-    Image.fromarray(data).save(path, exif=exif.tobytes())
+    # a non-square image shows the difference: 96 high, 48 wide as stored
+    stored = np.asarray(img)[:, :48]
+    Image.fromarray(stored).save(path, exif=exif.tobytes())
 
-    def fn(d):
-        d['images'][0]['width'] = 48
-        d['annotations'] = [a for a in d['annotations'] if a['image_id'] != 1]
+    def annotate(height, width):
 
-    _edit(root, 'train', fn)
+        def fn(d):
+            d['images'][0]['height'] = height
+            d['images'][0]['width'] = width
+            d['annotations'] = [
+                a for a in d['annotations'] if a['image_id'] != 1
+            ]
+
+        _edit(root, 'train', fn)
+
+    annotate(96, 48)  # annotated on the stored pixels: read as stored
     item = _dataset(root, pipeline=pipeline, filter_cfg=None)[0]
     assert item['data_samples'].ori_shape == (96, 48)
     rotating = [dict(type='LoadImageFromFile', color_type='color')
                 ] + pipeline[1:]
-    with pytest.raises(SORAnnotationError, match='image id 1'):
+    with pytest.raises(SORAnnotationError, match='image id 1') as e:
         _dataset(root, pipeline=rotating, filter_cfg=None)[0]
+    assert 'EXIF orientation 6' in str(e.value)
+
+    annotate(48, 96)  # annotated as displayed: read EXIF-rotated
+    ds = _dataset(root, pipeline=pipeline[:1], filter_cfg=None)
+    loaded = ds[0]
+    assert loaded['ori_shape'] == (48, 96)
+    assert loaded['exif_orientation'] == 6
+    # orientation 6: the displayed image is the stored one turned clockwise
+    expected = cv2.rotate(
+        cv2.imread(path, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION),
+        cv2.ROTATE_90_CLOCKWISE)
+    assert np.array_equal(loaded['img'], expected)
+    item = _dataset(root, pipeline=pipeline, filter_cfg=None)[0]
+    assert item['data_samples'].ori_shape == (48, 96)
+    # mmcv's loader reading the stored pixels: an error that names EXIF
+    plain = [
+        dict(type='LoadImageFromFile', color_type=pipeline[0]['color_type'])
+    ] + pipeline[1:]
+    with pytest.raises(SORAnnotationError) as e:
+        _dataset(root, pipeline=plain, filter_cfg=None)[0]
+    msg = str(e.value)
+    assert 'image id 1' in msg and '(96, 48)' in msg
+    assert 'EXIF orientation 6' in msg and 'LoadImageAsAnnotated' in msg
+
+    # no EXIF: a rotated size stays an error, which says EXIF does not
+    # explain it
+    Image.fromarray(stored).save(path)
+    with pytest.raises(SORAnnotationError) as e:
+        _dataset(root, pipeline=pipeline, filter_cfg=None)[0]
+    assert 'no EXIF orientation' in str(e.value)
 
 
 # issue 14, case 11: a 0-byte image
@@ -457,3 +498,46 @@ def test_backend_args_honoured(synthetic_dataset, monkeypatch):
     # without backend_args the local disk is used, where nothing is
     with pytest.raises(SORAnnotationError, match='does not exist'):
         _dataset(root + '/')
+
+
+def test_person_without_keypoints_is_counted_and_flagged(
+        synthetic_dataset, tmp_path):
+    """Issue 24: a person without ``keypoints`` is counted once per file and
+    reaches the model as ``keypoints_labelled`` False (a non-person without
+    keypoints stays labelled: no joint)."""
+    root = _copy(synthetic_dataset, tmp_path)
+    changed = {}
+
+    def fn(d):
+        person, other = [
+            a for a in d['annotations']
+            if a['image_id'] == 1 and a.get('category_id')
+        ][:2]
+        person['class_id'] = 1
+        del person['keypoints']
+        other.update(class_id=5, keypoints=[])
+        changed.update(person=person['id'], other=other['id'])
+
+    _edit(root, 'train', fn)
+    assert set(changed) == {'person', 'other'}
+    with pytest.warns(
+            SORDataWarning,
+            match=r'1 person\(s\) \(class_id 1\) '
+            r'without keypoints') as record:
+        ds = _dataset(root)
+    repair_msgs = [
+        str(w.message) for w in record if 'loaded with' in str(w.message)
+    ]
+    assert len(repair_msgs) == 1
+    assert '1 empty "keypoints" list(s) read as absent' in repair_msgs[0]
+    assert ds.repairs['persons_without_keypoints'] == 1
+    info = ds.get_data_info(0)
+    flags = {i['ann_id']: i['keypoints_labelled'] for i in info['instances']}
+    assert flags.pop(changed['person']) is False
+    assert all(flags.values())  # the non-person and the other persons
+    gt = ds[0]['data_samples'].gt_instances
+    order = [i['ann_id'] for i in info['instances']]
+    assert gt.keypoints_labelled.tolist() == [
+        a != changed['person'] for a in order
+    ]
+    assert gt.keypoints_visible[order.index(changed['person'])].sum() == 0

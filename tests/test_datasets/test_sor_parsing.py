@@ -8,7 +8,8 @@ from pycocotools import mask as mask_utils
 
 # yapf: disable
 from posesor.datasets.sor_parsing import (SORAnnotationError, SORDataWarning,
-                                          bbox_xyxy, decode_rle_strings,
+                                          SORRepairs, bbox_xyxy,
+                                          decode_rle_strings,
                                           decode_segmentation, get_rank,
                                           group_by_image, image_name,
                                           keypoints_array, load_sor_gt,
@@ -170,7 +171,7 @@ def test_missing_keypoints_are_zeros(tmp_path):
 
 
 @pytest.mark.parametrize('segm, match',
-                         [([[1, 1, 5, 5]], 'has 2 points, at least 3'),
+                         [([[1, 1, 5, 5]], 'no polygon has at least 3'),
                           ([[1, 1, 5, 5, 6]], 'odd number'), ([], 'non-empty'),
                           ({
                               'counts': 'abc'
@@ -467,3 +468,138 @@ def test_the_validations_run_lengths_are_returned(tmp_path):
     groups, again = load_sor_gt(path, return_run_lengths=True)
     assert list(groups) == [1, 2] and again.index == lengths.index
     assert np.array_equal(again.runs, lengths.runs)
+
+
+# issue 24: what real annotation files contain loads, each repair counted
+# and reported in one warning per file
+def _load_warned(path, **kw):
+    """Load ``path``; return the data, the repairs and the repair warning
+    messages (exactly one warning is expected when anything was repaired).
+    """
+    repairs = SORRepairs()
+    with pytest.warns(SORDataWarning) as record:
+        data = load_sor_json(path, repairs=repairs, **kw)
+    msgs = [str(w.message) for w in record if 'loaded with' in str(w.message)]
+    assert len(msgs) == 1, msgs
+    return data, repairs, msgs[0]
+
+
+def _square_image(size, anns):
+    return dict(
+        images=[dict(id=1, file_name='a.jpg', height=size, width=size)],
+        annotations=anns)
+
+
+def test_box_a_few_pixels_past_the_border_clamped(tmp_path):
+    # the issue's case: 3 px past a 128x128 image (and past two borders)
+    anns = [
+        _ann(4, 1, bbox=[100, 100, 31, 20]),
+        _ann(5, 2, bbox=[-3, -2.5, 50, 40]),
+        _ann(6, 3, bbox=[10, 10, 20, 20]),
+    ]
+    data, repairs, msg = _load_warned(
+        _write(tmp_path, _square_image(128, anns)))
+    boxes = {a['id']: a['bbox'] for a in data['annotations']}
+    assert boxes[4] == [100, 100, 28, 20]
+    assert boxes[5] == [0, 0, 47, 37.5]
+    assert boxes[6] == [10, 10, 20, 20]  # inside: untouched
+    assert repairs['bbox_clamped'] == 2
+    assert '2 box(es) reaching past the image border clamped' in msg
+    assert 'annotation ids 4, 5' in msg and 'ann.json' in msg
+    # bbox_xyxy (what the dataset trains on) gives the clamped box
+    assert bbox_xyxy(data['annotations'][0], 128, 128).tolist() == \
+        [100, 100, 128, 120]
+
+
+@pytest.mark.parametrize('bbox', [[-8, 10, 20, 20], [10, 100, 20, 37]])
+def test_box_wildly_outside_still_refused(tmp_path, bbox):
+    # 5 % of 128 = 6.4 px are clamped; 8 and 9 px past are errors
+    data = _square_image(128, [_ann(4, 1), _ann(9, 2, bbox=bbox)])
+    msg = _raises_named(tmp_path, data, 'image id 1', 'annotation id 9',
+                        'not inside', 'clamped')
+    assert '6.4' in msg
+
+
+def test_polygon_parts_with_fewer_than_3_points_dropped(tmp_path):
+    part = [20, 2, 26, 2, 26, 8]
+    anns = [
+        _ann(4, 1, segmentation=[SQUARE[0], [1, 1, 5, 5], part, [7, 7]]),
+        _ann(5, 2),
+    ]
+    data, repairs, msg = _load_warned(_write(tmp_path, _data(anns)))
+    ann = data['annotations'][0]
+    assert ann['segmentation'] == [SQUARE[0], part]  # the valid parts kept
+    assert data['annotations'][1]['segmentation'] == SQUARE
+    assert repairs['polygon_parts_dropped'] == 2
+    assert '2 polygon part(s) with fewer than 3 points dropped' in msg
+    assert 'annotation ids 4)' in msg
+    area = segmentation_area(ann['segmentation'], H, W)
+    assert area == segmentation_area(SQUARE, H, W) + \
+        segmentation_area([part], H, W)
+
+
+def test_object_without_a_valid_polygon_part_refused(tmp_path):
+    data = _data([_ann(4, 1), _ann(8, 2, segmentation=[[1, 1, 5, 5], [7, 7]])])
+    _raises_named(tmp_path, data, 'image id 1', 'annotation id 8',
+                  'no polygon has at least 3 points',
+                  'points per polygon: 2, 1')
+
+
+def test_empty_keypoints_on_a_non_person_read_as_absent(tmp_path):
+    anns = [
+        _ann(4, 1, class_id=3, keypoints=[]),
+        _ann(5, 2, class_id=7, keypoints=[]),
+        _ann(6, 3),
+    ]
+    data, repairs, msg = _load_warned(_write(tmp_path, _data(anns)))
+    assert 'keypoints' not in data['annotations'][0]
+    assert keypoints_array(data['annotations'][0]).tolist() == \
+        np.zeros((17, 3)).tolist()
+    assert repairs['empty_keypoints'] == 2
+    assert repairs['persons_without_keypoints'] == 0
+    assert '2 empty "keypoints" list(s) read as absent' in msg
+
+
+def test_persons_without_keypoints_counted(tmp_path):
+    missing = _ann(4, 1)
+    del missing['keypoints']
+    anns = [missing, _ann(5, 2, keypoints=[]), _ann(6, 3, class_id=2)]
+    del anns[2]['keypoints']  # a non-person: not counted
+    _, repairs, msg = _load_warned(_write(tmp_path, _data(anns)))
+    assert repairs['persons_without_keypoints'] == 2
+    assert repairs['empty_keypoints'] == 1
+    assert '2 person(s) (class_id 1) without keypoints' in msg
+    assert 'ignore_unlabelled_poses' in msg
+
+
+def test_utf8_bom_skipped(tmp_path):
+    path = tmp_path / 'ann.json'
+    path.write_bytes(b'\xef\xbb\xbf' + json.dumps(_data()).encode('utf-8'))
+    data, repairs, msg = _load_warned(str(path))
+    assert len(data['annotations']) == 3
+    assert repairs['bom'] == 1 and 'byte-order mark' in msg
+
+
+def test_all_repairs_of_a_file_in_one_warning(tmp_path, recwarn):
+    anns = [
+        _ann(4, 1, bbox=[-1, 0, 10, 10]),
+        _ann(5, 2, segmentation=[SQUARE[0], [1, 1]], class_id=2, keypoints=[]),
+    ]
+    path = tmp_path / 'ann.json'
+    path.write_bytes(b'\xef\xbb\xbf' + json.dumps(_data(anns)).encode())
+    load_sor_gt(str(path))
+    msgs = [
+        str(w.message) for w in recwarn.list
+        if issubclass(w.category, SORDataWarning)
+    ]
+    assert len(msgs) == 1
+    for part in ('1 UTF-8 byte-order mark', '1 box(es)', '1 polygon part',
+                 '1 empty "keypoints"'):
+        assert part in msgs[0], msgs[0]
+
+
+def test_a_clean_file_warns_nothing(tmp_path, recwarn):
+    load_sor_gt(_write(tmp_path, _data()))
+    assert not [
+        w for w in recwarn.list if issubclass(w.category, SORDataWarning)
+    ]

@@ -709,3 +709,32 @@ def test_jae_is_undefined_without_predicted_keypoints(ann_file, tmp_path):
     assert res['sor/jae_count'] == 0 and res['sor/jae_nan'] == 2
     assert res['sor/sa_sor'] == pytest.approx(-0.5)
     assert res['sor/sor'] == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize('cover', ['fewer', 'more'])
+def test_result_rle_counts_must_cover_its_size(ann_file, tmp_path, cover):
+    """Issue 24: a result mask whose counts cover fewer pixels than its
+    ``size`` made pycocotools decode uninitialised memory (MAE changed from
+    run to run); it is refused like the ground truth's, naming the image id
+    and the entry."""
+    other = (H // 2, W // 2) if cover == 'fewer' else (H + 4, W)
+    short = rle(box(0, 3, 0, 3, h=other[0], w=other[1]))
+    short['size'] = [H, W]
+    path = tmp_path / 'short.sor_results.json'
+    path.write_text(
+        json.dumps(
+            dict(
+                format='posesor_sor_results',
+                version=1,
+                results=[
+                    dict(img_id=2, masks=[rle(A)]),
+                    dict(img_id=1, masks=[rle(A), short]),
+                ])))
+    tool = load_tool()
+    with pytest.raises(tool.ResultFileError) as e:
+        tool.evaluate_file(str(path), ann_file, progress=False)
+    msg = str(e.value)
+    assert 'short.sor_results.json' in msg and 'image id 1' in msg
+    assert 'mask 1' in msg
+    assert f'cover {other[0] * other[1]} pixels' in msg
+    assert f'has {H * W}' in msg

@@ -372,3 +372,19 @@ def test_scoped_loader_names_itself_in_mmengines_log():
         assert loader.__name__[10:] == 'safe_local'
     loader = CheckpointLoader._get_checkpoint_loader('work_dirs/x.pth')
     assert loader.__name__[10:] == 'local'  # mmengine's own, restored
+
+
+@pytest.mark.parametrize('umask', [0o022, 0o077, 0o002])
+def test_atomic_save_keeps_the_umask_permissions(tmp_path, umask):
+    """Issue 24: the atomic save wrote ``-rw-------`` whatever the umask;
+    it now gives what ``torch.save`` (``open()``) gives."""
+    import stat
+    previous = os.umask(umask)
+    try:
+        AtomicLocalBackend().put(b'checkpoint', tmp_path / 'atomic.pth')
+        torch.save({}, tmp_path / 'plain.pth')
+    finally:
+        os.umask(previous)
+    mode = stat.S_IMODE(os.stat(tmp_path / 'atomic.pth').st_mode)
+    assert mode == 0o666 & ~umask
+    assert mode == stat.S_IMODE(os.stat(tmp_path / 'plain.pth').st_mode)

@@ -123,3 +123,32 @@ def test_numeric_option_types(parse, good, bad):
     for text in bad:
         with pytest.raises(argparse.ArgumentTypeError, match=repr(text)):
             parse(text)
+
+
+def test_key_below_a_list_needs_its_index():
+    """Issue 24: ``val_evaluator.ann_file`` on a list evaluator was
+    mmengine's raw ``TypeError: list indices must be integers``."""
+    cfg = Config.fromfile(
+        osp.join(REPO, 'configs', 'posesor_tiny_synthetic_pose_order.py'))
+    assert isinstance(cfg.val_evaluator, list)
+    with pytest.raises(TypeError, match='list indices'):
+        Config.fromfile(
+            osp.join(REPO, 'configs',
+                     'posesor_tiny_synthetic_pose_order.py')).merge_from_dict(
+                         {'val_evaluator.ann_file': '/x.json'})
+    with pytest.raises(ConfigError) as info:
+        check_cfg_options(cfg, {'val_evaluator.ann_file': '/x.json'})
+    msg = str(info.value)
+    assert 'val_evaluator.ann_file' in msg and 'is a list of 2' in msg
+    assert 'val_evaluator.0 (SORMetric)' in msg
+    assert 'e.g. val_evaluator.0.ann_file' in msg and '--data-root' in msg
+    # deeper keys and other fields too
+    with pytest.raises(ConfigError, match=r'e\.g\. test_evaluator\.0\.metric'):
+        check_cfg_options(cfg, {'test_evaluator.metric': ['sor']})
+    with pytest.raises(ConfigError, match='needs the index'):
+        check_cfg_options(cfg, {'test_evaluator.5.metric': ['sor']})
+    # the index form is accepted, and merges
+    options = {'val_evaluator.0.ann_file': '/x.json'}
+    check_cfg_options(cfg, options)
+    cfg.merge_from_dict(options)
+    assert cfg.val_evaluator[0].ann_file == '/x.json'

@@ -318,3 +318,30 @@ def test_heatmap_keypoints_are_chunk_independent():
         assert torch.equal(keypoints[n, :, 0], (idx % 36).float())
         assert torch.equal(keypoints[n, :, 1], (idx // 36).float())
     assert torch.allclose(heat.sum(dim=(2, 3)), torch.ones(3, 5))
+
+
+def test_masks_and_intersections_are_chunk_independent():
+    """Issue 24 (memory of large images): masks are resized and
+    thresholded in chunks, and the duplicate merging's intersections are
+    summed over pixel chunks; both equal the one-shot computation."""
+    from posesor.models.post_processors.sor_post_processor import (
+        intersections_with, mask_intersections)
+    gen = torch.Generator().manual_seed(1)
+    logits = torch.randn(4, 6, 7, generator=gen)
+    meta = dict(img_shape=(20, 24), batch_input_shape=(24, 28))
+    out = (30, 36)
+    up = F.interpolate(
+        logits[:, None], size=(24, 28), mode='bilinear')[..., :20, :24]
+    expected = F.interpolate(
+        up, size=out, mode='bilinear')[:, 0].sigmoid() > 0.5
+    for chunk in (1, 2 * 30 * 36, 2**25):
+        post = SORPostProcessor(dict(mask_chunk_elements=chunk))
+        assert torch.equal(post._binary_masks(logits, meta, out), expected)
+    flat = expected.flatten(1)
+    dense = (flat.double() @ flat.double().T)
+    for chunk in (7, 100, 2**22):
+        inter = mask_intersections(flat, chunk=chunk)
+        assert inter.dtype == torch.float64 and torch.equal(inter, dense)
+    assert torch.equal(
+        mask_intersections(flat, flat[2:3], chunk=13), dense[:, 2:3])
+    assert torch.equal(intersections_with(flat, flat[2]), dense[:, 2])

@@ -293,3 +293,65 @@ def test_inference_dtype(samples):
     assert len(pred) >= 1
     assert pred.rank_scores.dtype == pred.keypoints_explicit.dtype == \
         torch.float32
+
+
+POSE_LOSSES = ('loss_joint', 'loss_joint_vis', 'loss_heatmap')
+
+
+def _pose_losses(model, samples):
+    inputs, data_samples = preprocess(model, samples, True)
+    torch.manual_seed(0)
+    losses = model(inputs, data_samples, mode='loss')
+    return {name: losses[name] for name in POSE_LOSSES}
+
+
+def test_ignore_unlabelled_poses(samples):
+    """Issue 24: persons without keypoints (``keypoints_labelled`` False)
+    are left out of the joint, visibility and heatmap losses with
+    ``ignore_unlabelled_poses=True``, and train as "no joint visible" by
+    default (the reference's behaviour)."""
+    batch = copy.deepcopy(samples[:2])
+    for sample in batch:
+        gt = sample['data_samples'].gt_instances
+        assert gt.keypoints_labelled.dtype == torch.bool
+        assert gt.keypoints_labelled.all()  # the synthetic data has poses
+    # instance 0 of image 0 becomes a person without keypoints, as the
+    # dataset gives it: no joint visible ...
+    gt0 = batch[0]['data_samples'].gt_instances
+    gt0.keypoints_labelled[0] = False
+    gt0.keypoints_visible[0] = 0
+    gt0.keypoints[0] = 0
+    # ... and the same instance with an arbitrary pose
+    altered = copy.deepcopy(batch)
+    gt_alt = altered[0]['data_samples'].gt_instances
+    gt_alt.keypoints_visible[0] = 1
+    gt_alt.keypoints[0] = torch.rand_like(gt_alt.keypoints[0]) * 60
+
+    for ignore in (False, True):
+        model = build_model(seed=2)
+        model.rank_head.ignore_unlabelled_poses = ignore
+        model.train()
+        first, second = (_pose_losses(model, b) for b in (batch, altered))
+        changed = {n for n in POSE_LOSSES if first[n] != second[n]}
+        # ignored: the unlabelled instance's pose changes no pose loss;
+        # trained: each of the three losses depends on it
+        assert changed == (set() if ignore else set(POSE_LOSSES)), ignore
+
+    # every instance unlabelled: the pose losses are zero but keep the
+    # graph; by default the visibility loss trains "not visible"
+    unlabelled = copy.deepcopy(batch)
+    for sample in unlabelled:
+        gt = sample['data_samples'].gt_instances
+        gt.keypoints_labelled[:] = False
+        gt.keypoints_visible[:] = 0
+    model = build_model(
+        seed=2,
+        rank_head=dict(
+            tiny_model_cfg().rank_head, ignore_unlabelled_poses=True))
+    model.train()
+    losses = _pose_losses(model, unlabelled)
+    assert all(losses[n].item() == 0 for n in POSE_LOSSES), losses
+    sum(losses.values()).backward()
+    model = build_model(seed=2)
+    model.train()
+    assert _pose_losses(model, unlabelled)['loss_joint_vis'].item() > 0

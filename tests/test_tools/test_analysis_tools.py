@@ -89,3 +89,47 @@ def test_analyze_logs_merges_resumed_runs(tmp_path):
         tool.main([str(tmp_path), '--keys', 'nope', '--out', out])
     with pytest.raises(FileNotFoundError):
         tool.main([str(tmp_path / 'missing')])
+
+
+def test_benchmark_checkpoint_goes_through_the_safe_loader(
+        tiny_config, tmp_path, monkeypatch):
+    """Issue 24: a checkpoint holding a blocked callable ended in torch's
+    raw ``UnpicklingError`` trace; it is refused by name."""
+    import os
+    import subprocess
+    import sys
+
+    import torch
+    from conftest import REPO
+
+    from posesor.utils.checkpoint import UnsafeCheckpointError
+
+    class _System:
+
+        def __reduce__(self):
+            return os.system, ('true', )
+
+    monkeypatch.delenv('POSESOR_TRUST_CHECKPOINTS', raising=False)
+    path = str(tmp_path / 'evil.pth')
+    torch.save(dict(state_dict={}, meta=dict(x=_System())), path)
+    tool = load_tool('analysis_tools/benchmark.py')
+    args = [
+        tiny_config, '--checkpoint', path, '--shape', '64', '--num-iters', '1',
+        '--num-warmup', '0', '--device', 'cpu'
+    ]
+    with pytest.raises(
+            UnsafeCheckpointError,
+            match='Refusing to load checkpoint.*posix.system'):
+        tool.main(args)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(REPO, 'tools', 'analysis_tools', 'benchmark.py')
+        ] + args,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300)
+    assert proc.returncode == 1
+    assert proc.stderr.startswith('error: Refusing to load checkpoint')
+    assert 'Traceback' not in proc.stderr

@@ -160,3 +160,34 @@ def test_demo_and_test_script_with_pose(trained, tiny_pose_model,
     with open(metrics_file) as f:
         metrics = json.load(f)
     assert 'sor/jae' in metrics
+
+
+class _System:
+    """Pickles as a call of ``os.system`` (blocked by torch)."""
+
+    def __reduce__(self):
+        import os
+        return os.system, ('true', )
+
+
+def test_pose_checkpoint_goes_through_the_safe_loader(tiny_pose_model,
+                                                      tmp_path, monkeypatch):
+    """Issue 24: an mmpose checkpoint holding a blocked callable ended in
+    torch's raw ``UnpicklingError`` trace; it is refused by name."""
+    from posesor.apis import build_pose_refiner
+    from posesor.utils.checkpoint import (CheckpointReadError,
+                                          UnsafeCheckpointError)
+    monkeypatch.delenv('POSESOR_TRUST_CHECKPOINTS', raising=False)
+    config, checkpoint = tiny_pose_model
+    evil = dict(torch.load(checkpoint, weights_only=True))
+    evil['meta'] = dict(evil.get('meta') or {}, x=_System())
+    path = str(tmp_path / 'evil_pose.pth')
+    torch.save(evil, path)
+    with pytest.raises(
+            UnsafeCheckpointError,
+            match='Refusing to load checkpoint.*posix.system'):
+        build_pose_refiner(dict(config=config, checkpoint=path))
+    text = tmp_path / 'text.pth'
+    text.write_text('not a checkpoint')
+    with pytest.raises(CheckpointReadError, match='Cannot read checkpoint'):
+        build_pose_refiner(dict(config=config, checkpoint=str(text)))

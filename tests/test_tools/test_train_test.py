@@ -422,3 +422,40 @@ def test_every_config_logs_validation_against_iterations():
         assert logger.type == 'SORLoggerHook', name
         assert logger.log_metric_by_epoch is False, name
         assert cfg.log_processor.by_epoch is False, name
+
+
+def test_show_dir_and_dump_names_stay_unique(trained, synthetic_dataset,
+                                             tmp_path):
+    """Issue 24: test images ``a/000001.jpg`` and ``b/000001.jpg`` give two
+    overlays (relative paths kept) and two ``image_name`` in the dump."""
+    import shutil
+    root = tmp_path / 'collide'
+    shutil.copytree(synthetic_dataset, root)
+    with open(root / 'synthetic_test.json') as f:
+        data = json.load(f)
+    images_dir = root / 'images' / 'test'
+    for k, img in enumerate(data['images']):
+        folder = 'ab'[k % 2]
+        new = f'{folder}/{k // 2 + 1:06d}.jpg'
+        (images_dir / folder).mkdir(exist_ok=True)
+        shutil.move(str(images_dir / img['file_name']), str(images_dir / new))
+        img['file_name'] = new
+    with open(root / 'synthetic_test.json', 'w') as f:
+        json.dump(data, f)
+    names = sorted(img['file_name'] for img in data['images'])
+    assert len({osp.basename(n) for n in names}) < len(names)  # collisions
+    show_dir = str(tmp_path / 'overlays')
+    run_tool('test.py', [
+        trained['config'], trained['checkpoint'], '--work-dir',
+        str(tmp_path / 'wd'), '--data-root',
+        str(root), '--show-dir', show_dir, '--cfg-options',
+        f'test_evaluator.outfile_prefix={tmp_path / "dump"}'
+    ])
+    overlays = sorted(
+        osp.relpath(p, show_dir)
+        for p in glob.glob(osp.join(show_dir, '**', '*.jpg'), recursive=True))
+    assert overlays == names
+    with open(tmp_path / 'dump.sor_results.json') as f:
+        results = json.load(f)['results']
+    assert sorted(r['image_name'] for r in results) == \
+        sorted(osp.splitext(n)[0] for n in names)

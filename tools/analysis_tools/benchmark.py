@@ -31,6 +31,7 @@ from mmengine.runner import load_checkpoint
 sys.path.insert(0,
                 osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 import posesor  # noqa: E402,F401
+from posesor.utils import checkpoint as ckpt_utils  # noqa: E402
 from posesor.utils.misc import parse_hw, unpadded_metainfo  # noqa: E402
 
 MIB = 1024**2
@@ -108,7 +109,9 @@ def benchmark(cfg: Config,
             cfg.get('default_scope', 'mmdet')):
         model = MODELS.build(cfg.model)
     if checkpoint is not None:
-        load_checkpoint(model, checkpoint, map_location='cpu')
+        # weights_only, with the project's clear refusals
+        with ckpt_utils.safe_checkpoint_loading():
+            load_checkpoint(model, checkpoint, map_location='cpu')
     model = model.to(device).eval()
 
     height, width = shape
@@ -183,4 +186,8 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
 
 
 if __name__ == '__main__':
-    main()
+    try:
+        main()
+    except (FileNotFoundError, ckpt_utils.CheckpointReadError,
+            ckpt_utils.UnsafeCheckpointError) as err:
+        sys.exit(f'error: {err}')

@@ -11,13 +11,16 @@ image_size = 768
 rank_key = 'category_id'
 backend_args = None
 # Read the stored pixels as they are, like the reference (PIL without EXIF
-# transposition): the annotations refer to the unrotated image, and
-# LoadSORAnnotations checks that the image size matches them.
+# transposition): the annotations refer to the unrotated image.
+# LoadImageAsAnnotated (training) reads an image EXIF-oriented only when its
+# annotation is for the rotated (displayed) size; the test pipeline keeps
+# mmcv's LoadImageFromFile, which mmdet's DetInferencer looks for by name.
+# LoadSORAnnotations checks the size.
 color_type = 'color_ignore_orientation'
 
 train_pipeline = [
     dict(
-        type='LoadImageFromFile',
+        type='LoadImageAsAnnotated',
         color_type=color_type,
         backend_args=backend_args),
     dict(type='LoadSORAnnotations'),

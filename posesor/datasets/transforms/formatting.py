@@ -33,6 +33,8 @@ class PackSORInputs(BaseTransform):
     - ``class_ids``: (n,) int64 COCO class (1 = person).
     - ``keypoints``: (n, 17, 2) float32 pixels of the current image.
     - ``keypoints_visible``: (n, 17) float32 (1 = labelled joint).
+    - ``keypoints_labelled``: (n, ) bool, False for a person without
+      keypoints (when the loader gives it).
 
     Args:
         meta_keys (Sequence[str]): Keys copied into the sample's metainfo
@@ -83,6 +85,9 @@ class PackSORInputs(BaseTransform):
             gt.keypoints_visible = torch.as_tensor(
                 np.asarray(results['gt_keypoints_visible'],
                            dtype=np.float32)).reshape(-1, NUM_KEYPOINTS)
+            if 'gt_keypoints_labelled' in results:
+                gt.keypoints_labelled = torch.as_tensor(
+                    np.asarray(results['gt_keypoints_labelled'], dtype=bool))
             sample.gt_instances = gt
         sample.set_metainfo(
             {k: results[k]

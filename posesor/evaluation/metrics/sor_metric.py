@@ -17,8 +17,10 @@ from pycocotools import mask as mask_utils
 
 from posesor.datasets.sor_parsing import (NUM_KEYPOINTS, RLERunLengths,
                                           SORAnnotationError,
+                                          check_rle_strings,
                                           decode_segmentation, image_name,
-                                          load_sor_gt, segmentation_to_rle)
+                                          load_sor_gt, segmentation_to_rle,
+                                          unique_image_names)
 from .. import mask_rle
 from ..convention_table import format_convention_table
 from ..functional import (DENSE_PAIRS, NAN_POLICY, PRED_FILTERS, MaskOverlaps,
@@ -65,7 +67,8 @@ class GTEntry(NamedTuple):
             COCO flag is > 0.
         height (int): Image height.
         width (int): Image width.
-        image_name (str): File name without directory and extension.
+        image_name (str): File name without directory and extension (the
+            relative path without extension where base names collide).
     """
     img_id: Any
     num_gt: int
@@ -120,17 +123,24 @@ def decode_masks(rles: Sequence[Dict[str, Any]], height: int,
         np.ndarray: ``(n, H, W)`` bool masks.
 
     Raises:
-        ValueError: If an RLE has another size.
+        ValueError: If an RLE has another size, or counts that do not
+            cover exactly ``height * width`` pixels (the message names the
+            mask's index).
     """
     masks = np.zeros((len(rles), height, width), dtype=bool)
-    for k, rle in enumerate(rles):
-        counts = rle['counts']
-        if isinstance(counts, str):
-            counts = counts.encode('ascii')
-        size = [int(s) for s in rle['size']]
+    sizes = [[int(s) for s in rle['size']] for rle in rles]
+    for k, size in enumerate(sizes):
         if size != [height, width]:
             raise ValueError(f'mask {k} has size {size}, expected '
                              f'{[height, width]}')
+    # the ground truth's check: counts covering fewer pixels than ``size``
+    # make pycocotools decode uninitialised memory
+    check_rle_strings([(f'mask {k}', height * width, rle['counts'])
+                       for k, rle in enumerate(rles)])
+    for k, (rle, size) in enumerate(zip(rles, sizes)):
+        counts = rle['counts']
+        if isinstance(counts, str):
+            counts = counts.encode('ascii')
         with warnings.catch_warnings():
             # numpy 2's ``__array__(copy=...)`` deprecation inside
             # pycocotools; the decoded mask is unaffected.
@@ -318,7 +328,9 @@ class SORMetric(BaseMetric):
                         dtype=np.float32).reshape(len(anns), NUM_KEYPOINTS, 3)
         visible = (kpts[..., 2] > 0).astype(np.float32)
         entries, first = {}, 0
-        for img_id, group in self.gt.items():
+        names = unique_image_names(
+            [group['image']['file_name'] for group in self.gt.values()])
+        for (img_id, group), name in zip(self.gt.items(), names):
             img = group['image']
             last = first + len(group['annotations'])
             entries[img_id] = GTEntry(
@@ -329,7 +341,7 @@ class SORMetric(BaseMetric):
                 keypoints_visible=visible[first:last],
                 height=int(img['height']),
                 width=int(img['width']),
-                image_name=image_name(img['file_name']))
+                image_name=name)
             first = last
         return entries
 

@@ -70,6 +70,10 @@ class PoseRankingHead(BaseModule):
         padding_query_pos (str): What fills the query positions of padded
             slots: 'zeros' (default; outputs of kept queries do not depend
             on the padding) or 'randn' (the reference draws them at random).
+        ignore_unlabelled_poses (bool): Leave persons without keypoints
+            (``pose_labelled`` False in the targets) out of the joint,
+            visibility and heatmap losses, for datasets without poses.
+            Defaults to False (faithful: they train as "no joint visible").
         loss_* (dict, optional): Loss configs built with ``MODELS.build``.
         init_cfg (dict, optional): mmengine init config.
     """
@@ -80,6 +84,7 @@ class PoseRankingHead(BaseModule):
                  num_keypoints: int,
                  num_points: int = 12544,
                  padding_query_pos: str = 'zeros',
+                 ignore_unlabelled_poses: bool = False,
                  loss_joint: OptConfigType = dict(
                      type='SmoothL1Loss', beta=1.0, loss_weight=1000.0),
                  loss_joint_vis: OptConfigType = dict(
@@ -113,6 +118,7 @@ class PoseRankingHead(BaseModule):
         self.num_keypoints = num_keypoints
         self.num_points = num_points
         self.padding_query_pos = padding_query_pos
+        self.ignore_unlabelled_poses = ignore_unlabelled_poses
         pose_losses = (loss_joint, loss_joint_vis, loss_heatmap)
         if any(cfg is None for cfg in pose_losses) and \
                 not all(cfg is None for cfg in pose_losses):
@@ -249,12 +255,19 @@ class PoseRankingHead(BaseModule):
             keypoints = outputs['keypoints'][:, :n_max]
             gt_xy = gt_keypoints[..., :2]
             gt_vis = gt_keypoints[..., 2] > VISIBLE_THRESHOLD  # B, n, K
-            if bi.numel() > 0:
+            occupied = query_mask[:, :n_max, 0] > 0.5  # B, n
+            vis_b, vis_t = bi, ti
+            if self.ignore_unlabelled_poses and 'pose_labelled' in targets:
+                occupied = occupied & targets['pose_labelled']
+                keep = targets['pose_labelled'][bi, ti]
+                vis_b, vis_t = bi[keep], ti[keep]
+            if vis_b.numel() > 0:
                 losses['loss_joint_vis'] = self.loss_joint_vis(
-                    keypoints[bi, ti, :, 2], gt_vis[bi, ti].float())
+                    keypoints[vis_b, vis_t, :, 2], gt_vis[vis_b,
+                                                          vis_t].float())
             else:
                 losses['loss_joint_vis'] = keypoints.sum() * 0.0
-            supervised = gt_vis & (query_mask[:, :n_max, 0] > 0.5)[..., None]
+            supervised = gt_vis & occupied[..., None]
             j_b, j_n, j_k = torch.nonzero(supervised, as_tuple=True)
             if j_b.numel() > 0:
                 coords = gt_xy[j_b, j_n, j_k]

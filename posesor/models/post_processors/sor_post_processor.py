@@ -35,7 +35,11 @@ DEFAULT_TEST_CFG = dict(
     merge_duplicates=True,
     with_heatmaps=False,
     with_partitions=False,
-    heatmap_chunk_elements=2**25)
+    heatmap_chunk_elements=2**25,
+    mask_chunk_elements=2**25)
+# Pixels per step of the pairwise mask intersections: float32 sums of 0/1
+# stay exact up to 2**24, and the float copy of a step stays small.
+INTERSECTION_CHUNK_PIXELS = 2**21
 
 
 def select_queries(scores: Tensor, obj_threshold: float) -> QuerySlots:
@@ -79,6 +83,49 @@ def rank_scores_from_logits(rank_logits: Tensor) -> Tensor:
     return (rank_logits.softmax(dim=-1) * weights).sum(dim=-1)
 
 
+def mask_intersections(masks: Tensor,
+                       others: Optional[Tensor] = None,
+                       chunk: int = INTERSECTION_CHUNK_PIXELS) -> Tensor:
+    """Pairwise intersection areas of flattened bool masks, computed over
+    pixel chunks so that no float copy of all the masks is made (at 6000 x
+    4000 pixels, 16 masks as float32 take 1.5 GiB).
+
+    Args:
+        masks (Tensor): (n, P) bool masks.
+        others (Tensor, optional): (m, P) bool masks. Defaults to ``masks``.
+        chunk (int): Pixels per step.
+
+    Returns:
+        Tensor: (n, m) float64 intersection areas.
+    """
+    others = masks if others is None else others
+    inter = masks.new_zeros((masks.shape[0], others.shape[0]),
+                            dtype=torch.float64)
+    for start in range(0, masks.shape[1], chunk):
+        a = masks[:, start:start + chunk].float()
+        b = a if others is masks else others[:, start:start + chunk].float()
+        inter += (a @ b.T).double()
+    return inter
+
+
+def intersections_with(masks: Tensor, row: Tensor) -> Tensor:
+    """Intersection areas of flattened bool masks with one of the same
+    length, by a logical and per mask (converting every mask to float for a
+    product would cost more than the and).
+
+    Args:
+        masks (Tensor): (n, P) bool masks.
+        row (Tensor): (P, ) bool mask.
+
+    Returns:
+        Tensor: (n, ) float64 intersection areas.
+    """
+    if masks.shape[0] == 0:
+        return masks.new_zeros((0, ), dtype=torch.float64)
+    return torch.stack([torch.count_nonzero(mask & row)
+                        for mask in masks]).double()
+
+
 def merge_duplicates(
         masks: Tensor, scores: Tensor,
         maskness_threshold: float) -> Tuple[Tensor, Tensor, Tensor]:
@@ -108,8 +155,7 @@ def merge_duplicates(
     keep = torch.arange(masks.shape[0], device=masks.device)
     if masks.shape[0] < 2:
         return keep, masks, scores
-    flat = masks.flatten(1).float()
-    inter = (flat @ flat.T).double()
+    inter = mask_intersections(masks.flatten(1))
     areas = inter.diagonal() + AREA_EPS
     maskness = inter / torch.minimum(areas[:, None], areas[None, :])
     pair_scores = scores.double()[:, None] + scores.double()[None, :]
@@ -121,9 +167,11 @@ def merge_duplicates(
     scores = scores.clone()
     while masks.shape[0] > 0:
         n = masks.shape[0]
-        flat = masks.flatten(1).float()
-        inter = (flat @ flat.T).double().cpu().numpy()
-        areas = flat.sum(dim=1).double().cpu().numpy()
+        flat = masks.flatten(1)
+        inter = mask_intersections(flat).cpu().numpy()
+        # the diagonal holds the areas (a sum over the bool masks would
+        # first cast all of them to int64)
+        areas = inter.diagonal().copy()
         score_list = scores.double().cpu().numpy()
         alive = np.ones(n, dtype=bool)
         for i in range(n):
@@ -140,9 +188,8 @@ def merge_duplicates(
                     score_list[i] = max(score_list[i], score_list[j])
                     scores[i] = torch.maximum(scores[i], scores[j])
                     alive[j] = False
-                    row = masks[i].flatten().float()
-                    areas[i] = float(row.sum())
-                    inter[i] = (flat @ row).double().cpu().numpy()
+                    inter[i] = intersections_with(flat, flat[i]).cpu().numpy()
+                    areas[i] = inter[i, i]
         if alive.all():
             break
         alive_t = torch.from_numpy(alive).to(masks.device)
@@ -198,7 +245,8 @@ class SORPostProcessor:
             heatmap probabilities (n, K, H, W) / next-target probabilities
             (n, H, W) to the predictions) and ``heatmap_chunk_elements``
             (2**25; heatmaps are upsampled for the keypoint argmax in chunks
-            of at most this many output pixels, bounding the memory).
+            of at most this many output pixels, bounding the memory) and
+            ``mask_chunk_elements`` (2**25; the same for the masks).
     """
 
     #: The valid ``test_cfg`` keys and their defaults.
@@ -299,9 +347,8 @@ class SORPostProcessor:
 
         rank_scores, order = self.rank_order(outputs)
         scores = instance_scores.float().sigmoid()[order]
-        mask_logits = to_output_frame(outputs['masks'][order, None].float(),
-                                      meta, (out_h, out_w))
-        masks = mask_logits[:, 0].sigmoid() > cfg['mask_threshold']
+        masks = self._binary_masks(outputs['masks'][order], meta,
+                                   (out_h, out_w))
         if cfg['merge_duplicates']:
             keep, masks, scores = merge_duplicates(masks, scores,
                                                    cfg['maskness_threshold'])
@@ -336,6 +383,33 @@ class SORPostProcessor:
                                     meta, (out_h, out_w))
             results.partitions = parts[:, 0].sigmoid()
         return results
+
+    def _binary_masks(self, mask_logits: Tensor, meta: dict,
+                      out_size: Tuple[int, int]) -> Tensor:
+        """Masks at the output size, resized and thresholded in chunks of at
+        most ``mask_chunk_elements`` output pixels (a full-resolution float
+        copy of all masks is what dominated the memory of large images).
+
+        Args:
+            mask_logits (Tensor): (n, h, w) logits over the padded input.
+            meta (dict): Sample metainfo.
+            out_size (tuple[int, int]): Output (H, W).
+
+        Returns:
+            Tensor: (n, H, W) bool, ``sigmoid > mask_threshold``.
+        """
+        num = mask_logits.shape[0]
+        out_h, out_w = out_size
+        masks = torch.empty((num, out_h, out_w),
+                            dtype=torch.bool,
+                            device=mask_logits.device)
+        chunk = max(1, self.test_cfg['mask_chunk_elements'] // (out_h * out_w))
+        for start in range(0, num, chunk):
+            logits = to_output_frame(
+                mask_logits[start:start + chunk, None].float(), meta, out_size)
+            masks[start:start + chunk] = \
+                logits[:, 0].sigmoid() > self.test_cfg['mask_threshold']
+        return masks
 
     def _heatmap_keypoints(
             self, heatmaps: Tensor, meta: dict,

@@ -94,8 +94,10 @@ def build_sor_targets(
     Args:
         batch_data_samples (Sequence[DetDataSample]): Samples whose
             ``gt_instances`` carry ``masks``, ``bboxes`` (xyxy pixels),
-            ``ranks`` (1..n), ``keypoints`` (n, 17, 2) pixels and
-            ``keypoints_visible`` (n, 17).
+            ``ranks`` (1..n), ``keypoints`` (n, 17, 2) pixels,
+            ``keypoints_visible`` (n, 17) and optionally
+            ``keypoints_labelled`` (n, ) bool (False: a person without
+            keypoints; all True when absent).
         size (int | tuple[int, int]): Training size ``(H, W)`` the image
             batch is resized to.
         device (torch.device, optional): Target device. Defaults to the
@@ -112,6 +114,8 @@ def build_sor_targets(
         - ``keypoints``: normalised ``(x, y, visible)``, (B, n, 17, 3);
         - ``bboxes``: normalised xyxy clamped to [0, 1], (B, n, 4);
         - ``ranks``: long ranks, 0 for padding, (B, n);
+        - ``pose_labelled``: bool, False for persons without keypoints
+          and for padding, (B, n);
         - ``valid``: bool, True for real instances, (B, n).
     """
     if isinstance(size, int):
@@ -131,6 +135,7 @@ def build_sor_targets(
     keypoints, bboxes = None, torch.zeros((num_imgs, n_max, 4), device=device)
     ranks = torch.zeros((num_imgs, n_max), dtype=torch.long, device=device)
     valid = torch.zeros((num_imgs, n_max), dtype=torch.bool, device=device)
+    pose_labelled = torch.zeros_like(valid)
     scale = torch.tensor([canvas[1], canvas[0]],
                          dtype=torch.float32,
                          device=device)
@@ -151,6 +156,9 @@ def build_sor_targets(
         next_targets[b, :num] = build_next_targets(padded, inst_ranks)
         ranks[b, :num] = inst_ranks
         valid[b, :num] = True
+        pose_labelled[b, :num] = torch.as_tensor(
+            gt.keypoints_labelled,
+            device=device).bool() if ('keypoints_labelled' in gt) else True
 
         kpts = torch.as_tensor(gt.keypoints, device=device).float()
         vis = torch.as_tensor(gt.keypoints_visible, device=device)
@@ -184,4 +192,5 @@ def build_sor_targets(
         bboxes=bboxes,
         ranks=ranks,
         valid=valid,
+        pose_labelled=pose_labelled,
         sample_names=[_sample_name(s) for s in batch_data_samples])
