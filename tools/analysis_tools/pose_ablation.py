@@ -13,8 +13,16 @@ only the training seed changes between repeats, and the data (its own
 root, generated once with ``--num-train`` / ``--num-test`` images and data
 seed 0) are the same for all runs. ``--variants`` adds ``pdr_wo_directions``
 (the with-pose model with only PDR's directional cues off), which tells
-whether PDR carries the pointing direction. Runs go in parallel ``--jobs``
-at a time, each on ``cpu_count // jobs`` threads.
+whether PDR carries the pointing direction, and the pose sources of PDR
+(``model.rank_head.train_pose_source`` / ``test_pose_source``, see
+``posesor/models/heads/pose_source.py``): ``gt_pose`` (trained and tested
+on the ground-truth keypoints: can PDR follow a correct pose?),
+``gt_pose_predicted_test`` (``gt_pose``'s checkpoints tested on PAI's own
+poses) and ``with_pose_gt_test`` (``with_pose``'s checkpoints tested on the
+ground-truth keypoints). The last two train nothing: they score the final
+checkpoints of the variant they name (which must be among ``--variants``).
+Runs go in parallel ``--jobs`` at a time, each on ``cpu_count // jobs``
+threads.
 
 Per budget (``--max-iters``) the script prints and writes
 (``OUT_DIR/<report>.md`` and ``.json``; ``--report`` names them, default
@@ -57,11 +65,22 @@ CONFIGS = {
     'pose_order': ('configs/posesor_tiny_synthetic_pose_order.py',
                    'configs/posesor_tiny_synthetic_pose_order_wo_pose.py'),
 }
+_GT_TRAIN = 'model.rank_head.train_pose_source=gt'
+_GT_TEST = 'model.rank_head.test_pose_source=gt'
 #: variant -> (index into the rule's CONFIGS pair, extra cfg options)
 VARIANTS = {
     'with_pose': (0, []),
     'without_pose': (1, []),
     'pdr_wo_directions': (0, ['model.rank_head.pdr.use_directions=False']),
+    'gt_pose': (0, [_GT_TRAIN, _GT_TEST]),
+    'gt_pose_predicted_test':
+    (0, [_GT_TRAIN, 'model.rank_head.test_pose_source=predicted']),
+    'with_pose_gt_test': (0, [_GT_TEST]),
+}
+#: test-only variant -> the variant whose final checkpoints it scores
+TEST_ONLY = {
+    'gt_pose_predicted_test': 'gt_pose',
+    'with_pose_gt_test': 'with_pose',
 }
 REFERENCE = 'with_pose'
 METRICS = (('sa_sor', 'SA-SOR', 3), ('sor', 'SOR', 3), ('mae', 'MAE', 4),
@@ -136,6 +155,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if REFERENCE not in args.variants:
         parser.error(f'--variants must include {REFERENCE!r}')
+    for variant in args.variants:
+        source = TEST_ONLY.get(variant)
+        if source is not None and source not in args.variants:
+            parser.error(f'--variants {variant} scores the checkpoints of '
+                         f'{source}: include {source}')
     if args.curve_interval is not None and args.curve_interval < 1:
         parser.error(f'--curve-interval must be >= 1, got '
                      f'{args.curve_interval}')
@@ -193,10 +217,30 @@ def _demo(work_dir: str, extra: List[str], variant: str,
         return json.load(f)['model']
 
 
+def final_checkpoint(args: argparse.Namespace, max_iters: int, variant: str,
+                     seed: int) -> str:
+    """The checkpoint a variant's run tests (a test-only variant: that of
+    the variant it scores)."""
+    trained = TEST_ONLY.get(variant, variant)
+    return osp.join(
+        _work_dir(args, max_iters, trained, seed), f'iter_{max_iters}.pth')
+
+
 def run_one(variant: str, seed: int, max_iters: int, args: argparse.Namespace,
             threads: int) -> Dict[str, float]:
-    """Train and test one variant with one seed; return its metrics."""
+    """Train and test one variant with one seed (a test-only variant: test
+    its source's checkpoint); return its metrics."""
     extra = ['--seed', str(seed), '--max-iters', str(max_iters)]
+    if variant in TEST_ONLY:
+        checkpoint = final_checkpoint(args, max_iters, variant, seed)
+        if not osp.isfile(checkpoint):
+            raise FileNotFoundError(f'{checkpoint}: {variant} scores the '
+                                    f'run of {TEST_ONLY[variant]}')
+        return _demo(
+            _work_dir(args, max_iters, variant,
+                      seed), extra + ['--checkpoint', checkpoint], variant,
+            args, threads, f'{variant}, seed {seed}, {max_iters} iterations',
+            lambda done: done.get('checkpoint') == checkpoint)
     if _has_curve(args, max_iters):
         extra += ['--keep-checkpoints', str(args.curve_interval)]
     return _demo(
@@ -273,7 +317,7 @@ def diagnose(variant: str, seed: int, max_iters: int,
     from mmengine.runner import Runner, load_checkpoint
 
     work_dir = _work_dir(args, max_iters, variant, seed)
-    checkpoint = osp.join(work_dir, f'iter_{max_iters}.pth')
+    checkpoint = final_checkpoint(args, max_iters, variant, seed)
     cache = osp.join(work_dir, 'diagnosis', DIAGNOSIS_FILE)
     if osp.isfile(cache):  # diagnosed earlier: reuse (rerun = delete it)
         with open(cache) as f:
@@ -610,14 +654,20 @@ def main(argv: Optional[List[str]] = None) -> Dict:
     pose_baselines = _pose_baselines(args) if args.jae else None
     for max_iters in args.max_iters:
         tasks = [(v, s) for s in args.seeds for v in args.variants]
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            futures = {
-                task:
-                pool.submit(run_one, task[0], task[1], max_iters, args,
-                            threads)
-                for task in tasks
-            }
-            runs = {task: future.result() for task, future in futures.items()}
+        runs = {}
+        # trained variants first: the test-only ones score their checkpoints
+        for stage in (False, True):
+            with ThreadPoolExecutor(max_workers=jobs) as pool:
+                futures = {
+                    task:
+                    pool.submit(run_one, task[0], task[1], max_iters, args,
+                                threads)
+                    for task in tasks if (task[0] in TEST_ONLY) == stage
+                }
+                runs.update({
+                    task: future.result()
+                    for task, future in futures.items()
+                })
         keys = _keys(runs)
         result = dict(
             runs={
@@ -633,13 +683,17 @@ def main(argv: Optional[List[str]] = None) -> Dict:
                     (v, s, it):
                     pool.submit(score_checkpoint, v, s, max_iters, it, args,
                                 threads)
-                    for v, s in tasks
+                    for v, s in tasks if v not in TEST_ONLY
                     for it in iterations[:-1]
                 }
                 points = {p: f.result() for p, f in futures.items()}
-            points.update({(v, s, max_iters): m for (v, s), m in runs.items()})
-            result['curves'] = learning_curves(points, args.variants,
-                                               args.seeds, iterations, keys)
+            points.update({
+                (v, s, max_iters): m
+                for (v, s), m in runs.items() if v not in TEST_ONLY
+            })
+            trained = [v for v in args.variants if v not in TEST_ONLY]
+            result['curves'] = learning_curves(points, trained, args.seeds,
+                                               iterations, keys)
             chance = runs[REFERENCE, args.seeds[0]].get('pose_order_chance')
             references = {'jae': pose_baselines or {}}
             if chance is not None:
