@@ -107,3 +107,40 @@ def test_web_page_pose_source(trained, tiny_pose_model, synthetic_dataset):
     assert not np.allclose(
         np.sort(first.pred_instances.rank_scores.numpy()),
         np.sort(second.pred_instances.rank_scores.numpy()))
+
+
+def test_pose_ablation_pose_source_variants(tmp_path):
+    from test_demo import ABLATION, FAST, _load_ablation, _run
+    ablation = _load_ablation()
+    with pytest.raises(SystemExit):  # a test-only variant needs its source
+        ablation.parse_args(
+            ['--variants', 'with_pose', 'gt_pose_predicted_test'])
+    out_dir = str(tmp_path / 'ablation')
+    _run([
+        ABLATION, '--seeds', '0', '--max-iters', '2', '--jobs', '1',
+        '--data-root',
+        str(tmp_path / 'data'), '--num-train', '4', '--num-test', '2',
+        '--out-dir', out_dir, '--variants', 'with_pose', 'gt_pose',
+        'gt_pose_predicted_test', '--cfg-options', *FAST
+    ])
+    with open(osp.join(out_dir, 'ablation.json')) as f:
+        runs = json.load(f)['budgets']['2']['runs']
+    assert set(runs) == {
+        'with_pose/seed0', 'gt_pose/seed0', 'gt_pose_predicted_test/seed0'
+    }
+
+    def run_dir(variant):
+        return osp.join(out_dir, 'iters2', variant, 'seed0')
+
+    with open(
+            osp.join(run_dir('gt_pose_predicted_test'),
+                     'demo_summary.json')) as f:
+        scored = json.load(f)
+    # trains nothing: scores gt_pose's checkpoint
+    assert scored['checkpoint'] == osp.join(run_dir('gt_pose'), 'iter_2.pth')
+    assert scored['train_minutes'] == 0.0
+    assert not osp.isfile(
+        osp.join(run_dir('gt_pose_predicted_test'), 'iter_2.pth'))
+    with open(osp.join(run_dir('gt_pose'), 'run.log')) as f:
+        log = f.read()
+    assert "train_pose_source='gt'" in log
