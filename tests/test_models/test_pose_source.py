@@ -9,6 +9,7 @@ from mmdet.registry import DATASETS
 from mmdet.structures import DetDataSample
 from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
+from test_detector import single_thread  # noqa: F401 (autouse fixture)
 from test_detector import build_model, preprocess
 
 import posesor  # noqa: F401
@@ -18,14 +19,6 @@ from posesor.models.task_modules.pose_keypoints import (gt_pose_instances,
 from posesor.models.task_modules.query_slots import QuerySlots
 
 IMAGE_SIZE = 64
-
-
-@pytest.fixture(autouse=True, scope='module')
-def single_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _dataset(root: str, split: str, test_mode: bool):

@@ -144,3 +144,19 @@ def test_pose_ablation_pose_source_variants(tmp_path):
     with open(osp.join(run_dir('gt_pose'), 'run.log')) as f:
         log = f.read()
     assert "train_pose_source='gt'" in log
+
+
+def test_next_target_hit_hand_made():
+    from test_demo import _load_ablation
+    hit = _load_ablation().next_target_hit
+    masks = np.zeros((4, 4, 4), bool)
+    masks[0, 0, 0] = True  # a person
+    masks[1, :2, 2:] = True
+    masks[2, 2:, :2] = True
+    masks[3, 2:, 2:] = True
+    partition = np.zeros((4, 4))
+    partition[2:, :2] = 0.9  # the map points at object 2
+    assert hit(partition, masks, [1, 2, 3], 2)
+    assert not hit(partition, masks, [1, 2, 3], 3)
+    masks[2] = False  # an empty GT mask never wins
+    assert not hit(partition, masks, [1, 2, 3], 2)

@@ -91,6 +91,8 @@ DIAGNOSIS = (
     ('recall_person', 'recall people', 3),
     ('recall_object', 'recall objects', 3),
     ('people_first', 'people first', 3),
+    ('next_target_hit', 'next target hit', 3),
+    ('next_target_chance', 'its chance', 3),
 )
 #: A gap under this many seed standard deviations does not separate.
 SEPARATION_STDS = 3.0
@@ -300,9 +302,37 @@ def people_ranked_first(position: np.ndarray,
     return bool(people.max() < objects.min())
 
 
-def diagnose(variant: str, seed: int, max_iters: int,
-             args: argparse.Namespace) -> Dict[str, float]:
+def next_target_hit(partition: np.ndarray, gt_masks: np.ndarray,
+                    objects: Sequence[int], target: int) -> bool:
+    """Whether a person's next-target map scores its target object highest.
+
+    Args:
+        partition (np.ndarray): (H, W) next-target probabilities of the
+            person's prediction.
+        gt_masks (np.ndarray): (m, H, W) binary GT masks.
+        objects (Sequence[int]): Indices of the image's GT objects (not
+            people).
+        target (int): Index of the object the person points at.
+
+    Returns:
+        bool: The target has the largest mean probability over its mask.
+    """
+    means = [
+        float(partition[gt_masks[i] > 0].mean()) if gt_masks[i].any() else -1.0
+        for i in objects
+    ]
+    return bool(objects[int(np.argmax(means))] == target)
+
+
+def diagnose(variant: str,
+             seed: int,
+             max_iters: int,
+             args: argparse.Namespace,
+             iteration: Optional[int] = None) -> Dict[str, float]:
     """Detection statistics of one run's final checkpoint on the test set.
+
+    ``iteration`` diagnoses the run's kept checkpoint of that iteration
+    instead (``<run>/diagnosis/iter_<i>``).
 
     Returns:
         dict: ``preds_per_image``, ``precision`` (predictions overlapping a
@@ -311,7 +341,12 @@ def diagnose(variant: str, seed: int, max_iters: int,
         fraction of images (with a person and an object matched) whose
         matched people are all ranked before their matched objects (0 in
         the ground truth of ``pose_order``, where each person's object
-        follows it).
+        follows it). ``next_target_hit``: over the GT people that point at
+        an object and are matched to a prediction, the fraction whose
+        predicted next-target map has its largest mean over the GT mask of
+        that object among the image's GT objects (the objects need not be
+        detected: this asks only whether PDR's next target follows the
+        pose); ``next_target_chance``: the mean of 1 / objects over them.
     """
     import torch
     from mmengine.runner import Runner, load_checkpoint
@@ -319,6 +354,11 @@ def diagnose(variant: str, seed: int, max_iters: int,
     work_dir = _work_dir(args, max_iters, variant, seed)
     checkpoint = final_checkpoint(args, max_iters, variant, seed)
     cache = osp.join(work_dir, 'diagnosis', DIAGNOSIS_FILE)
+    if iteration is not None:
+        checkpoint = checkpoint.replace(f'iter_{max_iters}.pth',
+                                        f'iter_{iteration}.pth')
+        cache = osp.join(work_dir, 'diagnosis', f'iter_{iteration}',
+                         DIAGNOSIS_FILE)
     if osp.isfile(cache):  # diagnosed earlier: reuse (rerun = delete it)
         with open(cache) as f:
             done = json.load(f)
@@ -336,6 +376,7 @@ def diagnose(variant: str, seed: int, max_iters: int,
             osp.dirname(cache), '--no-overlays',
             *(['--cfg-options', *options] if options else [])
         ]))
+    cfg.model.test_cfg.with_partitions = True
     runner = Runner.from_cfg(cfg)
     model = runner.model.eval()
     load_checkpoint(
@@ -344,6 +385,8 @@ def diagnose(variant: str, seed: int, max_iters: int,
     num_preds = num_images = matched_preds = 0
     found = {True: [0, 0], False: [0, 0]}  # is person -> [hits, total]
     people_first: List[bool] = []
+    hits: List[bool] = []
+    chances: List[float] = []
     for batch in runner.test_dataloader:
         with torch.no_grad():
             samples = model.test_step(batch)
@@ -364,12 +407,24 @@ def diagnose(variant: str, seed: int, max_iters: int,
             first = people_ranked_first(position, is_person)
             if first is not None:
                 people_first.append(first)
+            index = {ann['id']: k for k, ann in enumerate(anns)}
+            objects = [k for k, p in enumerate(is_person) if not p]
+            partitions = sample.pred_instances.partitions.cpu().numpy()
+            for k, ann in enumerate(anns):
+                if ann.get('points_at') is None or position[k] < 0:
+                    continue
+                hits.append(
+                    next_target_hit(partitions[position[k]], gt['masks'],
+                                    objects, index[ann['points_at']]))
+                chances.append(1.0 / len(objects))
     stats = dict(
         preds_per_image=num_preds / max(num_images, 1),
         precision=matched_preds / max(num_preds, 1),
         recall_person=found[True][0] / max(found[True][1], 1),
         recall_object=found[False][0] / max(found[False][1], 1),
-        people_first=float(np.mean(people_first)) if people_first else 0.0)
+        people_first=float(np.mean(people_first)) if people_first else 0.0,
+        next_target_hit=float(np.mean(hits)) if hits else 0.0,
+        next_target_chance=float(np.mean(chances)) if chances else 0.0)
     with open(cache, 'w') as f:
         json.dump(dict(checkpoint=checkpoint, stats=stats), f, indent=2)
     return stats
