@@ -15,7 +15,12 @@ For each readable image ``NAME.ext`` the output folder gets ``NAME.png``
      "bboxes": [[x1, y1, x2, y2], ...],
      "keypoints": [[[x, y] * 17], ...], "keypoint_scores": [[...17], ...],
      "keypoint_source": ["posesor" | "mmpose", ...],
-     "masks": [{"size": [H, W], "counts": "<COCO RLE>"}, ...]}
+     "masks": [{"size": [H, W], "counts": "<COCO RLE>"}, ...],
+     "pose_source": "predicted" | "external"}
+
+``--pose-source external`` (with ``--pose-config``) ranks from the mmpose
+poses (the ranking is computed again from them); ``pose_source`` says which
+poses ranked the image.
 
 instances most salient first. Inputs whose names collide (``a.jpg`` and
 ``a.png``, or one name in two folders) get distinct outputs (``a_jpg``,
@@ -72,6 +77,18 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--pose-checkpoint', help='checkpoint of --pose-config (local)')
     parser.add_argument(
+        '--pose-source',
+        choices=('predicted', 'external'),
+        help='poses PDR ranks from: PAI\'s (predicted) or the '
+        '--pose-config model\'s (external: ranked again from them); '
+        'default: the config\'s model.rank_head.test_pose_source')
+    parser.add_argument(
+        '--pose-keypoint-thr',
+        type=config_utils.unit_float,
+        default=0.3,
+        help='with --pose-source external: mmpose joints scored >= this '
+        'are visible to the ranking (in [0, 1])')
+    parser.add_argument(
         '--pose-visible-thr',
         type=config_utils.unit_float,
         default=0.5,
@@ -98,6 +115,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.pose_checkpoint and not args.pose_config:
         parser.error('--pose-checkpoint needs --pose-config')
+    if args.pose_source == 'external' and not args.pose_config:
+        parser.error('--pose-source external needs --pose-config')
     return args
 
 
@@ -117,12 +136,14 @@ def main(argv: Optional[List[str]] = None) -> dict:
             config=args.pose_config,
             checkpoint=args.pose_checkpoint,
             visible_thr=args.pose_visible_thr,
-            min_visible_keypoints=args.pose_min_keypoints)
+            min_visible_keypoints=args.pose_min_keypoints,
+            keypoint_thr=args.pose_keypoint_thr)
     inferencer = SORInferencer(
         args.config,
         args.checkpoint,
         device=args.device,
         pose_estimator=pose_estimator,
+        pose_source=args.pose_source,
         cfg_options=args.cfg_options,
         allow_partial=args.allow_partial)
     inputs = args.inputs[0] if len(args.inputs) == 1 else args.inputs

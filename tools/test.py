@@ -18,6 +18,11 @@ one is used as given.
 config, see :class:`posesor.apis.TopdownPoseRefiner`) replace the keypoints
 of predicted persons with those of an mmpose top-down model before the
 metrics see them, so pose metrics (JAE) are computed with those keypoints.
+``--pose-source`` chooses the poses PDR ranks from: ``predicted`` (PAI's,
+the model's default), ``gt`` (the matched ground-truth keypoints: an oracle)
+or ``external`` (the mmpose keypoints, ranked again from them; needs
+``--pose-config``). The dump (``--out``) records it per image as the metainfo
+``pose_source``.
 
 ``--data-root DIR`` points every dataloader and the evaluator at another
 dataset root (its ``ann_file`` follows the test dataloader's). Weights that
@@ -41,7 +46,9 @@ from mmengine.runner import Runner
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import posesor  # noqa: E402,F401  (registers modules; safe checkpoints)
+from posesor.apis import set_test_pose_source  # noqa: E402
 from posesor.apis import use_pose_estimator_in_test  # noqa: E402
+from posesor.models.heads.pose_source import TEST_POSE_SOURCES  # noqa: E402
 from posesor.utils import checkpoint as ckpt_utils  # noqa: E402
 from posesor.utils import config as config_utils  # noqa: E402
 from posesor.utils.setup_env import setup_cpu_distributed  # noqa: E402
@@ -120,6 +127,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--pose-checkpoint', help='checkpoint of --pose-config (local path)')
     parser.add_argument(
+        '--pose-source',
+        choices=TEST_POSE_SOURCES,
+        help='poses PDR ranks from: PAI\'s (predicted), the matched ground '
+        'truth (gt, an oracle) or the --pose-config model (external); '
+        'default: the config\'s model.rank_head.test_pose_source')
+    parser.add_argument(
         '--cfg-options',
         nargs='+',
         action=config_utils.CfgOptionsAction,
@@ -135,6 +148,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     if args.pose_checkpoint and not args.pose_config:
         parser.error('--pose-checkpoint needs --pose-config')
+    if args.pose_source == 'external' and not args.pose_config:
+        parser.error('--pose-source external needs --pose-config')
     return args
 
 
@@ -171,6 +186,7 @@ def build_test_config(args: argparse.Namespace) -> Config:
         cfg.pose_estimator.config = args.pose_config
         cfg.pose_estimator.checkpoint = args.pose_checkpoint
     use_pose_estimator_in_test(cfg)
+    set_test_pose_source(cfg, args.pose_source)
 
     if args.out is not None and not args.out.endswith(('.pkl', '.pickle')):
         raise ValueError(

@@ -4,7 +4,8 @@
 Examples::
 
     python tools/web_demo.py CONFIG CHECKPOINT [--device cpu] \\
-        [--host 127.0.0.1] [--port 7860]
+        [--host 127.0.0.1] [--port 7860] \\
+        [--pose-config rtmpose.py --pose-checkpoint rtmpose.pth]
     make web        # the checkpoint `make demo` trained (work_dirs/demo/)
 
 ``CHECKPOINT`` may be a work dir: its ``last_checkpoint`` (or newest
@@ -14,9 +15,14 @@ shows the rank-coloured overlay (the drawing of
 :func:`posesor.visualization.draw_sor_overlay`), a table of the ranked
 instances, toggles for masks, rank badges, skeletons and the next-target
 partition map, sliders for the objectness and mask thresholds (they re-run
-the model), and a JSON download::
+the model), and a JSON download. With ``--pose-config`` persons get mmpose
+keypoints and a "pose source" choice ranks from PAI's poses ('predicted')
+or from the mmpose ones ('external', the ranking recomputed from them; see
+:func:`posesor.apis.rank_with_pose_estimator`); the page and the JSON say
+which poses ranked the image::
 
     {"image": NAME, "height": H, "width": W, "thresholds": {...},
+     "pose_source": "predicted" | "external",
      "instances": [{"rank": 1, "rank_score": .., "objectness": ..,
                     "person": true, "keypoint_source": "posesor",
                     "bbox": [x1, y1, x2, y2], "keypoints": [[x, y] * 17],
@@ -48,11 +54,18 @@ sys.path.insert(0, ROOT)
 from posesor.apis.pose_estimator import PERSON_MIN_KEYPOINTS  # noqa: E402
 from posesor.apis.pose_estimator import PERSON_VISIBLE_THR  # noqa: E402
 from posesor.apis.pose_estimator import SOURCE_POSESOR  # noqa: E402
+from posesor.models.heads.pose_source import (  # noqa: E402
+    POSE_SOURCE_EXTERNAL, POSE_SOURCE_PREDICTED)
 from posesor.visualization import draw_sor_overlay, rank_colour  # noqa: E402
 
 # Gradio must not phone home: the demo works offline.
 os.environ.setdefault('GRADIO_ANALYTICS_ENABLED', 'False')
 
+#: How the page names the poses that ranked an image.
+POSE_SOURCE_LABELS = {
+    POSE_SOURCE_PREDICTED: "PoseSOR's own poses (predicted)",
+    POSE_SOURCE_EXTERNAL: 'the mmpose poses (external)',
+}
 #: Uploads larger than this many bytes are refused.
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 #: Images with more pixels than this are refused before decoding.
@@ -167,17 +180,26 @@ class SORPredictor:
         checkpoint (str, optional): Checkpoint file (``None``: random
             weights, for tests).
         device (str): Torch device. Defaults to ``'cpu'``.
+        pose_estimator (dict, optional): Config of a
+            :class:`~posesor.apis.TopdownPoseRefiner` (mmpose keypoints for
+            persons, and the 'external' pose source).
     """
 
     def __init__(self,
                  config: str,
                  checkpoint: Optional[str],
-                 device: str = 'cpu') -> None:
+                 device: str = 'cpu',
+                 pose_estimator: Optional[dict] = None) -> None:
         from mmcv.transforms import Compose
         from mmdet.apis import init_detector
 
         import posesor  # noqa: F401  (registers modules; safe checkpoints)
+        from posesor.apis import build_pose_refiner
         self.model = init_detector(config, checkpoint, device=device)
+        self.pose_refiner = build_pose_refiner(pose_estimator, device=device)
+        #: the pose sources the page offers
+        self.pose_sources = [POSE_SOURCE_PREDICTED] + (
+            [POSE_SOURCE_EXTERNAL] if self.pose_refiner is not None else [])
         pipeline = [
             t.copy() for t in self.model.cfg.test_dataloader.dataset.pipeline
             if 'Annotation' not in str(t.get('type', ''))
@@ -192,7 +214,8 @@ class SORPredictor:
     def __call__(self,
                  image: np.ndarray,
                  obj_threshold: Optional[float] = None,
-                 mask_threshold: Optional[float] = None):
+                 mask_threshold: Optional[float] = None,
+                 pose_source: str = POSE_SOURCE_PREDICTED):
         """Predict one image.
 
         Args:
@@ -201,12 +224,23 @@ class SORPredictor:
                 query selection. Defaults to the config's.
             mask_threshold (float, optional): Mask probability threshold.
                 Defaults to the config's.
+            pose_source (str): One of :attr:`pose_sources`: the poses PDR
+                ranks from. Defaults to 'predicted'.
 
         Returns:
-            DetDataSample: The prediction, with ``partitions``.
+            DetDataSample: The prediction, with ``partitions`` and the
+            metainfo ``pose_source``.
         """
         import torch
         from mmdet.apis import inference_detector
+        from mmengine.dataset import pseudo_collate
+
+        from posesor.apis import rank_with_pose_estimator
+        if pose_source not in self.pose_sources:
+            raise ValueError(f'pose source {pose_source!r} is not offered '
+                             f'(offered: {self.pose_sources}; "external" '
+                             'needs --pose-config)')
+        self.model.rank_head.test_pose_source = pose_source
         self.model.test_cfg.update(
             obj_threshold=self.default_obj_threshold
             if obj_threshold is None else float(obj_threshold),
@@ -214,8 +248,12 @@ class SORPredictor:
             if mask_threshold is None else float(mask_threshold),
             with_partitions=True)
         with torch.no_grad():
-            return inference_detector(
-                self.model, image, test_pipeline=self.pipeline)
+            if self.pose_refiner is None:
+                return inference_detector(
+                    self.model, image, test_pipeline=self.pipeline)
+            data = pseudo_collate([self.pipeline(dict(img=image, img_id=0))])
+            return rank_with_pose_estimator(self.model, data,
+                                            self.pose_refiner, [image])[0]
 
 
 def _numpy(value) -> np.ndarray:
@@ -256,14 +294,18 @@ def prediction_arrays(sample) -> Dict[str, Any]:
     return arrays
 
 
-def prediction_json(arrays: Dict[str, Any], name: str,
-                    thresholds: Dict[str, float]) -> Dict[str, Any]:
+def prediction_json(
+        arrays: Dict[str, Any],
+        name: str,
+        thresholds: Dict[str, float],
+        pose_source: str = POSE_SOURCE_PREDICTED) -> Dict[str, Any]:
     """The downloadable JSON of one prediction (masks as COCO RLE).
 
     Args:
         arrays (dict): Output of :func:`prediction_arrays`.
         name (str): Image name.
         thresholds (dict): The thresholds used.
+        pose_source (str): The poses that ranked the image.
 
     Returns:
         dict: See the module docstring.
@@ -293,6 +335,7 @@ def prediction_json(arrays: Dict[str, Any], name: str,
         height=height,
         width=width,
         thresholds=thresholds,
+        pose_source=pose_source,
         instances=instances)
 
 
@@ -419,6 +462,7 @@ def build_app(predictor: SORPredictor, examples: Sequence[str]):
             show_badges: bool,
             show_skeletons: bool,
             show_partitions: bool,
+            pose_source: str = POSE_SOURCE_PREDICTED,
             progress=gr.Progress()):
         if not path:
             return None, '', None, 'Upload an image or pick an example.', None
@@ -430,19 +474,22 @@ def build_app(predictor: SORPredictor, examples: Sequence[str]):
             return (None, '', None, f'**Cannot use this upload:** '
                     f'{html.escape(str(err))}', None)
         progress(0.2, desc='running PoseSOR')
-        sample = predictor(image, obj_thr, mask_thr)
+        sample = predictor(image, obj_thr, mask_thr, pose_source)
+        ranked_by = sample.metainfo.get('pose_source', POSE_SOURCE_PREDICTED)
         progress(0.8, desc='drawing')
         arrays = prediction_arrays(sample)
         overlay = draw(image, arrays, show_masks, show_badges, show_skeletons,
                        show_partitions)
         record = prediction_json(
-            arrays, name, dict(obj_threshold=obj_thr, mask_threshold=mask_thr))
+            arrays, name, dict(obj_threshold=obj_thr, mask_threshold=mask_thr),
+            ranked_by)
         digest = hashlib.sha1(image.tobytes()).hexdigest()[:10]
         json_path = osp.join(out_dir, f'{osp.splitext(name)[0]}_{digest}.json')
         with open(json_path, 'w') as f:
             json.dump(record, f)
         status = (f'{name}: {image.shape[1]} x {image.shape[0]} px, '
-                  f'{len(arrays["ranks"])} ranked instance(s).')
+                  f'{len(arrays["ranks"])} ranked instance(s), ranked from '
+                  f'{POSE_SOURCE_LABELS[ranked_by]}.')
         return overlay, instances_table(arrays), json_path, status, (image,
                                                                      arrays)
 
@@ -492,6 +539,12 @@ def build_app(predictor: SORPredictor, examples: Sequence[str]):
                     False,
                     label='next-target partition map',
                     elem_id='sor-show-partitions')
+                pose_source = gr.Radio(
+                    predictor.pose_sources,
+                    value=POSE_SOURCE_PREDICTED,
+                    label='pose source (the poses the ranking reads)',
+                    interactive=len(predictor.pose_sources) > 1,
+                    elem_id='sor-pose-source')
             with gr.Column(scale=2):
                 status = gr.Markdown(elem_id='sor-status')
                 overlay = gr.Image(
@@ -506,9 +559,10 @@ def build_app(predictor: SORPredictor, examples: Sequence[str]):
                     label='Predictions (JSON)', elem_id='sor-json')
         state = gr.State(None)
         toggles = [show_masks, show_badges, show_skeletons, show_partitions]
-        inputs = [upload, obj_thr, mask_thr] + toggles
+        inputs = [upload, obj_thr, mask_thr] + toggles + [pose_source]
         outputs = [overlay, table, download, status, state]
         upload.change(run, inputs, outputs)
+        pose_source.change(run, inputs, outputs)
         obj_thr.release(run, inputs, outputs)
         mask_thr.release(run, inputs, outputs)
         for toggle in toggles:
@@ -529,7 +583,16 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--examples',
         help='folder of example images (default: synthetic scenes)')
-    return parser.parse_args(argv)
+    parser.add_argument(
+        '--pose-config',
+        help='mmpose top-down config: person keypoints from this model, and '
+        'the page\'s "external" pose source')
+    parser.add_argument(
+        '--pose-checkpoint', help='checkpoint of --pose-config (local)')
+    args = parser.parse_args(argv)
+    if args.pose_checkpoint and not args.pose_config:
+        parser.error('--pose-checkpoint needs --pose-config')
+    return args
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -545,7 +608,17 @@ def main(argv: Optional[List[str]] = None) -> None:
         import gradio as gr
     except ImportError:
         raise SystemExit('the web demo needs Gradio: pip install -e .[web]')
-    predictor = SORPredictor(args.config, checkpoint, device=args.device)
+    pose_estimator = dict(
+        config=args.pose_config,
+        checkpoint=args.pose_checkpoint) if args.pose_config else None
+    try:
+        predictor = SORPredictor(
+            args.config,
+            checkpoint,
+            device=args.device,
+            pose_estimator=pose_estimator)
+    except FileNotFoundError as err:
+        raise SystemExit(str(err))
     if args.examples:
         examples = sorted(
             p for p in glob.glob(osp.join(args.examples, '*'))

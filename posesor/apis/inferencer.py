@@ -39,10 +39,13 @@ from mmengine.utils import ProgressBar
 from mmengine.visualization import Visualizer
 from pycocotools import mask as mask_utils
 
+from ..models.heads.pose_source import POSE_SOURCE_GT, POSE_SOURCE_PREDICTED
 from ..utils.checkpoint import (check_state_dict, safe_checkpoint_loading,
                                 state_dict_of)
 from ..utils.config import check_cfg_options, load_config
-from .pose_estimator import build_pose_refiner, keypoint_sources
+from .pose_estimator import (build_pose_refiner, keypoint_sources,
+                             rank_with_pose_estimator)
+from .test_loop import set_test_pose_source
 
 #: File extensions taken from a folder input.
 IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
@@ -142,7 +145,9 @@ def instances_to_dict(sample: DetDataSample) -> Dict[str, Any]:
         ``rank_scores``, ``scores`` (list[float]), ``bboxes``
         (list of xyxy), ``keypoints`` (list of 17 x [x, y]),
         ``keypoint_scores`` (list of 17 floats), ``keypoint_source``
-        (list[str]) and ``masks`` (bool array (n, H, W)).
+        (list[str]), ``masks`` (bool array (n, H, W)) and ``pose_source``
+        (the poses that ranked the image: 'predicted', 'gt' or
+        'external').
     """
     pred = sample.pred_instances
     num = len(pred)
@@ -174,7 +179,8 @@ def instances_to_dict(sample: DetDataSample) -> Dict[str, Any]:
         keypoints=take('keypoints', (17, 2)).astype(float).tolist(),
         keypoint_scores=take('keypoint_scores', (17, )).astype(float).tolist(),
         keypoint_source=[sources[i] for i in order],
-        masks=masks)
+        masks=masks,
+        pose_source=sample.metainfo.get('pose_source', POSE_SOURCE_PREDICTED))
 
 
 def prediction_to_json(pred: Dict[str, Any]) -> Dict[str, Any]:
@@ -211,6 +217,11 @@ class SORInferencer(BaseInferencer):
         pose_estimator (dict, optional): Config of a
             :class:`~posesor.apis.TopdownPoseRefiner`. Defaults to the
             config's top-level ``pose_estimator`` (if any).
+        pose_source (str, optional): Poses PDR ranks from: 'predicted'
+            (PAI's) or 'external' (those of ``pose_estimator``, ranked
+            again; see :func:`~posesor.apis.rank_with_pose_estimator`).
+            Images carry no annotations here, so 'gt' is refused. Defaults
+            to the config's ``model.rank_head.test_pose_source``.
         cfg_options (dict, optional): Overrides of the config.
         allow_partial (bool): Run with a checkpoint whose weights do not
             cover the model or do not fit it (warning instead of error).
@@ -234,6 +245,7 @@ class SORInferencer(BaseInferencer):
                  device: Optional[str] = None,
                  scope: str = 'mmdet',
                  pose_estimator: Optional[dict] = None,
+                 pose_source: Optional[str] = None,
                  cfg_options: Optional[dict] = None,
                  allow_partial: bool = False,
                  backend_args: Optional[dict] = None,
@@ -244,6 +256,13 @@ class SORInferencer(BaseInferencer):
         if cfg_options:
             check_cfg_options(cfg, cfg_options)
             cfg.merge_from_dict(cfg_options)
+        if pose_estimator is None:
+            pose_estimator = cfg.get('pose_estimator', None)
+        set_test_pose_source(cfg, pose_source, bool(pose_estimator))
+        if cfg.model.rank_head.get('test_pose_source') == POSE_SOURCE_GT:
+            raise ValueError('pose_source "gt" needs annotated test data '
+                             '(tools/test.py --pose-source gt); the '
+                             'inferencer reads bare images')
         if device is None:
             device = 'cuda:0' if torch.cuda.is_available() else 'cpu'
         self.allow_partial = allow_partial
@@ -255,8 +274,6 @@ class SORInferencer(BaseInferencer):
             super().__init__(
                 cfg, weights, device, scope, show_progress=show_progress)
         self.device = torch.device(device)
-        if pose_estimator is None:
-            pose_estimator = self.cfg.get('pose_estimator', None)
         self.pose_refiner = build_pose_refiner(
             pose_estimator, device=self.device)
 
@@ -399,10 +416,10 @@ class SORInferencer(BaseInferencer):
             list[DetDataSample]: The predictions.
         """
         with DefaultScope.overwrite_default_scope(self.scope):
-            outputs = self.model.test_step(inputs)
-        if self.pose_refiner is not None:
-            self.pose_refiner.refine_data_samples(outputs, list(images))
-        return outputs
+            if self.pose_refiner is None:
+                return self.model.test_step(inputs)
+            return rank_with_pose_estimator(self.model, inputs,
+                                            self.pose_refiner, list(images))
 
     def visualize(self,
                   inputs: Sequence[Tuple[int, str, np.ndarray]],

@@ -22,6 +22,17 @@ Registry scopes
     caller's scope (``mmdet``) afterwards, so nothing of mmdet's is resolved
     in mmpose's registries and vice versa.
 
+Ranking from mmpose poses
+    The refiner alone only replaces keypoints after the ranking is fixed.
+    With ``model.rank_head.test_pose_source='external'``,
+    :func:`rank_with_pose_estimator` ranks each batch twice: a first pass
+    gives the kept instances and their boxes, mmpose estimates the persons'
+    keypoints on those boxes, and a second pass of the rank head (not of the
+    backbone) recomputes the ranking with PDR's joint tokens built from them
+    (joints with an mmpose score ``>= keypoint_thr`` count as visible; see
+    :mod:`posesor.models.heads.pose_source`). Extra cost per image: one
+    rank-head pass and one post-processing pass; mmpose runs once.
+
 Configuration (every field but ``config`` optional)::
 
     pose_estimator = dict(
@@ -29,6 +40,7 @@ Configuration (every field but ``config`` optional)::
         checkpoint='rtmpose-m.pth',   # local path; no download
         visible_thr=0.5,
         min_visible_keypoints=1,
+        keypoint_thr=0.3,             # mmpose joints that rank ('external')
         device=None)                  # default: the detector's device
 """
 import os.path as osp
@@ -44,6 +56,7 @@ from mmengine.registry import DefaultScope
 from mmengine.structures import InstanceData
 
 from posesor.utils.checkpoint import safe_checkpoint_loading
+from ..models.heads.pose_source import POSE_SOURCE_EXTERNAL
 
 #: Value of ``pred_instances.keypoint_source`` for PoseSOR's own keypoints.
 SOURCE_POSESOR = 'posesor'
@@ -58,6 +71,9 @@ MIN_BOX_SIZE = 1.0
 PERSON_VISIBLE_THR = 0.5
 #: See ``PERSON_VISIBLE_THR``.
 PERSON_MIN_KEYPOINTS = 1
+#: mmpose joints scored at or above this are visible to PDR (the default
+#: ``kpt_thr`` of mmpose's demos).
+EXTERNAL_KEYPOINT_THR = 0.3
 
 ImageType = Union[str, np.ndarray]
 
@@ -80,6 +96,9 @@ class TopdownPoseRefiner:
             as a visible joint (person rule). Defaults to 0.5.
         min_visible_keypoints (int): Visible joints an instance needs to be
             a person (person rule). Defaults to 1.
+        keypoint_thr (float): mmpose joints scored at or above this are
+            visible to PDR when they rank (:func:`rank_with_pose_estimator`).
+            Defaults to 0.3.
         cfg_options (dict, optional): Overrides of the mmpose config.
     """
 
@@ -89,6 +108,7 @@ class TopdownPoseRefiner:
                  device: Union[str, torch.device, None] = None,
                  visible_thr: float = PERSON_VISIBLE_THR,
                  min_visible_keypoints: int = PERSON_MIN_KEYPOINTS,
+                 keypoint_thr: float = EXTERNAL_KEYPOINT_THR,
                  cfg_options: Optional[dict] = None) -> None:
         if min_visible_keypoints < 1:
             raise ValueError('pose_estimator.min_visible_keypoints must be '
@@ -103,6 +123,7 @@ class TopdownPoseRefiner:
             config = Config(dict(config))
         self.visible_thr = float(visible_thr)
         self.min_visible_keypoints = int(min_visible_keypoints)
+        self.keypoint_thr = float(keypoint_thr)
         self.device = torch.device(device or 'cpu')
         # mmpose loads through mmengine: weights_only, with the project's
         # clear refusals (UnsafeCheckpointError, CheckpointReadError)
@@ -241,6 +262,88 @@ class TopdownPoseRefiner:
         return data_samples
 
     __call__ = refine_data_samples
+
+
+def external_pose_instances(pred_instances: InstanceData,
+                            keypoint_thr: float) -> InstanceData:
+    """The mmpose poses of refined predictions, as pose instances.
+
+    Args:
+        pred_instances (InstanceData): Predictions refined by
+            :meth:`TopdownPoseRefiner.refine_instances` (``query_indices``,
+            ``keypoints`` (n, K, 2), ``keypoint_scores`` (n, K)).
+        keypoint_thr (float): Joints scored at or above this are visible.
+
+    Returns:
+        InstanceData: ``query_indices`` (m,), ``keypoints`` (m, K, 2) and
+        ``keypoints_visible`` (m, K) of the m instances with mmpose poses
+        (see :mod:`posesor.models.task_modules.pose_keypoints`).
+    """
+    index = torch.tensor([
+        i for i, source in enumerate(keypoint_sources(pred_instances))
+        if source == SOURCE_MMPOSE
+    ],
+                         dtype=torch.long)
+    scores = pred_instances.keypoint_scores.detach().cpu()[index]
+    return InstanceData(
+        query_indices=pred_instances.query_indices.detach().cpu()[index],
+        keypoints=pred_instances.keypoints.detach().cpu()[index],
+        keypoints_visible=(scores >= keypoint_thr).float())
+
+
+def _copy_keypoints(source: InstanceData, target: InstanceData) -> None:
+    """Give ``target``'s instances the keypoints, scores and keypoint
+    sources of ``source``'s instances with the same query index."""
+    where = {int(q): i for i, q in enumerate(source.query_indices.tolist())}
+    rows = [where[int(q)] for q in target.query_indices.tolist()]
+    index = torch.tensor(rows, dtype=torch.long)
+    for key in ('keypoints', 'keypoint_scores'):
+        value = source.get(key)
+        target.set_field(value[index.to(value.device)], key)
+    sources = keypoint_sources(source)
+    target.keypoint_source = [sources[i] for i in rows]
+
+
+def rank_with_pose_estimator(
+        model: torch.nn.Module,
+        data: dict,
+        refiner: TopdownPoseRefiner,
+        images: Optional[Sequence[ImageType]] = None) -> List[DetDataSample]:
+    """Predict a batch with mmpose poses (and rank from them if asked).
+
+    Runs ``model.test_step`` and the refiner. When the model's
+    ``rank_head.test_pose_source`` is 'external', the persons' mmpose
+    poses are attached to the batch's samples as ``pose_instances`` and the
+    batch is predicted again, so that PDR ranks from them (module
+    docstring); the second pass's persons keep the mmpose keypoints.
+
+    Args:
+        model (nn.Module): A PoseSOR model (possibly wrapped).
+        data (dict): A collated batch (``inputs``, ``data_samples``).
+        refiner (TopdownPoseRefiner): The mmpose refiner.
+        images (Sequence[str | np.ndarray], optional): The original images
+            (default: each sample's ``img_path``).
+
+    Returns:
+        list[DetDataSample]: The predictions (metainfo ``pose_source``
+        says which poses ranked each image).
+    """
+    outputs = model.test_step(data)
+    refiner.refine_data_samples(outputs, images)
+    head = getattr(getattr(model, 'module', model), 'rank_head', None)
+    if getattr(head, 'test_pose_source', None) != POSE_SOURCE_EXTERNAL:
+        return outputs
+    first = [sample.pred_instances for sample in outputs]
+    for sample, pred in zip(data['data_samples'], first):
+        sample.pose_instances = external_pose_instances(
+            pred, refiner.keypoint_thr)
+    outputs = model.test_step(data)
+    for sample, pred, given in zip(outputs, first, data['data_samples']):
+        _copy_keypoints(pred, sample.pred_instances)
+        del given.pose_instances
+        if 'pose_instances' in sample:
+            del sample.pose_instances
+    return outputs
 
 
 def build_pose_refiner(

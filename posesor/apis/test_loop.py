@@ -4,7 +4,7 @@
 Used by ``tools/test.py`` when a ``pose_estimator`` is configured, so that
 the metrics (JAE) and the ``--show-dir`` overlays see the mmpose keypoints.
 """
-from typing import Dict, List, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 from mmdet.registry import LOOPS
@@ -14,7 +14,10 @@ from mmengine.runner import TestLoop, autocast
 from mmengine.runner import loops as mmengine_loops
 from torch.utils.data import DataLoader
 
-from .pose_estimator import build_pose_refiner
+from ..models.heads.pose_source import (POSE_SOURCE_EXTERNAL,
+                                        TEST_POSE_SOURCES, check_pose_source)
+from ..utils.config import ConfigError
+from .pose_estimator import build_pose_refiner, rank_with_pose_estimator
 
 
 @LOOPS.register_module()
@@ -23,7 +26,10 @@ class PoseRefinedTestLoop(TestLoop):
 
     After ``model.test_step`` and before the evaluator and the hooks see
     the predictions, :class:`~posesor.apis.TopdownPoseRefiner` replaces the
-    keypoints of predicted persons (read from each sample's ``img_path``).
+    keypoints of predicted persons (read from each sample's ``img_path``);
+    with ``model.rank_head.test_pose_source='external'`` the batch is then
+    ranked again from those keypoints (see
+    :func:`~posesor.apis.rank_with_pose_estimator`).
 
     Args:
         runner (Runner): The runner.
@@ -59,11 +65,12 @@ class PoseRefinedTestLoop(TestLoop):
         self.runner.call_hook(
             'before_test_iter', batch_idx=idx, data_batch=data_batch)
         with autocast(enabled=self.fp16):
-            outputs = self.runner.model.test_step(data_batch)
+            # with test_pose_source='external' the mmpose poses also rank
+            outputs = rank_with_pose_estimator(self.runner.model, data_batch,
+                                               self.pose_refiner)
         update_losses = getattr(mmengine_loops, '_update_losses', None)
         if update_losses is not None:
             outputs, self.test_loss = update_losses(outputs, self.test_loss)
-        self.pose_refiner.refine_data_samples(outputs)
         self.evaluator.process(data_samples=outputs, data_batch=data_batch)
         self.runner.call_hook(
             'after_test_iter',
@@ -95,4 +102,42 @@ def use_pose_estimator_in_test(cfg: ConfigDict) -> ConfigDict:
             '`pose_estimator`; use TestLoop')
     test_cfg.update(type='PoseRefinedTestLoop', pose_estimator=pose_cfg)
     cfg.test_cfg = test_cfg
+    return cfg
+
+
+def set_test_pose_source(
+        cfg: ConfigDict,
+        pose_source: Optional[str],
+        has_pose_estimator: Optional[bool] = None) -> ConfigDict:
+    """Choose where PDR's poses come from at test (``pose_source``).
+
+    Sets ``model.rank_head.test_pose_source`` (see
+    :mod:`posesor.models.heads.pose_source`): 'predicted' (PAI's poses),
+    'gt' (the matched ground-truth keypoints, an oracle; the test data must
+    carry annotations) or 'external' (the mmpose poses of the config's
+    ``pose_estimator``, which must then be set).
+
+    Args:
+        cfg (Config): A full PoseSOR config (modified in place).
+        pose_source (str, optional): None keeps the config's choice.
+        has_pose_estimator (bool, optional): Whether a pose estimator is
+            given; defaults to whether the config has ``pose_estimator``.
+
+    Returns:
+        Config: ``cfg``.
+
+    Raises:
+        ValueError: If the source is unknown.
+        ConfigError: If 'external' has no ``pose_estimator``.
+    """
+    if pose_source is not None:
+        check_pose_source(pose_source, TEST_POSE_SOURCES, 'pose_source')
+        cfg.model.rank_head.test_pose_source = pose_source
+    chosen = cfg.model.get('rank_head', {}).get('test_pose_source', None)
+    if has_pose_estimator is None:
+        has_pose_estimator = bool(cfg.get('pose_estimator', None))
+    if chosen == POSE_SOURCE_EXTERNAL and not has_pose_estimator:
+        raise ConfigError('pose source "external" ranks from an mmpose '
+                          'model: give --pose-config (or a pose_estimator '
+                          'in the config)')
     return cfg

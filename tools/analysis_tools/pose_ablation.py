@@ -13,8 +13,16 @@ only the training seed changes between repeats, and the data (its own
 root, generated once with ``--num-train`` / ``--num-test`` images and data
 seed 0) are the same for all runs. ``--variants`` adds ``pdr_wo_directions``
 (the with-pose model with only PDR's directional cues off), which tells
-whether PDR carries the pointing direction. Runs go in parallel ``--jobs``
-at a time, each on ``cpu_count // jobs`` threads.
+whether PDR carries the pointing direction, and the pose sources of PDR
+(``model.rank_head.train_pose_source`` / ``test_pose_source``, see
+``posesor/models/heads/pose_source.py``): ``gt_pose`` (trained and tested
+on the ground-truth keypoints: can PDR follow a correct pose?),
+``gt_pose_predicted_test`` (``gt_pose``'s checkpoints tested on PAI's own
+poses) and ``with_pose_gt_test`` (``with_pose``'s checkpoints tested on the
+ground-truth keypoints). The last two train nothing: they score the final
+checkpoints of the variant they name (which must be among ``--variants``).
+Runs go in parallel ``--jobs`` at a time, each on ``cpu_count // jobs``
+threads.
 
 Per budget (``--max-iters``) the script prints and writes
 (``OUT_DIR/<report>.md`` and ``.json``; ``--report`` names them, default
@@ -57,11 +65,22 @@ CONFIGS = {
     'pose_order': ('configs/posesor_tiny_synthetic_pose_order.py',
                    'configs/posesor_tiny_synthetic_pose_order_wo_pose.py'),
 }
+_GT_TRAIN = 'model.rank_head.train_pose_source=gt'
+_GT_TEST = 'model.rank_head.test_pose_source=gt'
 #: variant -> (index into the rule's CONFIGS pair, extra cfg options)
 VARIANTS = {
     'with_pose': (0, []),
     'without_pose': (1, []),
     'pdr_wo_directions': (0, ['model.rank_head.pdr.use_directions=False']),
+    'gt_pose': (0, [_GT_TRAIN, _GT_TEST]),
+    'gt_pose_predicted_test':
+    (0, [_GT_TRAIN, 'model.rank_head.test_pose_source=predicted']),
+    'with_pose_gt_test': (0, [_GT_TEST]),
+}
+#: test-only variant -> the variant whose final checkpoints it scores
+TEST_ONLY = {
+    'gt_pose_predicted_test': 'gt_pose',
+    'with_pose_gt_test': 'with_pose',
 }
 REFERENCE = 'with_pose'
 METRICS = (('sa_sor', 'SA-SOR', 3), ('sor', 'SOR', 3), ('mae', 'MAE', 4),
@@ -72,6 +91,8 @@ DIAGNOSIS = (
     ('recall_person', 'recall people', 3),
     ('recall_object', 'recall objects', 3),
     ('people_first', 'people first', 3),
+    ('next_target_hit', 'next target hit', 3),
+    ('next_target_chance', 'its chance', 3),
 )
 #: A gap under this many seed standard deviations does not separate.
 SEPARATION_STDS = 3.0
@@ -136,6 +157,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if REFERENCE not in args.variants:
         parser.error(f'--variants must include {REFERENCE!r}')
+    for variant in args.variants:
+        source = TEST_ONLY.get(variant)
+        if source is not None and source not in args.variants:
+            parser.error(f'--variants {variant} scores the checkpoints of '
+                         f'{source}: include {source}')
     if args.curve_interval is not None and args.curve_interval < 1:
         parser.error(f'--curve-interval must be >= 1, got '
                      f'{args.curve_interval}')
@@ -193,10 +219,30 @@ def _demo(work_dir: str, extra: List[str], variant: str,
         return json.load(f)['model']
 
 
+def final_checkpoint(args: argparse.Namespace, max_iters: int, variant: str,
+                     seed: int) -> str:
+    """The checkpoint a variant's run tests (a test-only variant: that of
+    the variant it scores)."""
+    trained = TEST_ONLY.get(variant, variant)
+    return osp.join(
+        _work_dir(args, max_iters, trained, seed), f'iter_{max_iters}.pth')
+
+
 def run_one(variant: str, seed: int, max_iters: int, args: argparse.Namespace,
             threads: int) -> Dict[str, float]:
-    """Train and test one variant with one seed; return its metrics."""
+    """Train and test one variant with one seed (a test-only variant: test
+    its source's checkpoint); return its metrics."""
     extra = ['--seed', str(seed), '--max-iters', str(max_iters)]
+    if variant in TEST_ONLY:
+        checkpoint = final_checkpoint(args, max_iters, variant, seed)
+        if not osp.isfile(checkpoint):
+            raise FileNotFoundError(f'{checkpoint}: {variant} scores the '
+                                    f'run of {TEST_ONLY[variant]}')
+        return _demo(
+            _work_dir(args, max_iters, variant,
+                      seed), extra + ['--checkpoint', checkpoint], variant,
+            args, threads, f'{variant}, seed {seed}, {max_iters} iterations',
+            lambda done: done.get('checkpoint') == checkpoint)
     if _has_curve(args, max_iters):
         extra += ['--keep-checkpoints', str(args.curve_interval)]
     return _demo(
@@ -256,9 +302,37 @@ def people_ranked_first(position: np.ndarray,
     return bool(people.max() < objects.min())
 
 
-def diagnose(variant: str, seed: int, max_iters: int,
-             args: argparse.Namespace) -> Dict[str, float]:
+def next_target_hit(partition: np.ndarray, gt_masks: np.ndarray,
+                    objects: Sequence[int], target: int) -> bool:
+    """Whether a person's next-target map scores its target object highest.
+
+    Args:
+        partition (np.ndarray): (H, W) next-target probabilities of the
+            person's prediction.
+        gt_masks (np.ndarray): (m, H, W) binary GT masks.
+        objects (Sequence[int]): Indices of the image's GT objects (not
+            people).
+        target (int): Index of the object the person points at.
+
+    Returns:
+        bool: The target has the largest mean probability over its mask.
+    """
+    means = [
+        float(partition[gt_masks[i] > 0].mean()) if gt_masks[i].any() else -1.0
+        for i in objects
+    ]
+    return bool(objects[int(np.argmax(means))] == target)
+
+
+def diagnose(variant: str,
+             seed: int,
+             max_iters: int,
+             args: argparse.Namespace,
+             iteration: Optional[int] = None) -> Dict[str, float]:
     """Detection statistics of one run's final checkpoint on the test set.
+
+    ``iteration`` diagnoses the run's kept checkpoint of that iteration
+    instead (``<run>/diagnosis/iter_<i>``).
 
     Returns:
         dict: ``preds_per_image``, ``precision`` (predictions overlapping a
@@ -267,14 +341,24 @@ def diagnose(variant: str, seed: int, max_iters: int,
         fraction of images (with a person and an object matched) whose
         matched people are all ranked before their matched objects (0 in
         the ground truth of ``pose_order``, where each person's object
-        follows it).
+        follows it). ``next_target_hit``: over the GT people that point at
+        an object and are matched to a prediction, the fraction whose
+        predicted next-target map has its largest mean over the GT mask of
+        that object among the image's GT objects (the objects need not be
+        detected: this asks only whether PDR's next target follows the
+        pose); ``next_target_chance``: the mean of 1 / objects over them.
     """
     import torch
     from mmengine.runner import Runner, load_checkpoint
 
     work_dir = _work_dir(args, max_iters, variant, seed)
-    checkpoint = osp.join(work_dir, f'iter_{max_iters}.pth')
+    checkpoint = final_checkpoint(args, max_iters, variant, seed)
     cache = osp.join(work_dir, 'diagnosis', DIAGNOSIS_FILE)
+    if iteration is not None:
+        checkpoint = checkpoint.replace(f'iter_{max_iters}.pth',
+                                        f'iter_{iteration}.pth')
+        cache = osp.join(work_dir, 'diagnosis', f'iter_{iteration}',
+                         DIAGNOSIS_FILE)
     if osp.isfile(cache):  # diagnosed earlier: reuse (rerun = delete it)
         with open(cache) as f:
             done = json.load(f)
@@ -292,6 +376,7 @@ def diagnose(variant: str, seed: int, max_iters: int,
             osp.dirname(cache), '--no-overlays',
             *(['--cfg-options', *options] if options else [])
         ]))
+    cfg.model.test_cfg.with_partitions = True
     runner = Runner.from_cfg(cfg)
     model = runner.model.eval()
     load_checkpoint(
@@ -300,6 +385,8 @@ def diagnose(variant: str, seed: int, max_iters: int,
     num_preds = num_images = matched_preds = 0
     found = {True: [0, 0], False: [0, 0]}  # is person -> [hits, total]
     people_first: List[bool] = []
+    hits: List[bool] = []
+    chances: List[float] = []
     for batch in runner.test_dataloader:
         with torch.no_grad():
             samples = model.test_step(batch)
@@ -320,12 +407,24 @@ def diagnose(variant: str, seed: int, max_iters: int,
             first = people_ranked_first(position, is_person)
             if first is not None:
                 people_first.append(first)
+            index = {ann['id']: k for k, ann in enumerate(anns)}
+            objects = [k for k, p in enumerate(is_person) if not p]
+            partitions = sample.pred_instances.partitions.cpu().numpy()
+            for k, ann in enumerate(anns):
+                if ann.get('points_at') is None or position[k] < 0:
+                    continue
+                hits.append(
+                    next_target_hit(partitions[position[k]], gt['masks'],
+                                    objects, index[ann['points_at']]))
+                chances.append(1.0 / len(objects))
     stats = dict(
         preds_per_image=num_preds / max(num_images, 1),
         precision=matched_preds / max(num_preds, 1),
         recall_person=found[True][0] / max(found[True][1], 1),
         recall_object=found[False][0] / max(found[False][1], 1),
-        people_first=float(np.mean(people_first)) if people_first else 0.0)
+        people_first=float(np.mean(people_first)) if people_first else 0.0,
+        next_target_hit=float(np.mean(hits)) if hits else 0.0,
+        next_target_chance=float(np.mean(chances)) if chances else 0.0)
     with open(cache, 'w') as f:
         json.dump(dict(checkpoint=checkpoint, stats=stats), f, indent=2)
     return stats
@@ -610,14 +709,20 @@ def main(argv: Optional[List[str]] = None) -> Dict:
     pose_baselines = _pose_baselines(args) if args.jae else None
     for max_iters in args.max_iters:
         tasks = [(v, s) for s in args.seeds for v in args.variants]
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            futures = {
-                task:
-                pool.submit(run_one, task[0], task[1], max_iters, args,
-                            threads)
-                for task in tasks
-            }
-            runs = {task: future.result() for task, future in futures.items()}
+        runs = {}
+        # trained variants first: the test-only ones score their checkpoints
+        for stage in (False, True):
+            with ThreadPoolExecutor(max_workers=jobs) as pool:
+                futures = {
+                    task:
+                    pool.submit(run_one, task[0], task[1], max_iters, args,
+                                threads)
+                    for task in tasks if (task[0] in TEST_ONLY) == stage
+                }
+                runs.update({
+                    task: future.result()
+                    for task, future in futures.items()
+                })
         keys = _keys(runs)
         result = dict(
             runs={
@@ -633,13 +738,17 @@ def main(argv: Optional[List[str]] = None) -> Dict:
                     (v, s, it):
                     pool.submit(score_checkpoint, v, s, max_iters, it, args,
                                 threads)
-                    for v, s in tasks
+                    for v, s in tasks if v not in TEST_ONLY
                     for it in iterations[:-1]
                 }
                 points = {p: f.result() for p, f in futures.items()}
-            points.update({(v, s, max_iters): m for (v, s), m in runs.items()})
-            result['curves'] = learning_curves(points, args.variants,
-                                               args.seeds, iterations, keys)
+            points.update({
+                (v, s, max_iters): m
+                for (v, s), m in runs.items() if v not in TEST_ONLY
+            })
+            trained = [v for v in args.variants if v not in TEST_ONLY]
+            result['curves'] = learning_curves(points, trained, args.seeds,
+                                               iterations, keys)
             chance = runs[REFERENCE, args.seeds[0]].get('pose_order_chance')
             references = {'jae': pose_baselines or {}}
             if chance is not None:

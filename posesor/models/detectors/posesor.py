@@ -16,6 +16,8 @@ from torch import Tensor
 
 from posesor.utils.ckpt_convert import upgrade_legacy_state_dict
 from posesor.utils.misc import autocast_context
+from ..heads.pose_source import POSE_SOURCE_GT, POSE_SOURCE_PREDICTED
+from ..task_modules.pose_keypoints import gt_pose_instances, slot_keypoints
 from ..task_modules.query_slots import QuerySlots
 from ..task_modules.sor_targets import build_sor_targets
 
@@ -96,6 +98,11 @@ class PoseSOR(BaseDetector):
         losses.update(self.rank_head.loss(feats, instance_outputs, targets))
         return losses
 
+    def _encode(self, batch_inputs: Tensor) -> Tuple[FeatDict, Dict]:
+        """Neck maps and the instance head's outputs (all queries)."""
+        feats = self.extract_feat(batch_inputs)
+        return feats, self.instance_head.predict(feats)
+
     def _forward(self,
                  batch_inputs: Tensor,
                  batch_data_samples: OptSampleList = None) -> Tuple[Dict]:
@@ -108,8 +115,7 @@ class PoseSOR(BaseDetector):
             kept queries.
         """
         with autocast_context(self.inference_dtype, batch_inputs.device):
-            feats = self.extract_feat(batch_inputs)
-            instance_outputs = self.instance_head.predict(feats)
+            feats, instance_outputs = self._encode(batch_inputs)
             rank_outputs, slots = self.rank_instances(feats, instance_outputs)
         return instance_outputs, rank_outputs, slots
 
@@ -131,11 +137,50 @@ class PoseSOR(BaseDetector):
         slots = self.post_processor.select_queries(instance_outputs['scores'])
         return self.rank_head.predict(feats, instance_outputs, slots), slots
 
+    @staticmethod
+    def _source_poses(source: str, batch_data_samples: SampleList,
+                      results: List) -> List:
+        """Pose instances (or None) of each image from a test pose source.
+
+        Args:
+            source (str): 'gt' or 'external'.
+            batch_data_samples (list[DetDataSample]): The batch.
+            results (list[InstanceData]): First-pass predictions at
+                ``ori_shape``.
+
+        Returns:
+            list[InstanceData | None]: See
+            :mod:`posesor.models.task_modules.pose_keypoints`.
+        """
+        if source == POSE_SOURCE_GT:
+            return [
+                gt_pose_instances(sample, pred)
+                for sample, pred in zip(batch_data_samples, results)
+            ]
+        return [s.get('pose_instances', None) for s in batch_data_samples]
+
     def predict(self,
                 batch_inputs: Tensor,
                 batch_data_samples: SampleList,
                 rescale: bool = True) -> SampleList:
         """Predict ranked salient instances.
+
+        With ``rank_head.test_pose_source`` other than 'predicted', the
+        ranking is computed twice (backbone, neck and instance head once; the
+        rank head twice): a first pass with PAI's poses gives the kept
+        instances, whose keypoints are then taken from the source (see
+        :mod:`posesor.models.heads.pose_source`) and ranked again:
+
+        - 'gt': every kept instance matched to a ground-truth instance
+          (Hungarian on mask IoU > 0.5 at ``ori_shape``, as the metrics
+          match) gets that instance's keypoints; needs ``gt_instances``
+          (``masks``, ``keypoints``, ``keypoints_visible``) at
+          ``ori_shape``, as the test pipelines load them.
+        - 'external': a sample's ``pose_instances`` (``query_indices``
+          (m,), ``keypoints`` (m, K, 2) pixels at ``ori_shape`` and
+          ``keypoints_visible`` (m, K)) give the keypoints of those queries
+          (see :func:`posesor.apis.rank_with_pose_estimator`); a sample
+          without them is ranked from PAI's poses.
 
         Args:
             batch_inputs (Tensor): (B, 3, H, W) normalised images.
@@ -146,12 +191,43 @@ class PoseSOR(BaseDetector):
 
         Returns:
             list[DetDataSample]: Samples with ``pred_instances`` sorted by
-            rank (most salient first); see
-            :meth:`SORPostProcessor.predict` for the fields.
+            rank (most salient first; see :meth:`SORPostProcessor.predict`
+            for the fields) and the metainfo ``pose_source``: where the
+            poses that ranked the image came from ('predicted', 'gt' or
+            'external').
         """
-        instance_outputs, rank_outputs, slots = self._forward(batch_inputs)
-        results: List = self.post_processor.predict(instance_outputs['scores'],
-                                                    rank_outputs, slots,
-                                                    batch_data_samples,
+        # rank heads without pose sources (e.g. SeqRank's) rank as they are
+        source = getattr(self.rank_head, 'test_pose_source',
+                         POSE_SOURCE_PREDICTED)
+        with autocast_context(self.inference_dtype, batch_inputs.device):
+            feats, instance_outputs = self._encode(batch_inputs)
+            rank_outputs, slots = self.rank_instances(feats, instance_outputs)
+        scores = instance_outputs['scores']
+        results: List = self.post_processor.predict(scores, rank_outputs,
+                                                    slots, batch_data_samples,
                                                     rescale)
+        used = [POSE_SOURCE_PREDICTED] * len(batch_data_samples)
+        if source != POSE_SOURCE_PREDICTED:
+            if source == POSE_SOURCE_GT and not rescale:
+                # the ground truth is matched at ori_shape
+                matched = self.post_processor.predict(scores, rank_outputs,
+                                                      slots,
+                                                      batch_data_samples, True)
+            else:
+                matched = results
+            poses = self._source_poses(source, batch_data_samples, matched)
+            used = [used[0] if p is None else source for p in poses]
+            if any(p is not None for p in poses):
+                keypoints = slot_keypoints(poses, slots, batch_data_samples,
+                                           self.rank_head.num_keypoints)
+                with autocast_context(self.inference_dtype,
+                                      batch_inputs.device):
+                    rank_outputs = self.rank_head.predict(
+                        feats, instance_outputs, slots, keypoints)
+                results = self.post_processor.predict(scores, rank_outputs,
+                                                      slots,
+                                                      batch_data_samples,
+                                                      rescale)
+        for sample, name in zip(batch_data_samples, used):
+            sample.set_metainfo(dict(pose_source=name))
         return self.add_pred_to_datasample(batch_data_samples, results)

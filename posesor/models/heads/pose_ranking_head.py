@@ -20,6 +20,9 @@ from ..task_modules.box_losses import box_losses
 from ..task_modules.point_sampling import point_mask_losses
 from ..task_modules.query_slots import QuerySlots
 from ..task_modules.sor_targets import VISIBLE_THRESHOLD
+from .pose_source import (POSE_SOURCE_GT, POSE_SOURCE_PREDICTED,
+                          TEST_POSE_SOURCES, TRAIN_POSE_SOURCES,
+                          check_pose_source, keypoint_joint_tokens)
 
 FeatDict = Dict[str, Tensor]
 PADDING_QUERY_POS_CHOICES = ('zeros', 'randn')
@@ -74,6 +77,14 @@ class PoseRankingHead(BaseModule):
             (``pose_labelled`` False in the targets) out of the joint,
             visibility and heatmap losses, for datasets without poses.
             Defaults to False (faithful: they train as "no joint visible").
+        train_pose_source (str): Where PDR's pose comes from in training:
+            'predicted' (default, the reference: PAI's joint tokens) or
+            'gt' (teacher forcing: tokens built from the matched
+            ground-truth keypoints, see :mod:`.pose_source`).
+        test_pose_source (str): The same at test: 'predicted' (default),
+            'gt' (oracle; the detector matches the kept instances to the
+            ground truth) or 'external' (keypoints given with the data
+            samples, e.g. from mmpose; see :class:`PoseSOR`).
         loss_* (dict, optional): Loss configs built with ``MODELS.build``.
         init_cfg (dict, optional): mmengine init config.
     """
@@ -85,6 +96,8 @@ class PoseRankingHead(BaseModule):
                  num_points: int = 12544,
                  padding_query_pos: str = 'zeros',
                  ignore_unlabelled_poses: bool = False,
+                 train_pose_source: str = POSE_SOURCE_PREDICTED,
+                 test_pose_source: str = POSE_SOURCE_PREDICTED,
                  loss_joint: OptConfigType = dict(
                      type='SmoothL1Loss', beta=1.0, loss_weight=1000.0),
                  loss_joint_vis: OptConfigType = dict(
@@ -119,6 +132,12 @@ class PoseRankingHead(BaseModule):
         self.num_points = num_points
         self.padding_query_pos = padding_query_pos
         self.ignore_unlabelled_poses = ignore_unlabelled_poses
+        self.train_pose_source = check_pose_source(
+            train_pose_source, TRAIN_POSE_SOURCES,
+            'model.rank_head.train_pose_source')
+        self.test_pose_source = check_pose_source(
+            test_pose_source, TEST_POSE_SOURCES,
+            'model.rank_head.test_pose_source')
         pose_losses = (loss_joint, loss_joint_vis, loss_heatmap)
         if any(cfg is None for cfg in pose_losses) and \
                 not all(cfg is None for cfg in pose_losses):
@@ -163,8 +182,11 @@ class PoseRankingHead(BaseModule):
         self.pai.init_weights()
         self.pdr.init_weights()
 
-    def forward(self, feats: FeatDict, instance_outputs: Dict,
-                slots: QuerySlots) -> Dict[str, Tensor]:
+    def forward(self,
+                feats: FeatDict,
+                instance_outputs: Dict,
+                slots: QuerySlots,
+                keypoints: Optional[Tensor] = None) -> Dict[str, Tensor]:
         """PAI then PDR on the chosen queries (outputs: class docstring).
 
         Args:
@@ -172,6 +194,10 @@ class PoseRankingHead(BaseModule):
             instance_outputs (dict): The instance head's ``query``,
                 ``query_pos`` (B, Nq, C) and ``feats_pe``.
             slots (QuerySlots): Chosen queries and their slots.
+            keypoints (Tensor, optional): (B, m, K, 3) normalised
+                ``(x, y, visible)`` of the first m <= n slots: PDR reads
+                joint tokens built from them (see :mod:`.pose_source`).
+                None (default) gives PDR PAI's joint tokens.
         """
         query, query_pos = instance_outputs['query'], \
             instance_outputs['query_pos']
@@ -187,14 +213,37 @@ class PoseRankingHead(BaseModule):
 
         pai_out = self.pai(packed, packed_pos, feats,
                            instance_outputs['feats_pe'], query_mask)
-        pdr_out = self.pdr(
-            pai_out.pop('query'), pai_out.pop('joints'), feats, query_mask)
+        query, joints = pai_out.pop('query'), pai_out.pop('joints')
+        if keypoints is not None:
+            joints = self._given_joint_tokens(keypoints, joints, query, feats,
+                                              instance_outputs['feats_pe'])
+        pdr_out = self.pdr(query, joints, feats, query_mask)
         return dict(**pai_out, **pdr_out)
 
-    def predict(self, feats: FeatDict, instance_outputs: Dict,
-                slots: QuerySlots) -> Dict[str, Tensor]:
+    def _given_joint_tokens(self, keypoints: Tensor, joints: Tensor,
+                            query: Tensor, feats: FeatDict,
+                            feats_pe: FeatDict) -> Tensor:
+        """PDR's joint tokens from (B, m, K, 3) keypoints of the first m
+        slots (the other slots keep PAI's (B, n, K, C) tokens)."""
+        b, n, k, _ = joints.shape
+        if keypoints.shape[0] != b or keypoints.shape[2] != k or \
+                keypoints.shape[1] > n:
+            raise ValueError(f'keypoints {tuple(keypoints.shape)} do not fit '
+                             f'{b} images x {n} slots x {k} joints')
+        padded = keypoints.new_zeros((b, n, k, 3))
+        padded[:, :keypoints.shape[1]] = keypoints
+        key = self.pai.feat_key
+        return keypoint_joint_tokens(padded, joints, query,
+                                     self.pai.joint_embed, feats[key],
+                                     feats_pe[key])
+
+    def predict(self,
+                feats: FeatDict,
+                instance_outputs: Dict,
+                slots: QuerySlots,
+                keypoints: Optional[Tensor] = None) -> Dict[str, Tensor]:
         """Outputs for the kept queries; the same as :meth:`forward`."""
-        return self(feats, instance_outputs, slots)
+        return self(feats, instance_outputs, slots, keypoints)
 
     def loss(self, feats: FeatDict, instance_outputs: Dict,
              targets: Dict[str, Tensor]) -> Dict[str, Tensor]:
@@ -210,7 +259,10 @@ class PoseRankingHead(BaseModule):
             dict[str, Tensor]: The weighted losses.
         """
         slots = instance_outputs['slots']
-        outputs = self(feats, instance_outputs, slots)
+        # teacher forcing: the slots hold the GT instances in their order
+        keypoints = targets['keypoints'] \
+            if self.train_pose_source == POSE_SOURCE_GT else None
+        outputs = self(feats, instance_outputs, slots, keypoints)
         return self.loss_by_outputs(outputs, targets, slots)
 
     def loss_by_outputs(self, outputs: Dict[str, Tensor],
