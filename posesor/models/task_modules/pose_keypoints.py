@@ -38,7 +38,7 @@ def gt_pose_instances(sample: DetDataSample,
 
     Returns:
         InstanceData: Pose instances (module docstring) of the matched
-        predictions.
+        predictions, on the CPU.
 
     Raises:
         ValueError: If the sample has no such ground truth.
@@ -50,7 +50,7 @@ def gt_pose_instances(sample: DetDataSample,
             f'{_sample_name(sample)}: model.rank_head.test_pose_source="gt" '
             'needs gt_instances with masks, keypoints and keypoints_visible '
             '(LoadSORAnnotations in the test pipeline)')
-    gt_masks = _masks_tensor(gt, torch.device('cpu')) > 0.5
+    gt_masks = _masks_tensor(sample, torch.device('cpu')) > 0.5
     ori_shape = tuple(sample.metainfo['ori_shape'][:2])
     if len(gt_masks) > 0 and tuple(gt_masks.shape[-2:]) != ori_shape:
         raise ValueError(
@@ -60,11 +60,17 @@ def gt_pose_instances(sample: DetDataSample,
             'resizing, as the test pipelines do)')
     position = match_predictions(pred.masks.detach().cpu().numpy(),
                                  gt_masks.numpy())
-    matched = torch.from_numpy(position >= 0)
-    keypoints = torch.as_tensor(gt.keypoints).float()[matched]
-    visible = torch.as_tensor(gt.keypoints_visible).float()[matched]
-    query_indices = torch.as_tensor(pred.query_indices).cpu()[torch.from_numpy(
-        position[position >= 0])]
+    # pose instances are host data, as mmpose's are: slot_keypoints moves
+    # them to the network's device
+    cpu = torch.device('cpu')
+    matched = torch.as_tensor(position >= 0, device=cpu)
+    keypoints = torch.as_tensor(
+        gt.keypoints, dtype=torch.float32, device=cpu)[matched]
+    visible = torch.as_tensor(
+        gt.keypoints_visible, dtype=torch.float32, device=cpu)[matched]
+    query_indices = torch.as_tensor(
+        pred.query_indices,
+        device=cpu)[torch.as_tensor(position[position >= 0], device=cpu)]
     return InstanceData(
         query_indices=query_indices,
         keypoints=keypoints,
@@ -100,12 +106,14 @@ def slot_keypoints(poses: Sequence[Optional[InstanceData]], slots: QuerySlots,
         if pose is None or len(pose) == 0:
             continue
         name = _sample_name(sample)
-        keypoints = torch.as_tensor(pose.keypoints).float().to(device)
+        keypoints = torch.as_tensor(
+            pose.keypoints, dtype=torch.float32, device=device)
         if tuple(keypoints.shape[1:]) != (num_keypoints, 2):
             raise ValueError(f'{name}: pose keypoints must be (m, '
                              f'{num_keypoints}, 2), got '
                              f'{tuple(keypoints.shape)}')
-        visible = torch.as_tensor(pose.keypoints_visible).float().to(device)
+        visible = torch.as_tensor(
+            pose.keypoints_visible, dtype=torch.float32, device=device)
         meta = sample.metainfo
         img_h, img_w = meta['img_shape'][:2]
         pad_h, pad_w = meta.get('batch_input_shape', (img_h, img_w))
@@ -114,7 +122,8 @@ def slot_keypoints(poses: Sequence[Optional[InstanceData]], slots: QuerySlots,
         to_norm = keypoints.new_tensor(
             [img_w / (ori_w * pad_w), img_h / (ori_h * pad_h)])
         mine = slots.of_image(i)
-        queries = torch.as_tensor(pose.query_indices).to(device).long()
+        queries = torch.as_tensor(
+            pose.query_indices, dtype=torch.long, device=device)
         hits = queries[:, None] == mine.query_inds[None, :]  # m, kept
         missing = ~hits.any(dim=1)
         if missing.any():
