@@ -16,8 +16,12 @@ in the model, ranks person 1, target 2, decoy 3; 800 steps of 32 scenes),
 
 - the person's next-target partition map scores the pointed-at object above
   the decoy in held-out scenes (0.995 of 200 measured, chance 0.5), and
-  flips to the other object when the pose is mirrored: the pointing
-  direction reaches the next target;
+  flips to the other object when the arm is turned to it (body and objects
+  unchanged; at least 0.9 of 200 scenes): the pointing direction reaches the
+  next target. Mirroring the whole body instead (the body then stands on
+  the other side of the pointing shoulder, which no training scene shows)
+  is out of distribution: the pick followed in 0.295 of 200 mirror-
+  symmetric scenes;
 - the objects' rank logits put the target before the decoy (0.995; they can
   only learn it through the pairwise term, which mixes in the person's
   cues);
@@ -194,23 +198,22 @@ def test_pdr_follows_the_pointing_arm(with_directions):
     assert rank_acc >= 0.9, rank_acc
 
 
-def test_mirrored_pose_moves_the_next_target(with_directions):
+def test_reaimed_arm_moves_the_next_target(with_directions):
+    """The same scenes with the arm turned to the other object (body,
+    objects and tokens unchanged): the next-target pick moves with it."""
     pdr, query, joint_embed, pos_map = with_directions
-    shoulder = torch.tensor([[0.5, 0.5]])
-    objects = torch.tensor([[[0.15, 0.55], [0.85, 0.55]]])  # mirror images
-    left = _pose(shoulder, objects, torch.tensor([0]))
-    mirrored = left.clone()
-    mirrored[..., 0] = 1.0 - mirrored[..., 0]
-    # the mirrored arm points at the other object
-    aim = mirrored[0, 10] - mirrored[0, 6]
-    to_right = objects[0, 1] - mirrored[0, 6]
-    assert torch.allclose(aim / aim.norm(), to_right / to_right.norm())
+    gen = torch.Generator().manual_seed(7)
+    kpts, objects, target = _scenes(EVAL_SCENES, gen)
+    other = _pose(kpts[:, 6], objects, 1 - target)
+    assert torch.equal(other[:, :8], kpts[:, :8])  # only the arm moved
+    rows = torch.arange(EVAL_SCENES)
     with torch.no_grad():
-        nxt_left, _ = _scores(pdr, left, objects, query, joint_embed, pos_map)
-        nxt_right, _ = _scores(pdr, mirrored, objects, query, joint_embed,
+        nxt, _ = _scores(pdr, kpts, objects, query, joint_embed, pos_map)
+        nxt_other, _ = _scores(pdr, other, objects, query, joint_embed,
                                pos_map)
-    assert nxt_left[0, 0] > nxt_left[0, 1]
-    assert nxt_right[0, 1] > nxt_right[0, 0]
+    follows = (nxt[rows, target] > nxt[rows, 1 - target]) & (
+        nxt_other[rows, 1 - target] > nxt_other[rows, target])
+    assert float(follows.float().mean()) >= 0.9, follows.float().mean()
 
 
 def test_without_directional_cues_pose_is_not_read(without_directions):

@@ -15,15 +15,18 @@ from mmdet.registry import MODELS
 from torch import Tensor
 
 from posesor.models.post_processors import SORPostProcessor
+from posesor.models.post_processors.sor_post_processor import DEFAULT_TEST_CFG
 
 #: The releases' thresholds (0.001: rank as many objects as possible), the
-#: mask threshold and no duplicate merging (the reference merges nothing).
+#: mask threshold and no duplicate merging (the reference merges nothing);
+#: PoseSOR's memory bound of the full-resolution masks.
 SEQRANK_TEST_CFG = dict(
     obj_threshold=0.001,
     rank_threshold=0.001,
     mask_threshold=0.5,
     merge_duplicates=False,
-    maskness_threshold=0.95)
+    maskness_threshold=0.95,
+    mask_chunk_elements=DEFAULT_TEST_CFG['mask_chunk_elements'])
 
 
 @MODELS.register_module()
@@ -37,9 +40,10 @@ class SeqRankPostProcessor(SORPostProcessor):
     Args:
         test_cfg (dict, optional): ``obj_threshold`` and ``rank_threshold``
             (0.001; see :meth:`ends_sequence`), ``mask_threshold`` (0.5),
-            ``merge_duplicates`` (False) and ``maskness_threshold`` (0.95;
+            ``merge_duplicates`` (False), ``maskness_threshold`` (0.95;
             the overlap ratio of :func:`~posesor.models.post_processors.
-            merge_duplicates` when merging).
+            merge_duplicates` when merging) and ``mask_chunk_elements``
+            (see :class:`SORPostProcessor`).
     """
 
     default_test_cfg: Dict = SEQRANK_TEST_CFG
