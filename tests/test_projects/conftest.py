@@ -17,6 +17,25 @@ if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
 
+def _load_script(rel_path: str):
+    """Import a script of the repository (e.g. a project's converter tool)
+    as a module, to call its ``main``.
+
+    Args:
+        rel_path (str): Path relative to the repository root.
+
+    Returns:
+        module: The loaded script module.
+    """
+    import importlib.util
+    name = osp.splitext(rel_path)[0].replace('/', '_')
+    spec = importlib.util.spec_from_file_location(name,
+                                                  osp.join(REPO, rel_path))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def tiny_config(rel_path: str,
                 data_root: str,
                 work_dir: str,
@@ -72,3 +91,10 @@ def train_and_test():
     """``train_and_test(config, data_root, work_dir, iters=2)`` -> dict of
     ``losses``, ``metrics`` and the ``runner``."""
     return _train_and_test
+
+
+@pytest.fixture
+def load_script():
+    """``load_script(rel_path)`` -> a repository script imported as a
+    module (see :func:`_load_script`)."""
+    return _load_script

@@ -387,12 +387,8 @@ def test_converter_error_cases(tmp_path):
             load_torch_file(str(tmp_path / 'mm.pth')), 'mm.pth')
 
 
-def test_converter_cli(tmp_path):
-    import importlib.util
-    tool = osp.join(ROOT, 'projects', 'qagnet', 'tools', 'qagnet_to_mmdet.py')
-    spec = importlib.util.spec_from_file_location('qagnet_to_mmdet', tool)
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
+def test_converter_cli(tmp_path, load_script):
+    cli = load_script('projects/qagnet/tools/qagnet_to_mmdet.py')
     dst = tmp_path / 'out.pth'
     # the micro config is the R50 variant: the Swin checkpoint is refused
     with pytest.raises(CheckpointConversionError, match='not in the model'):
